@@ -1,0 +1,229 @@
+"""Pydantic models of the complaint process: intake, actors, decision payloads and the state view."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
+
+from domain.sla import SlaPolicy
+from domain.vocabulary import (
+    Category,
+    Channel,
+    Language,
+    Outcome,
+    Priority,
+    ReplyMethod,
+    Role,
+    Stage,
+    SupervisorChoice,
+)
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
+DeptCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z][A-Z0-9_]{1,19}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .()-]{6,20}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Actor(Strict):
+    user: ShortText
+    role: Role
+    department: DeptCode | None = None
+
+
+SYSTEM_ACTOR = Actor(user="system", role=Role.SYSTEM)
+
+
+class Customer(Strict):
+    name: ShortText
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] | None = None
+    language: Language = Language.VI
+
+
+class ComplaintIntake(Strict):
+    """What a channel hands over when a complaint arrives."""
+
+    channel: Channel
+    customer: Customer
+    subject: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    body: LongText
+    # When the complaint reached the company; a letter may be entered days after it came.
+    received_at: datetime | None = None
+    # The channel's own message id (email Message-ID, API Idempotency-Key, import row key).
+    intake_key: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)] | None = None
+    received_by: Actor | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "ComplaintIntake":
+        if self.channel is Channel.EMAIL and not self.customer.email:
+            raise ValueError("an email complaint needs the customer's email")
+        if self.channel is Channel.POST and not self.customer.address:
+            raise ValueError("a written complaint by post needs the customer's address")
+        return self
+
+
+class ComplaintStart(Strict):
+    """The workflow's input: the intake plus everything decided when it was accepted."""
+
+    complaint_id: str
+    intake: ComplaintIntake
+    received_at: datetime
+    policy: SlaPolicy
+
+
+# --- decision payloads (one model per decision of DESIGN.md) ---
+
+
+class Decision(Strict):
+    actor: Actor
+
+
+class Verify(Decision):
+    summary: LongText
+    category: Category
+    priority: Priority = Priority.NORMAL
+    department: DeptCode | None = None
+
+
+class Reject(Decision):
+    reason: LongText
+    duplicate_of: str | None = None
+
+
+class ResolveOnSpot(Decision):
+    agreement: LongText
+    cause: LongText
+
+
+class Reroute(Decision):
+    department: DeptCode
+    reason: LongText
+
+
+class Resolve(Decision):
+    cause: LongText
+    resolution: LongText
+    within_authority: bool
+    reply_draft: LongText
+
+
+class Escalate(Decision):
+    reason: LongText
+
+
+class Decide(Decision):
+    decision: SupervisorChoice
+    instructions: LongText
+    department: DeptCode | None = None
+
+    @model_validator(mode="after")
+    def _reroute_needs_department(self) -> "Decide":
+        if self.decision is SupervisorChoice.REROUTE and not self.department:
+            raise ValueError("department is required to reroute")
+        return self
+
+
+class SignReply(Decision):
+    approved: bool
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _refusal_needs_comment(self) -> "SignReply":
+        if not self.approved and not self.comment:
+            raise ValueError("comment is required when the signature is refused")
+        return self
+
+
+class Reply(Decision):
+    method: ReplyMethod
+    message: LongText
+
+
+class Close(Decision):
+    root_cause: LongText
+    lessons_learned: LongText
+    preventive_action: Annotated[str, StringConstraints(strip_whitespace=True, max_length=10_000)] | None = None
+
+
+class Reopen(Decision):
+    reason: LongText
+
+
+class Note(Decision):
+    text: LongText
+
+
+DecisionName = Literal[
+    "verify", "reject", "resolve_on_spot", "reroute", "resolve", "escalate",
+    "decide", "sign_reply", "reply", "close", "reopen", "note",
+]
+
+
+# --- the state view ---
+
+
+class LogEntry(BaseModel):
+    seq: int
+    at: datetime
+    action: str
+    actor: Actor
+    detail: str = ""
+
+
+class Resolution(BaseModel):
+    cause: str
+    resolution: str
+    within_authority: bool
+    reply_draft: str
+    department: str | None
+
+
+class ComplaintState(BaseModel):
+    """The query ``state``: everything staff see about one complaint."""
+
+    complaint_id: str
+    channel: Channel
+    customer: Customer
+    subject: str
+    body: str
+    received_at: datetime
+    stage: Stage = Stage.RECEIVED
+    outcome: Outcome | None = None
+    overdue: bool = False
+    escalation_level: int = 0
+    reopen_count: int = 0
+    summary: str | None = None
+    category: Category | None = None
+    priority: Priority = Priority.NORMAL
+    department: str | None = None
+    bound_started_at: datetime
+    deadline: datetime
+    warning_at: datetime
+    first_response_due: datetime
+    first_response_breached: bool = False
+    warned: bool = False
+    breaches: int = 0
+    resolution: Resolution | None = None
+    supervisor_instructions: str | None = None
+    signed_by: str | None = None
+    reply_method: str | None = None
+    reply_message: str | None = None
+    root_cause: str | None = None
+    lessons_learned: str | None = None
+    preventive_action: str | None = None
+    rejection_reason: str | None = None
+    duplicate_of: str | None = None
+    closed_at: datetime | None = None
+    reopen_until: datetime | None = None
+    # Bumped on every change; the store never applies an older version over a newer one.
+    version: int = 0
+    log: list[LogEntry] = Field(default_factory=list)
+
+    @property
+    def is_open(self) -> bool:
+        return self.stage is not Stage.CLOSED

@@ -1,0 +1,201 @@
+"""The transition table: the one source of who may take which decision from which stage.
+
+The workflow's update validators, the admin UI's available actions and the API's error codes
+all read this module, so a rule is written once.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+
+from domain.models import (
+    Actor,
+    Close,
+    ComplaintState,
+    Decide,
+    Decision,
+    Escalate,
+    Note,
+    Reject,
+    Reopen,
+    Reply,
+    Reroute,
+    Resolve,
+    ResolveOnSpot,
+    SignReply,
+    Verify,
+)
+from domain.vocabulary import (
+    CS_DEPARTMENT,
+    OPEN_STAGES,
+    Channel,
+    Role,
+    Stage,
+    SupervisorChoice,
+)
+
+
+class Scope(Enum):
+    """Whose complaints a role acts on."""
+
+    ANY = "any"
+    # Department staff and supervisors act on their own department's complaints; managers on all.
+    ASSIGNED_DEPARTMENT = "assigned_department"
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    payload: type[Decision]
+    roles: frozenset[Role]
+    from_stages: frozenset[Stage]
+    scope: Scope = Scope.ANY
+
+
+def _t(name: str, payload: type[Decision], roles: set[Role], stages: set[Stage], scope: Scope = Scope.ANY) -> Transition:
+    return Transition(name, payload, frozenset(roles), frozenset(stages), scope)
+
+
+S, R = Stage, Role
+STAFF = {R.CS_AGENT, R.DEPARTMENT_STAFF, R.SUPERVISOR, R.MANAGER}
+
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        _t("verify", Verify, {R.CS_AGENT}, {S.RECEIVED}),
+        _t("reject", Reject, {R.CS_AGENT, R.SUPERVISOR, R.MANAGER}, {S.RECEIVED}),
+        _t("resolve_on_spot", ResolveOnSpot, {R.CS_AGENT}, {S.RECEIVED}),
+        _t("reroute", Reroute, {R.CS_AGENT, R.SUPERVISOR, R.MANAGER}, {S.IN_PROGRESS, S.ESCALATED}, Scope.ASSIGNED_DEPARTMENT),
+        _t("resolve", Resolve, {R.DEPARTMENT_STAFF}, {S.IN_PROGRESS}, Scope.ASSIGNED_DEPARTMENT),
+        _t("escalate", Escalate, {R.DEPARTMENT_STAFF}, {S.IN_PROGRESS}, Scope.ASSIGNED_DEPARTMENT),
+        _t("decide", Decide, {R.SUPERVISOR, R.MANAGER}, {S.ESCALATED}, Scope.ASSIGNED_DEPARTMENT),
+        _t("sign_reply", SignReply, {R.SUPERVISOR, R.MANAGER}, {S.AWAITING_SIGNATURE}, Scope.ASSIGNED_DEPARTMENT),
+        _t("reply", Reply, {R.CS_AGENT}, {S.READY_TO_REPLY}),
+        _t("close", Close, {R.DEPARTMENT_STAFF, R.SUPERVISOR}, {S.REPLIED}, Scope.ASSIGNED_DEPARTMENT),
+        _t("reopen", Reopen, {R.CS_AGENT}, {S.CLOSED}),
+        _t("note", Note, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
+    )
+}
+
+
+class RefusalCode(str, Enum):
+    """Why a decision is refused; the API maps these to HTTP statuses."""
+
+    UNKNOWN_DECISION = "unknown_decision"  # 404
+    WRONG_ROLE = "wrong_role"  # 403
+    WRONG_DEPARTMENT = "wrong_department"  # 403
+    WRONG_STAGE = "wrong_stage"  # 409
+    REOPEN_WINDOW_CLOSED = "reopen_window_closed"  # 409
+    INVALID = "invalid"  # 422
+
+
+HTTP_STATUS: dict[RefusalCode, int] = {
+    RefusalCode.UNKNOWN_DECISION: 404,
+    RefusalCode.WRONG_ROLE: 403,
+    RefusalCode.WRONG_DEPARTMENT: 403,
+    RefusalCode.WRONG_STAGE: 409,
+    RefusalCode.REOPEN_WINDOW_CLOSED: 409,
+    RefusalCode.INVALID: 422,
+}
+
+
+@dataclass(frozen=True)
+class Refusal:
+    code: RefusalCode
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code.value}: {self.message}"
+
+
+def can_access(actor: Actor, state: ComplaintState) -> bool:
+    """Department staff and supervisors see their own department's complaints (CS sees all)."""
+    if actor.role in (Role.CS_AGENT, Role.MANAGER, Role.ADMIN, Role.SYSTEM):
+        return True
+    return actor.department in (state.department, CS_DEPARTMENT)
+
+
+def check(name: str, payload: Decision, state: ComplaintState, now: datetime) -> Refusal | None:
+    """``None`` if ``payload.actor`` may take decision ``name`` on ``state`` now, else why not."""
+    transition = TRANSITIONS.get(name)
+    if transition is None:
+        return Refusal(RefusalCode.UNKNOWN_DECISION, f"unknown decision {name!r}")
+    if not isinstance(payload, transition.payload):
+        return Refusal(RefusalCode.INVALID, f"{name} expects a {transition.payload.__name__} payload")
+    actor = payload.actor
+    if actor.role not in transition.roles:
+        allowed = ", ".join(sorted(r.value for r in transition.roles))
+        return Refusal(RefusalCode.WRONG_ROLE, f"{name} is for {allowed}, not {actor.role.value}")
+    if (
+        transition.scope is Scope.ASSIGNED_DEPARTMENT
+        and actor.role in (Role.DEPARTMENT_STAFF, Role.SUPERVISOR)
+        and not _in_scope(name, actor, state)
+    ):
+        return Refusal(
+            RefusalCode.WRONG_DEPARTMENT,
+            f"{name} is for the assigned department {state.department}, not {actor.department}",
+        )
+    if state.stage not in transition.from_stages:
+        allowed = ", ".join(sorted(s.value for s in transition.from_stages))
+        return Refusal(RefusalCode.WRONG_STAGE, f"{name} needs stage {allowed}; the complaint is {state.stage.value}")
+    return _extra_rule(name, payload, state, now)
+
+
+def _in_scope(name: str, actor: Actor, state: ComplaintState) -> bool:
+    if actor.department == state.department:
+        return True
+    # CS staff triage everything; notes and reroutes by a CS supervisor are part of that.
+    return name in ("note", "reroute") and actor.department == CS_DEPARTMENT
+
+
+def _extra_rule(name: str, payload: Decision, state: ComplaintState, now: datetime) -> Refusal | None:
+    if name == "resolve_on_spot" and state.channel is not Channel.IN_PERSON:
+        return Refusal(RefusalCode.WRONG_STAGE, "only a complaint made in person can be resolved on the spot")
+    if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
+        return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
+    if isinstance(payload, (Reroute, Decide)) and payload.department and payload.department == state.department:
+        if isinstance(payload, Reroute) or payload.decision is SupervisorChoice.REROUTE:
+            return Refusal(RefusalCode.INVALID, f"the complaint is already with {state.department}")
+    if isinstance(payload, Reject) and payload.duplicate_of == state.complaint_id:
+        return Refusal(RefusalCode.INVALID, "a complaint cannot duplicate itself")
+    return None
+
+
+def available_decisions(actor: Actor, state: ComplaintState, now: datetime) -> list[str]:
+    """Decisions ``actor`` could take now (payload fields aside): what the UI offers."""
+    found = []
+    for name, transition in TRANSITIONS.items():
+        probe = transition.payload.model_construct(actor=actor)
+        refusal = check(name, probe, state, now)
+        if refusal is None or refusal.code is RefusalCode.INVALID:
+            found.append(name)
+    return found
+
+
+def _reply_or_signature(state: ComplaintState) -> Stage:
+    # A written complaint gets a written, supervisor-signed answer (seed step 04).
+    return Stage.AWAITING_SIGNATURE if state.channel is Channel.POST else Stage.READY_TO_REPLY
+
+
+def next_stage(name: str, payload: Decision, state: ComplaintState) -> Stage:
+    """The stage decision ``name`` leads to (already checked as allowed)."""
+    match payload:
+        case Verify() | Reroute():
+            return Stage.IN_PROGRESS
+        case Reject() | ResolveOnSpot() | Close():
+            return Stage.CLOSED
+        case Resolve(within_authority=True):
+            return _reply_or_signature(state)
+        case Resolve() | Escalate() | Reopen():
+            return Stage.ESCALATED
+        case Decide(decision=SupervisorChoice.APPROVE):
+            return _reply_or_signature(state)
+        case Decide():
+            return Stage.IN_PROGRESS
+        case SignReply(approved=True) | Reply():
+            return Stage.REPLIED
+        case SignReply():
+            return Stage.IN_PROGRESS
+        case Note():
+            return state.stage
+    raise ValueError(f"no transition for {name}")

@@ -1,0 +1,65 @@
+"""All settings in one pydantic-settings class (``COMPLAINTS_*`` and Temporal's own variables)."""
+
+from datetime import timedelta
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.sla import CalendarKind
+
+ROOT = Path(__file__).resolve().parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_file=".env", extra="ignore")
+
+    data_dir: Path = ROOT / "data"
+    database_url: str = ""  # empty: SQLite file data/complaints.db
+    task_queue: str = "complaints"
+
+    # Temporal (its own variable names, as the CLI and SDK use them)
+    temporal_address: str = Field("127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "COMPLAINTS_TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field("default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "COMPLAINTS_TEMPORAL_NAMESPACE"))
+    temporal_api_key: str | None = Field(None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "COMPLAINTS_TEMPORAL_API_KEY"))
+    temporal_tls: bool = Field(False, validation_alias=AliasChoices("TEMPORAL_TLS", "COMPLAINTS_TEMPORAL_TLS"))
+    temporal_tls_cert: Path | None = Field(None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "COMPLAINTS_TEMPORAL_TLS_CERT"))
+    temporal_tls_key: Path | None = Field(None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "COMPLAINTS_TEMPORAL_TLS_KEY"))
+    temporal_tls_ca: Path | None = Field(None, validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "COMPLAINTS_TEMPORAL_TLS_CA"))
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+
+    # Mail
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout: float = 10.0
+    mail_from: str = "Lửa Rồng CSKH <cskh@luarong.vn>"
+    mail_domain: str = "luarong.vn"
+    hotline: str = "0938 361 595"
+    company_name: str = "Công ty TNHH Công nghệ Lửa Rồng"
+    company_address: str = "68 Bạch Đằng, Phường 2, Quận Tân Bình, Tp.HCM"
+
+    # SLA policy (ISO 8601 durations; seconds work too, to watch the timers live)
+    sla_resolution: timedelta = timedelta(days=20)
+    sla_warning: timedelta = timedelta(days=15)
+    sla_first_response: timedelta = timedelta(days=1)
+    sla_reopen_window: timedelta = timedelta(days=30)
+    sla_escalation_repeat: timedelta = timedelta(days=1)
+    sla_calendar: CalendarKind = CalendarKind.CALENDAR
+
+    # Worker tuning
+    max_concurrent_activities: int = 50
+    max_cached_workflows: int = 10_000
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'complaints.db'}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

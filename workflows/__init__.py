@@ -1,0 +1,1 @@
+"""Temporal workflows: orchestration only (no I/O), reading the pure ``domain`` package."""
