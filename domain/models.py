@@ -1,7 +1,7 @@
 """Pydantic models of the complaint process: intake, actors, decision payloads and the state view."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
@@ -74,6 +74,8 @@ class ComplaintStart(Strict):
     intake: ComplaintIntake
     received_at: datetime
     policy: SlaPolicy
+    # Off only where the server has no custom search attributes registered.
+    search_attributes: bool = True
 
 
 # --- decision payloads (one model per decision of DESIGN.md) ---
@@ -172,7 +174,7 @@ class LogEntry(BaseModel):
     at: datetime
     action: str
     actor: Actor
-    detail: str = ""
+    detail: dict[str, Any] = Field(default_factory=dict)
 
 
 class Resolution(BaseModel):
@@ -187,6 +189,7 @@ class ComplaintState(BaseModel):
     """The query ``state``: everything staff see about one complaint."""
 
     complaint_id: str
+    intake_key: str | None = None
     channel: Channel
     customer: Customer
     subject: str

@@ -126,6 +126,9 @@ def check(name: str, payload: Decision, state: ComplaintState, now: datetime) ->
     if actor.role not in transition.roles:
         allowed = ", ".join(sorted(r.value for r in transition.roles))
         return Refusal(RefusalCode.WRONG_ROLE, f"{name} is for {allowed}, not {actor.role.value}")
+    if state.stage not in transition.from_stages:
+        allowed = ", ".join(sorted(s.value for s in transition.from_stages))
+        return Refusal(RefusalCode.WRONG_STAGE, f"{name} needs stage {allowed}; the complaint is {state.stage.value}")
     if (
         transition.scope is Scope.ASSIGNED_DEPARTMENT
         and actor.role in (Role.DEPARTMENT_STAFF, Role.SUPERVISOR)
@@ -135,9 +138,6 @@ def check(name: str, payload: Decision, state: ComplaintState, now: datetime) ->
             RefusalCode.WRONG_DEPARTMENT,
             f"{name} is for the assigned department {state.department}, not {actor.department}",
         )
-    if state.stage not in transition.from_stages:
-        allowed = ", ".join(sorted(s.value for s in transition.from_stages))
-        return Refusal(RefusalCode.WRONG_STAGE, f"{name} needs stage {allowed}; the complaint is {state.stage.value}")
     return _extra_rule(name, payload, state, now)
 
 

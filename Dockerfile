@@ -1,0 +1,31 @@
+# The application image: worker, admin app, migrations and the dev mail catcher
+# (docker-compose.yml picks the command). Build: docker build -t complaints-orchestrator .
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    COMPLAINTS_DATA_DIR=/data
+
+# An unprivileged user owns nothing but the data directory.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /app /data/mail \
+    && chown -R app:app /data
+
+WORKDIR /app
+
+# The project with its dependencies from pyproject.toml. Everything .dockerignore lets
+# through is copied, so alembic.ini, the migrations, templates and worker.py are here too;
+# the commands run from /app.
+COPY . /app
+RUN pip install . \
+    && rm -rf /app/build /app/*.egg-info \
+    && find /app -name '__pycache__' -prune -exec rm -rf {} +
+
+USER app
+
+# SIGTERM (docker stop, compose's stop_grace_period) lets the worker drain.
+STOPSIGNAL SIGTERM
+CMD ["python", "worker.py"]

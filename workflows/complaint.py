@@ -1,0 +1,232 @@
+"""``ComplaintWorkflow``: one durable workflow per complaint, id = complaint id.
+
+Orchestration only. The rules (who may decide what, what each decision changes, which timer
+is next) live in ``domain``; the side effects live in activities, called by name.
+"""
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Callable
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from domain.lifecycle import (
+        TimerKind,
+        apply_decision,
+        apply_timer,
+        assign_department,
+        new_state,
+        next_timer,
+        target_department,
+    )
+    from domain.models import ComplaintStart, ComplaintState, Decision, LogEntry
+    from domain.steps import Activity, Audience, MailRequest, StepInput, StepResult
+    from domain.transitions import TRANSITIONS, check
+    from domain.vocabulary import Stage
+    from workflows import search_attributes as sa
+
+STEP_TIMEOUT = timedelta(seconds=60)
+# Store or SMTP outages are retried patiently: a complaint is never dropped for a flaky dependency.
+STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
+                         maximum_interval=timedelta(minutes=1))
+MAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
+                         maximum_interval=timedelta(minutes=10), non_retryable_error_types=["MailRejected"])
+
+C, D, E, S = Audience.CUSTOMER, Audience.DEPARTMENT, Audience.ESCALATION, Audience.CS_SUPERVISOR
+
+
+# The customer's mail when a complaint closes straight from intake.
+CLOSING_MAIL = {"reject": "rejected", "resolve_on_spot": "resolved_on_spot"}
+
+
+def _mails(*pairs: tuple[str, Audience]) -> list[MailRequest]:
+    return [MailRequest(purpose=p, audience=a) for p, a in pairs]
+
+
+# Decorated with @workflow.defn at the bottom, once the table's handlers are attached.
+class ComplaintWorkflow:
+    @workflow.init
+    def __init__(self, start: ComplaintStart) -> None:
+        self._start = start
+        self._policy = start.policy
+        self._state = new_state(start)
+        self._lock = asyncio.Lock()
+        self._deliveries: list[Any] = []
+        # Decisions wait until intake is projected, so the log always starts with "receive".
+        self._received = False
+
+    @workflow.run
+    async def run(self, start: ComplaintStart) -> ComplaintState:
+        await self._project(Activity.RECEIVE, mails=_mails(("acknowledgement", C)))
+        self._received = True
+        while True:
+            timer = next_timer(self._state, self._policy)
+            if timer is None:  # unreachable with the current rules; kept as a guard
+                break
+            kind, at = timer
+            version = self._state.version
+            timeout = max((at - workflow.now()).total_seconds(), 0.0)
+            try:
+                await workflow.wait_condition(lambda: self._state.version != version, timeout=timeout,
+                                              timeout_summary=kind.value)
+                continue  # something changed: recompute the next timer
+            except asyncio.TimeoutError:
+                pass
+            if kind is TimerKind.REOPEN_WINDOW_END:
+                # No reopen can start after this point (the validator refuses it), so finish.
+                async with self._lock:
+                    if self._state.stage is Stage.CLOSED and workflow.now() >= at:
+                        break
+                continue
+            async with self._lock:
+                await self._fire(kind)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await asyncio.gather(*self._deliveries, return_exceptions=True)
+        return self._state
+
+    @workflow.query(name="state")
+    def state(self) -> ComplaintState:
+        return self._state
+
+    # --- decisions: every row of the transition table is an update and a signal (see below) ---
+
+    def _validate(self, name: str, payload: Decision) -> None:
+        refusal = check(name, payload, self._state, workflow.now())
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.code.value, non_retryable=True)
+
+    async def _decide(self, name: str, payload: Decision) -> ComplaintState:
+        await workflow.wait_condition(lambda: self._received)
+        async with self._lock:
+            # Checked again under the lock: another decision may have moved the stage meanwhile.
+            self._validate(name, payload)
+            await self._apply(name, payload)
+            return self._state
+
+    async def _signalled(self, name: str, payload: Decision) -> None:
+        try:
+            await self._decide(name, payload)
+        except ApplicationError as refused:
+            workflow.logger.warning("Signal %s refused: %s", name, refused)
+
+    async def _apply(self, name: str, payload: Decision) -> None:
+        was = self._state
+        self._state = apply_decision(was, name, payload, workflow.now(), self._policy)
+        stage = self._state.stage
+        if name == "verify":
+            await self._project(Activity.VERIFY)
+            await self._route(payload, None)
+        elif name in CLOSING_MAIL:
+            await self._project(Activity.CLOSE, mails=_mails((CLOSING_MAIL[name], C)))
+        elif name == "reroute" or (name == "decide" and target_department(payload)):
+            await self._project(Activity.RECORD)
+            reason = getattr(payload, "reason", None) or getattr(payload, "instructions", None)
+            await self._route(payload, reason)
+        elif name == "resolve":
+            await self._project(Activity.RESOLVE)
+            if stage is Stage.ESCALATED:  # beyond the department's authority
+                await self._project(Activity.ESCALATE, mails=_mails(("escalated", E)))
+        elif name == "escalate":
+            await self._project(Activity.ESCALATE, mails=_mails(("escalated", E)))
+        elif name == "sign_reply" and stage is Stage.REPLIED:
+            await self._project(Activity.REPLY, mails=_mails(("reply", C)))
+        elif name == "reply":
+            mails = _mails(("reply", C)) if self._state.reply_method == "email" else []
+            await self._project(Activity.REPLY, mails=mails)
+        elif name == "close":
+            await self._project(Activity.CLOSE, mails=_mails(("closing", C)))
+        elif name == "reopen":
+            await self._project(Activity.ESCALATE, mails=_mails(("reopened", C), ("escalated", E)))
+        else:  # decide (approve/return), sign_reply refused, note
+            await self._project(Activity.RECORD)
+
+    async def _route(self, payload: Decision, reason: str | None) -> None:
+        """The route activity picks the department and projects ``assign_department`` itself;
+        applying the same pure function here with the same inputs keeps both sides equal."""
+        now = workflow.now()
+        template = LogEntry(seq=self._state.version + 1, at=now, action="route", actor=payload.actor,
+                            detail={"reason": reason} if reason else {})
+        result = await self._project(Activity.ROUTE, entry=template,
+                                     requested_department=target_department(payload))
+        if result.department is None:
+            raise ApplicationError("routing gave no department", non_retryable=True)
+        self._state = assign_department(self._state, result.department, payload.actor, now, reason)
+
+    async def _fire(self, kind: TimerKind) -> None:
+        self._state = apply_timer(self._state, kind, workflow.now())
+        if kind is TimerKind.FIRST_RESPONSE:
+            await self._project(Activity.RECORD, mails=_mails(("first_response_breach", S)))
+        elif kind is TimerKind.WARNING:
+            await self._project(Activity.RECORD, mails=_mails(("warning", D)))
+        elif kind is TimerKind.BREACH:
+            await self._project(Activity.ESCALATE, mails=_mails(("breach", E)))
+
+    # --- side effects ---
+
+    async def _project(self, activity: Activity, *, mails: list[MailRequest] | None = None,
+                       entry: LogEntry | None = None, requested_department: str | None = None) -> StepResult:
+        """Run the step's activity on the current state, then deliver its mails in the background."""
+        self._upsert_search_attributes()
+        state = self._state
+        step = StepInput(
+            state=state.model_copy(update={"log": []}),
+            entry=entry or state.log[-1],
+            intake_key=self._start.intake.intake_key,
+            mails=mails or [],
+            requested_department=requested_department,
+        )
+        result = await workflow.execute_activity(
+            activity.value, step, result_type=StepResult,
+            start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
+        )
+        for message_id in result.message_ids:
+            self._deliveries.append(workflow.start_activity(
+                Activity.DELIVER_MAIL.value, message_id,
+                start_to_close_timeout=STEP_TIMEOUT, retry_policy=MAIL_RETRY,
+            ))
+        return result
+
+    def _upsert_search_attributes(self) -> None:
+        if not self._start.search_attributes:
+            return
+        s = self._state
+        workflow.upsert_search_attributes([
+            sa.STATUS.value_set(s.stage.value),
+            sa.CHANNEL.value_set(s.channel.value),
+            sa.CATEGORY.value_set(s.category.value) if s.category else sa.CATEGORY.value_unset(),
+            sa.DEPARTMENT.value_set(s.department) if s.department else sa.DEPARTMENT.value_unset(),
+            sa.DEADLINE.value_set(s.deadline),
+            sa.OVERDUE.value_set(s.overdue),
+            sa.ESCALATION_LEVEL.value_set(s.escalation_level),
+        ])
+
+
+def _decision_handlers(name: str, payload_type: type[Decision]) -> dict[str, Callable[..., Any]]:
+    """The update (with its validator) and the signal of one decision: one code path for both."""
+
+    async def update(self: ComplaintWorkflow, payload: Decision) -> ComplaintState:
+        return await self._decide(name, payload)
+
+    def validate(self: ComplaintWorkflow, payload: Decision) -> None:
+        self._validate(name, payload)
+
+    async def signal(self: ComplaintWorkflow, payload: Decision) -> None:
+        await self._signalled(name, payload)
+
+    for fn, suffix in ((update, ""), (validate, "_validator"), (signal, "_signal")):
+        fn.__name__ = fn.__qualname__ = f"{name}{suffix}"
+        fn.__annotations__ = {"payload": payload_type, "return": ComplaintState if fn is update else None}
+    update_handler = workflow.update(name=name)(update)
+    update_handler.validator(validate)  # type: ignore[attr-defined]
+    return {name: update_handler, f"{name}_validator": validate,
+            f"{name}_signal": workflow.signal(name=name)(signal)}
+
+
+# Attach the handlers before @workflow.defn reads the class: the table is the only list.
+for _name, _transition in TRANSITIONS.items():
+    for _attr, _fn in _decision_handlers(_name, _transition.payload).items():
+        setattr(ComplaintWorkflow, _attr, _fn)
+workflow.defn(name="ComplaintWorkflow")(ComplaintWorkflow)
