@@ -34,7 +34,7 @@ def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            sys.exit(f"{proc.args[0]} exited with {proc.returncode} while starting")
+            sys.exit(f"process {proc.pid} exited with {proc.returncode} while starting; see data/*.log")
         with socket.socket() as sock:
             sock.settimeout(0.5)
             if sock.connect_ex((host, port)) == 0:
@@ -73,36 +73,79 @@ def main() -> None:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
 
-    server = start([
-        temporal, "server", "start-dev", "--db-filename", str(data / "temporal.db"),
-        "--ip", host or "127.0.0.1", "--port", port or "7233", "--ui-port", "8233",
-        "--namespace", settings.temporal_namespace, "--log-level", "warn",
-        *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
-    ], "temporal.log")
+    server = start(
+        [
+            temporal,
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(data / "temporal.db"),
+            "--ip",
+            host or "127.0.0.1",
+            "--port",
+            port or "7233",
+            "--ui-port",
+            "8233",
+            "--namespace",
+            settings.temporal_namespace,
+            "--log-level",
+            "warn",
+            *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
+        ],
+        "temporal.log",
+    )
     _wait_for_port(host or "127.0.0.1", int(port or 7233), 60, server)
-    subprocess.run([temporal, "operator", "namespace", "update", "--address", settings.temporal_address,
-                    "--namespace", settings.temporal_namespace, "--retention", RETENTION],
-                   check=False, capture_output=True)
-    catcher = start([sys.executable, "mailcatcher.py", "--host", settings.smtp_host, "--port", str(settings.smtp_port),
-                     "--dir", str(data / "mail")], "mailcatcher.log")
+    subprocess.run(
+        [
+            temporal,
+            "operator",
+            "namespace",
+            "update",
+            "--address",
+            settings.temporal_address,
+            "--namespace",
+            settings.temporal_namespace,
+            "--retention",
+            RETENTION,
+        ],
+        check=False,
+        capture_output=True,
+    )
+    catcher = start(
+        [
+            sys.executable,
+            "mailcatcher.py",
+            "--host",
+            settings.smtp_host,
+            "--port",
+            str(settings.smtp_port),
+            "--dir",
+            str(data / "mail"),
+        ],
+        "mailcatcher.log",
+    )
     _wait_for_port(settings.smtp_host, settings.smtp_port, 20, catcher)
     start([sys.executable, "worker.py"], "worker.log")
 
-    print(f"""
+    print(
+        f"""
 Complaint handling is running (Ctrl-C stops everything):
   Temporal server   {settings.temporal_address}  namespace {settings.temporal_namespace}, data/temporal.db
   Temporal UI       {settings.temporal_ui_url}
-  Mail catcher      smtp://{settings.smtp_host}:{settings.smtp_port}  every message in {data / 'mail'}
+  Mail catcher      smtp://{settings.smtp_host}:{settings.smtp_port}  every message in {data / "mail"}
   Worker            task queue {settings.task_queue}  store {settings.effective_database_url}
   Logs              {data}/*.log
 
 File a complaint:   .venv/bin/python starter.py file --channel email --name "Nguyễn Văn An" \\
                       --email an@example.vn --body "Mạng bị mất kết nối"
-""", flush=True)
+""",
+        flush=True,
+    )
     while True:
         for proc in procs:
             if proc.poll() is not None:
-                print(f"{' '.join(Path(str(a)).name for a in proc.args[:2])} exited ({proc.returncode}); see {data}/*.log", file=sys.stderr)
+                name = " ".join(Path(str(a)).name for a in list(proc.args)[:2])  # type: ignore[arg-type]
+                print(f"{name} exited ({proc.returncode}); see {data}/*.log", file=sys.stderr)
                 stop()
         time.sleep(1)
 

@@ -7,7 +7,7 @@ instead of making a second one. Used by ``starter.py`` and the admin API alike.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -43,7 +43,7 @@ def policy_from(settings: Settings, today: datetime) -> SlaPolicy:
 async def file_complaint(
     client: Client, settings: Settings, intake: ComplaintIntake, *, search_attributes: bool = True
 ) -> Filed:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if intake.intake_key is None:
         intake = intake.model_copy(update={"intake_key": f"uuid:{uuid.uuid4()}"})
     key = intake.intake_key
@@ -52,8 +52,13 @@ async def file_complaint(
     policy = policy_from(settings, received_at)
     for attempt in range(MAX_ID_ATTEMPTS):
         complaint_id = complaint_id_for(key, attempt)
-        start = ComplaintStart(complaint_id=complaint_id, intake=intake, received_at=received_at, policy=policy,
-                               search_attributes=search_attributes)
+        start = ComplaintStart(
+            complaint_id=complaint_id,
+            intake=intake,
+            received_at=received_at,
+            policy=policy,
+            search_attributes=search_attributes,
+        )
         try:
             await client.start_workflow(
                 ComplaintWorkflow.run,  # type: ignore[arg-type]

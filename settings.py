@@ -20,13 +20,25 @@ class Settings(BaseSettings):
     task_queue: str = "complaints"
 
     # Temporal (its own variable names, as the CLI and SDK use them)
-    temporal_address: str = Field("127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "COMPLAINTS_TEMPORAL_ADDRESS"))
-    temporal_namespace: str = Field("default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "COMPLAINTS_TEMPORAL_NAMESPACE"))
-    temporal_api_key: str | None = Field(None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "COMPLAINTS_TEMPORAL_API_KEY"))
+    temporal_address: str = Field(
+        "127.0.0.1:7233", validation_alias=AliasChoices("TEMPORAL_ADDRESS", "COMPLAINTS_TEMPORAL_ADDRESS")
+    )
+    temporal_namespace: str = Field(
+        "default", validation_alias=AliasChoices("TEMPORAL_NAMESPACE", "COMPLAINTS_TEMPORAL_NAMESPACE")
+    )
+    temporal_api_key: str | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_API_KEY", "COMPLAINTS_TEMPORAL_API_KEY")
+    )
     temporal_tls: bool = Field(False, validation_alias=AliasChoices("TEMPORAL_TLS", "COMPLAINTS_TEMPORAL_TLS"))
-    temporal_tls_cert: Path | None = Field(None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "COMPLAINTS_TEMPORAL_TLS_CERT"))
-    temporal_tls_key: Path | None = Field(None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "COMPLAINTS_TEMPORAL_TLS_KEY"))
-    temporal_tls_ca: Path | None = Field(None, validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "COMPLAINTS_TEMPORAL_TLS_CA"))
+    temporal_tls_cert: Path | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_CERT_PATH", "COMPLAINTS_TEMPORAL_TLS_CERT")
+    )
+    temporal_tls_key: Path | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_TLS_CLIENT_KEY_PATH", "COMPLAINTS_TEMPORAL_TLS_KEY")
+    )
+    temporal_tls_ca: Path | None = Field(
+        None, validation_alias=AliasChoices("TEMPORAL_TLS_SERVER_CA_CERT_PATH", "COMPLAINTS_TEMPORAL_TLS_CA")
+    )
     temporal_ui_url: str = "http://127.0.0.1:8233"
 
     # Mail

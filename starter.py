@@ -1,8 +1,8 @@
 """Command line for complaints.
 
-    python starter.py file --channel email --name "Nguyễn Văn A" --email a@example.vn --body "..."
-    python starter.py status KN-7F3K9Q
-    python starter.py import complaints.csv     # or .json; re-running files nothing twice
+python starter.py file --channel email --name "Nguyễn Văn A" --email a@example.vn --body "..."
+python starter.py status KN-7F3K9Q
+python starter.py import complaints.csv     # or .json; re-running files nothing twice
 """
 
 import argparse
@@ -51,11 +51,17 @@ def intake_from_row(row: dict[str, Any]) -> ComplaintIntake:
     """One import row (flat CSV columns or JSON); its key defaults to a hash of its content."""
     row = {k: (v if v != "" else None) for k, v in row.items()}
     customer = row.get("customer") or {
-        "name": row.get("name"), "email": row.get("email"), "phone": row.get("phone"),
-        "address": row.get("address"), "language": row.get("language") or "vi",
+        "name": row.get("name"),
+        "email": row.get("email"),
+        "phone": row.get("phone"),
+        "address": row.get("address"),
+        "language": row.get("language") or "vi",
     }
-    key = row.get("key") or "import:" + hashlib.sha256(
-        json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    key = (
+        row.get("key")
+        or "import:"
+        + hashlib.sha256(json.dumps(row, sort_keys=True, ensure_ascii=False, default=str).encode()).hexdigest()
+    )
     return ComplaintIntake(
         channel=row.get("channel"),  # type: ignore[arg-type]
         customer=Customer.model_validate(customer),
@@ -110,9 +116,13 @@ async def run(argv: list[str]) -> int:
         try:
             intake = ComplaintIntake(
                 channel=args.channel,
-                customer=Customer(name=args.name, email=args.email, phone=args.phone, address=args.address,
-                                  language=args.language),
-                subject=args.subject, body=args.body, received_at=args.received_at, intake_key=args.key,
+                customer=Customer(
+                    name=args.name, email=args.email, phone=args.phone, address=args.address, language=args.language
+                ),
+                subject=args.subject,
+                body=args.body,
+                received_at=args.received_at,
+                intake_key=args.key,
             )
         except ValidationError as exc:
             print(f"error: {_first_error(exc)}", file=sys.stderr)

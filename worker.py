@@ -56,8 +56,12 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("Worker polling %s on %s (namespace %s)", settings.task_queue, settings.temporal_address,
-             settings.temporal_namespace)
+    log.info(
+        "Worker polling %s on %s (namespace %s)",
+        settings.task_queue,
+        settings.temporal_address,
+        settings.temporal_namespace,
+    )
     async with worker:
         await stop.wait()
         log.info("Shutting down: finishing running activities")

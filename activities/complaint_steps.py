@@ -2,7 +2,7 @@
 one complaint-log row and queues its mails, all in one transaction and idempotently."""
 
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -91,8 +91,12 @@ class ComplaintActivities:
             if mail.status == "sent":
                 return
             message = build_message(
-                sender=self._settings.mail_from, to=list(mail.recipients), subject=mail.subject,
-                text=mail.body_text, html=mail.body_html, message_id=mail.message_id,
+                sender=self._settings.mail_from,
+                to=list(mail.recipients),
+                subject=mail.subject,
+                text=mail.body_text,
+                html=mail.body_html,
+                message_id=mail.message_id,
                 headers={"X-Complaint-Id": mail.complaint_id},
             )
         try:
@@ -103,7 +107,7 @@ class ComplaintActivities:
         except MailRejected as exc:
             await self._mark(message_id, "failed", str(exc))
             raise ApplicationError(str(exc), type="MailRejected", non_retryable=True) from exc
-        await self._mark(message_id, "sent", None, sent_at=datetime.now(timezone.utc))
+        await self._mark(message_id, "sent", None, sent_at=datetime.now(UTC))
 
     # --- shared machinery ---
 
@@ -138,8 +142,14 @@ class ComplaintActivities:
         rendered = render_mail(request.purpose, language, self._context(step, names))
         message_id = f"<{state.complaint_id}.{step.entry.seq}.{request.purpose}@{self._settings.mail_domain}>"
         await projection.enqueue_mail(
-            session, message_id=message_id, complaint_id=state.complaint_id, purpose=request.purpose,
-            recipients=recipients, subject=rendered.subject, body_text=rendered.text, body_html=rendered.html,
+            session,
+            message_id=message_id,
+            complaint_id=state.complaint_id,
+            purpose=request.purpose,
+            recipients=recipients,
+            subject=rendered.subject,
+            body_text=rendered.text,
+            body_html=rendered.html,
             created_at=step.entry.at,
         )
         return message_id
@@ -192,8 +202,19 @@ class ComplaintActivities:
             "signed_at": step.entry.at,
         }
         html = render_letter(context, step.state.customer.language)
-        await projection.add_letter(session, step.state.complaint_id, step.entry.seq, signer_username, step.entry.at, html)
+        await projection.add_letter(
+            session, step.state.complaint_id, step.entry.seq, signer_username, step.entry.at, html
+        )
 
     def all(self) -> list[Any]:
-        return [self.receive, self.verify, self.route, self.resolve, self.escalate, self.reply,
-                self.close, self.record, self.deliver_mail]
+        return [
+            self.receive,
+            self.verify,
+            self.route,
+            self.resolve,
+            self.escalate,
+            self.reply,
+            self.close,
+            self.record,
+            self.deliver_mail,
+        ]

@@ -64,7 +64,9 @@ def _bound(policy: SlaPolicy, start: datetime) -> dict[str, Any]:
     }
 
 
-def record(state: ComplaintState, action: str, actor: Actor, now: datetime, detail: dict[str, Any], **changes: Any) -> ComplaintState:
+def record(
+    state: ComplaintState, action: str, actor: Actor, now: datetime, detail: dict[str, Any], **changes: Any
+) -> ComplaintState:
     """A new state with ``changes`` applied, the version bumped and one log entry appended."""
     version = state.version + 1
     entry = LogEntry(seq=version, at=now, action=action, actor=actor, detail=detail)
@@ -75,7 +77,9 @@ def decision_detail(payload: Decision) -> dict[str, Any]:
     return payload.model_dump(mode="json", exclude={"actor"}, exclude_none=True)
 
 
-def apply_decision(state: ComplaintState, name: str, payload: Decision, now: datetime, policy: SlaPolicy) -> ComplaintState:
+def apply_decision(
+    state: ComplaintState, name: str, payload: Decision, now: datetime, policy: SlaPolicy
+) -> ComplaintState:
     """The state after decision ``name`` (already checked by ``transitions.check``)."""
     stage = next_stage(name, payload, state)
     changes: dict[str, Any] = {"stage": stage}
@@ -137,7 +141,9 @@ def apply_decision(state: ComplaintState, name: str, payload: Decision, now: dat
     return record(state, name, payload.actor, now, decision_detail(payload), **changes)
 
 
-def assign_department(state: ComplaintState, department: str, actor: Actor, now: datetime, reason: str | None) -> ComplaintState:
+def assign_department(
+    state: ComplaintState, department: str, actor: Actor, now: datetime, reason: str | None
+) -> ComplaintState:
     detail: dict[str, Any] = {"department": department, "previous": state.department}
     if reason:
         detail["reason"] = reason
@@ -174,16 +180,27 @@ def next_timer(state: ComplaintState, policy: SlaPolicy) -> tuple[TimerKind, dat
 def apply_timer(state: ComplaintState, kind: TimerKind, now: datetime) -> ComplaintState:
     match kind:
         case TimerKind.FIRST_RESPONSE:
-            return record(state, kind.value, SYSTEM_ACTOR, now, {"due": state.first_response_due.isoformat()},
-                          first_response_breached=True)
+            return record(
+                state,
+                kind.value,
+                SYSTEM_ACTOR,
+                now,
+                {"due": state.first_response_due.isoformat()},
+                first_response_breached=True,
+            )
         case TimerKind.WARNING:
             return record(state, kind.value, SYSTEM_ACTOR, now, {"deadline": state.deadline.isoformat()}, warned=True)
         case TimerKind.BREACH:
             level = state.escalation_level + 1
             return record(
-                state, kind.value, SYSTEM_ACTOR, now,
+                state,
+                kind.value,
+                SYSTEM_ACTOR,
+                now,
                 {"deadline": state.deadline.isoformat(), "escalation_level": level},
-                overdue=True, escalation_level=level, breaches=state.breaches + 1,
+                overdue=True,
+                escalation_level=level,
+                breaches=state.breaches + 1,
             )
         case TimerKind.REOPEN_WINDOW_END:
             return record(state, kind.value, SYSTEM_ACTOR, now, {})

@@ -161,8 +161,18 @@ class Note(Decision):
 
 
 DecisionName = Literal[
-    "verify", "reject", "resolve_on_spot", "reroute", "resolve", "escalate",
-    "decide", "sign_reply", "reply", "close", "reopen", "note",
+    "verify",
+    "reject",
+    "resolve_on_spot",
+    "reroute",
+    "resolve",
+    "escalate",
+    "decide",
+    "sign_reply",
+    "reply",
+    "close",
+    "reopen",
+    "note",
 ]
 
 

@@ -4,9 +4,9 @@ The policy is a snapshot passed into the workflow at start (holiday dates includ
 change of settings or of the ``holidays`` package never alters a running workflow's replay.
 """
 
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,7 +51,7 @@ class SlaPolicy(BaseModel):
             day += ONE_DAY
             if self.is_working_day(day.date()):
                 remaining -= 1
-        return day.astimezone(start.tzinfo or timezone.utc)
+        return day.astimezone(start.tzinfo or UTC)
 
     def remaining(self, now: datetime, deadline: datetime) -> timedelta:
         """Time left until ``deadline`` (negative when past); shown as the countdown."""

@@ -6,7 +6,7 @@ all read this module, so a rule is written once.
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
+from enum import Enum, StrEnum
 
 from domain.models import (
     Actor,
@@ -52,7 +52,9 @@ class Transition:
     scope: Scope = Scope.ANY
 
 
-def _t(name: str, payload: type[Decision], roles: set[Role], stages: set[Stage], scope: Scope = Scope.ANY) -> Transition:
+def _t(
+    name: str, payload: type[Decision], roles: set[Role], stages: set[Stage], scope: Scope = Scope.ANY
+) -> Transition:
     return Transition(name, payload, frozenset(roles), frozenset(stages), scope)
 
 
@@ -65,7 +67,13 @@ TRANSITIONS: dict[str, Transition] = {
         _t("verify", Verify, {R.CS_AGENT}, {S.RECEIVED}),
         _t("reject", Reject, {R.CS_AGENT, R.SUPERVISOR, R.MANAGER}, {S.RECEIVED}),
         _t("resolve_on_spot", ResolveOnSpot, {R.CS_AGENT}, {S.RECEIVED}),
-        _t("reroute", Reroute, {R.CS_AGENT, R.SUPERVISOR, R.MANAGER}, {S.IN_PROGRESS, S.ESCALATED}, Scope.ASSIGNED_DEPARTMENT),
+        _t(
+            "reroute",
+            Reroute,
+            {R.CS_AGENT, R.SUPERVISOR, R.MANAGER},
+            {S.IN_PROGRESS, S.ESCALATED},
+            Scope.ASSIGNED_DEPARTMENT,
+        ),
         _t("resolve", Resolve, {R.DEPARTMENT_STAFF}, {S.IN_PROGRESS}, Scope.ASSIGNED_DEPARTMENT),
         _t("escalate", Escalate, {R.DEPARTMENT_STAFF}, {S.IN_PROGRESS}, Scope.ASSIGNED_DEPARTMENT),
         _t("decide", Decide, {R.SUPERVISOR, R.MANAGER}, {S.ESCALATED}, Scope.ASSIGNED_DEPARTMENT),
@@ -78,7 +86,7 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-class RefusalCode(str, Enum):
+class RefusalCode(StrEnum):
     """Why a decision is refused; the API maps these to HTTP statuses."""
 
     UNKNOWN_DECISION = "unknown_decision"  # 404

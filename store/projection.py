@@ -7,10 +7,11 @@ rows only move forward in ``version``; log, lesson and letter rows are unique pe
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import ComplaintState, LogEntry
@@ -19,7 +20,7 @@ from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail, Ro
 
 
 def _insert(session: AsyncSession, table: Any) -> Any:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
@@ -68,23 +69,27 @@ async def project_complaint(session: AsyncSession, state: ComplaintState, intake
         where=Complaint.version < stmt.excluded.version,
     )
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def append_log(session: AsyncSession, complaint_id: str, entry: LogEntry, stage_after: str) -> bool:
-    stmt = _insert(session, ComplaintLog).values(
-        complaint_id=complaint_id,
-        seq=entry.seq,
-        at=entry.at,
-        action=entry.action,
-        actor_user=entry.actor.user,
-        actor_role=entry.actor.role.value,
-        actor_department=entry.actor.department,
-        stage_after=stage_after,
-        detail=entry.detail,
-    ).on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    stmt = (
+        _insert(session, ComplaintLog)
+        .values(
+            complaint_id=complaint_id,
+            seq=entry.seq,
+            at=entry.at,
+            action=entry.action,
+            actor_user=entry.actor.user,
+            actor_role=entry.actor.role.value,
+            actor_department=entry.actor.department,
+            stage_after=stage_after,
+            detail=entry.detail,
+        )
+        .on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    )
     result = await session.execute(stmt)
-    return bool(result.rowcount)
+    return bool(cast(CursorResult[Any], result).rowcount)
 
 
 async def add_lesson(
@@ -94,24 +99,32 @@ async def add_lesson(
     recorded_by: str,
     recorded_at: datetime,
 ) -> None:
-    stmt = _insert(session, Lesson).values(
-        complaint_id=state.complaint_id,
-        seq=seq,
-        department_code=state.department,
-        category=state.category.value if state.category else None,
-        root_cause=state.root_cause or "",
-        lessons_learned=state.lessons_learned or "",
-        preventive_action=state.preventive_action,
-        recorded_by=recorded_by,
-        recorded_at=recorded_at,
-    ).on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    stmt = (
+        _insert(session, Lesson)
+        .values(
+            complaint_id=state.complaint_id,
+            seq=seq,
+            department_code=state.department,
+            category=state.category.value if state.category else None,
+            root_cause=state.root_cause or "",
+            lessons_learned=state.lessons_learned or "",
+            preventive_action=state.preventive_action,
+            recorded_by=recorded_by,
+            recorded_at=recorded_at,
+        )
+        .on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    )
     await session.execute(stmt)
 
 
-async def add_letter(session: AsyncSession, complaint_id: str, seq: int, signer: str, signed_at: datetime, html: str) -> None:
-    stmt = _insert(session, Letter).values(
-        complaint_id=complaint_id, seq=seq, signer=signer, signed_at=signed_at, html=html
-    ).on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+async def add_letter(
+    session: AsyncSession, complaint_id: str, seq: int, signer: str, signed_at: datetime, html: str
+) -> None:
+    stmt = (
+        _insert(session, Letter)
+        .values(complaint_id=complaint_id, seq=seq, signer=signer, signed_at=signed_at, html=html)
+        .on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
+    )
     await session.execute(stmt)
 
 
@@ -127,18 +140,22 @@ async def enqueue_mail(
     body_html: str,
     created_at: datetime,
 ) -> None:
-    stmt = _insert(session, OutboxMail).values(
-        message_id=message_id,
-        complaint_id=complaint_id,
-        purpose=purpose,
-        recipients=list(recipients),
-        subject=subject,
-        body_text=body_text,
-        body_html=body_html,
-        status="pending",
-        attempts=0,
-        created_at=created_at,
-    ).on_conflict_do_nothing(index_elements=["message_id"])
+    stmt = (
+        _insert(session, OutboxMail)
+        .values(
+            message_id=message_id,
+            complaint_id=complaint_id,
+            purpose=purpose,
+            recipients=list(recipients),
+            subject=subject,
+            body_text=body_text,
+            body_html=body_html,
+            status="pending",
+            attempts=0,
+            created_at=created_at,
+        )
+        .on_conflict_do_nothing(index_elements=["message_id"])
+    )
     await session.execute(stmt)
 
 
@@ -146,7 +163,9 @@ async def get_mail(session: AsyncSession, message_id: str) -> OutboxMail | None:
     return await session.get(OutboxMail, message_id)
 
 
-async def mark_mail(session: AsyncSession, message_id: str, *, status: str, error: str | None, at: datetime | None) -> None:
+async def mark_mail(
+    session: AsyncSession, message_id: str, *, status: str, error: str | None, at: datetime | None
+) -> None:
     await session.execute(
         update(OutboxMail)
         .where(OutboxMail.message_id == message_id)

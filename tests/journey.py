@@ -4,7 +4,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
@@ -29,8 +29,12 @@ ADMIN = Actor(user="admin", role=Role.ADMIN)
 
 
 def intake(channel: Channel = Channel.EMAIL, **customer: Any) -> ComplaintIntake:
-    person = {"name": "Nguyễn Văn An", "email": "an.nguyen@example.vn", "phone": "0901234567",
-              "address": "12 Lê Lợi, Quận 1, Tp.HCM"} | customer
+    person = {
+        "name": "Nguyễn Văn An",
+        "email": "an.nguyen@example.vn",
+        "phone": "0901234567",
+        "address": "12 Lê Lợi, Quận 1, Tp.HCM",
+    } | customer
     return ComplaintIntake(
         channel=channel,
         customer=Customer(**person),
@@ -40,17 +44,29 @@ def intake(channel: Channel = Channel.EMAIL, **customer: Any) -> ComplaintIntake
     )
 
 
-async def start(client: Client, settings: Settings, complaint: ComplaintIntake, policy: SlaPolicy | None = None,
-                received_at: datetime | None = None, search_attributes: bool = False) -> WorkflowHandle[Any, Any]:
+async def start(
+    client: Client,
+    settings: Settings,
+    complaint: ComplaintIntake,
+    policy: SlaPolicy | None = None,
+    received_at: datetime | None = None,
+    search_attributes: bool = False,
+) -> WorkflowHandle[Any, Any]:
     cid = "KN-" + uuid.uuid4().hex[:6].upper()
     start_input = ComplaintStart(
-        complaint_id=cid, intake=complaint, received_at=received_at or datetime.now(timezone.utc),
+        complaint_id=cid,
+        intake=complaint,
+        received_at=received_at or datetime.now(UTC),
         policy=policy or SlaPolicy(),
         # the time-skipping server has no custom search attributes; the dev server has ours
         search_attributes=search_attributes,
     )
-    handle = await client.start_workflow(ComplaintWorkflow.run, start_input, id=cid,  # type: ignore[arg-type]
-                                         task_queue=settings.task_queue)
+    handle = await client.start_workflow(
+        ComplaintWorkflow.run,
+        start_input,
+        id=cid,  # type: ignore[arg-type]
+        task_queue=settings.task_queue,
+    )
     return handle
 
 

@@ -10,14 +10,20 @@ from settings import Settings
 from tests.journey import CS, TECH, decide, intake, start
 
 VERIFY = Verify(actor=CS, summary="Khách mất kết nối liên tục", category=Category.TECHNICAL)
-RESOLVE = Resolve(actor=TECH, cause="Modem lỗi firmware", resolution="Cập nhật firmware từ xa",
-                  within_authority=True, reply_draft="Chúng tôi đã cập nhật firmware cho modem của Quý khách.")
+RESOLVE = Resolve(
+    actor=TECH,
+    cause="Modem lỗi firmware",
+    resolution="Cập nhật firmware từ xa",
+    within_authority=True,
+    reply_draft="Chúng tôi đã cập nhật firmware cho modem của Quý khách.",
+)
 REPLY = Reply(actor=CS, method=ReplyMethod.EMAIL, message="Sự cố đã được khắc phục.")
 CLOSE = Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Rà soát firmware định kỳ hằng quý")
 
 
-async def at_stage(client: Client, settings: Settings, stage: Stage, channel: Channel = Channel.EMAIL,
-                   search_attributes: bool = False) -> WorkflowHandle[Any, Any]:
+async def at_stage(
+    client: Client, settings: Settings, stage: Stage, channel: Channel = Channel.EMAIL, search_attributes: bool = False
+) -> WorkflowHandle[Any, Any]:
     handle = await start(client, settings, intake(channel), search_attributes=search_attributes)
     if stage is Stage.RECEIVED:
         return handle

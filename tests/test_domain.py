@@ -1,6 +1,6 @@
 """Pure domain rules: ids, the SLA calendar (Tết included), the transition table, the timers."""
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -13,14 +13,16 @@ from domain.transitions import TRANSITIONS, RefusalCode, available_decisions, ch
 from domain.vocabulary import Category, Channel, Role, Stage
 from tests.journey import ADMIN, CS, MANAGER, TECH, TECH_SUP
 
-T0 = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
 def fresh(channel: Channel = Channel.EMAIL, policy: SlaPolicy | None = None):  # type: ignore[no-untyped-def]
-    intake = ComplaintIntake(channel=channel, customer=Customer(name="An", email="an@example.vn",
-                                                                address="1 Lê Lợi"), body="Mạng chậm")
-    return new_state(ComplaintStart(complaint_id="KN-ABCDEF", intake=intake, received_at=T0,
-                                    policy=policy or SlaPolicy()))
+    intake = ComplaintIntake(
+        channel=channel, customer=Customer(name="An", email="an@example.vn", address="1 Lê Lợi"), body="Mạng chậm"
+    )
+    return new_state(
+        ComplaintStart(complaint_id="KN-ABCDEF", intake=intake, received_at=T0, policy=policy or SlaPolicy())
+    )
 
 
 def test_ids_are_readable_deterministic_and_distinct() -> None:
@@ -106,8 +108,9 @@ def test_timers_in_order_and_reopen_resets_the_bound() -> None:
     assert (state.overdue, state.escalation_level) == (True, 1)
     assert next_timer(state, policy) == (TimerKind.BREACH, T0 + timedelta(days=21))
 
-    closed = state.model_copy(update={"stage": Stage.CLOSED, "closed_at": T0 + timedelta(days=22),
-                                      "reopen_until": T0 + timedelta(days=52)})
+    closed = state.model_copy(
+        update={"stage": Stage.CLOSED, "closed_at": T0 + timedelta(days=22), "reopen_until": T0 + timedelta(days=52)}
+    )
     assert next_timer(closed, policy) == (TimerKind.REOPEN_WINDOW_END, T0 + timedelta(days=52))
     now = T0 + timedelta(days=30)
     reopened = apply_decision(closed, "reopen", Reopen(actor=CS, reason="chưa ổn"), now, policy)

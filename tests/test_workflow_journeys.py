@@ -2,14 +2,14 @@
 a real SQLite store and a real SMTP server (aiosmtpd) that the tests read back."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from domain.models import Close, Decide, Escalate, Reject, Reopen, Reply, Resolve, ResolveOnSpot, SignReply, Verify
+from domain.models import Decide, Escalate, Reject, Reopen, Reply, ResolveOnSpot, SignReply
 from domain.sla import CalendarKind, SlaPolicy, vn_holidays
 from domain.vocabulary import Category, Channel, Outcome, ReplyMethod, Stage, SupervisorChoice
 from mailcatcher import MailCatcher
@@ -76,8 +76,11 @@ async def test_email_complaint_end_to_end(time_env, client, settings, sessions, 
             row = await session.get(Complaint, handle.id)
             assert row is not None and row.stage == "closed" and row.department_code == "TECH"
             assert row.version == state.version
-            log = (await session.scalars(select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id)
-                                         .order_by(ComplaintLog.seq))).all()
+            log = (
+                await session.scalars(
+                    select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id).order_by(ComplaintLog.seq)
+                )
+            ).all()
             assert [r.action for r in log] == ["receive", "verify", "route", "resolve", "reply", "close"]
             assert [r.actor_user for r in log] == ["system", "lan.cs", "lan.cs", "minh.tech", "lan.cs", "minh.tech"]
             lesson = await session.scalar(select(Lesson).where(Lesson.complaint_id == handle.id))
@@ -93,8 +96,9 @@ async def test_written_complaint_signature_refused_then_approved(client, setting
         draft = RESOLVE.model_copy(update={"actor": BILLING})
         state = await decide(handle, "resolve", draft)
         assert state.stage is Stage.AWAITING_SIGNATURE
-        state = await decide(handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=False,
-                                                             comment="Bổ sung số tiền hoàn cụ thể"))
+        state = await decide(
+            handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=False, comment="Bổ sung số tiền hoàn cụ thể")
+        )
         assert state.stage is Stage.IN_PROGRESS and state.signed_by is None
         await decide(handle, "resolve", draft.model_copy(update={"reply_draft": "Hoàn 150.000 đồng vào hóa đơn."}))
         state = await decide(handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=True))
@@ -109,12 +113,14 @@ async def test_written_complaint_signature_refused_then_approved(client, setting
 async def test_in_person_resolved_on_spot_is_logged_without_written_reply(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.IN_PERSON, email=None))
-        state = await decide(handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói cước",
-                                                                      cause="Tư vấn nhầm gói"))
+        state = await decide(
+            handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói cước", cause="Tư vấn nhầm gói")
+        )
         assert (state.stage, state.outcome, state.reply_method) == (Stage.CLOSED, Outcome.RESOLVED_ON_SPOT, None)
         async with sessions() as session:
-            actions = (await session.scalars(select(ComplaintLog.action).where(
-                ComplaintLog.complaint_id == handle.id))).all()
+            actions = (
+                await session.scalars(select(ComplaintLog.action).where(ComplaintLog.complaint_id == handle.id))
+            ).all()
             assert list(actions) == ["receive", "resolve_on_spot"]
             assert await session.scalar(select(Letter).where(Letter.complaint_id == handle.id)) is None
 
@@ -125,11 +131,18 @@ async def test_beyond_authority_goes_to_the_supervisor(client, settings, session
         handle = await at_stage(client, settings, Stage.IN_PROGRESS)
         state = await decide(handle, "resolve", RESOLVE.model_copy(update={"within_authority": False}))
         assert (state.stage, state.escalation_level) == (Stage.ESCALATED, 1)
-        decision = Decide(actor=TECH_SUP, decision=SupervisorChoice(choice), instructions="Xử lý theo hướng dẫn",
-                          department="BILLING" if choice == "reroute" else None)
+        decision = Decide(
+            actor=TECH_SUP,
+            decision=SupervisorChoice(choice),
+            instructions="Xử lý theo hướng dẫn",
+            department="BILLING" if choice == "reroute" else None,
+        )
         state = await decide(handle, "decide", decision)
-        expected = {"approve": (Stage.READY_TO_REPLY, "TECH"), "return": (Stage.IN_PROGRESS, "TECH"),
-                    "reroute": (Stage.IN_PROGRESS, "BILLING")}[choice]
+        expected = {
+            "approve": (Stage.READY_TO_REPLY, "TECH"),
+            "return": (Stage.IN_PROGRESS, "TECH"),
+            "reroute": (Stage.IN_PROGRESS, "BILLING"),
+        }[choice]
         assert (state.stage, state.department) == expected
         escalation = [m for m in mails_for(catcher, handle.id) if ".escalated@" in m["Message-ID"]]
         assert escalation and "tuan.tech@luarong.vn" in escalation[0]["To"]
@@ -139,8 +152,11 @@ async def test_escalate_then_manager_decides(client, settings, sessions) -> None
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.IN_PROGRESS)
         await decide(handle, "escalate", Escalate(actor=TECH, reason="Cần phê duyệt bồi thường"))
-        state = await decide(handle, "decide", Decide(actor=MANAGER, decision=SupervisorChoice.APPROVE,
-                                                      instructions="Bồi thường 1 tháng cước"))
+        state = await decide(
+            handle,
+            "decide",
+            Decide(actor=MANAGER, decision=SupervisorChoice.APPROVE, instructions="Bồi thường 1 tháng cước"),
+        )
         assert state.stage is Stage.READY_TO_REPLY
 
 
@@ -162,8 +178,11 @@ async def test_reopen_inside_the_window_starts_a_fresh_bound(time_env, client, s
         assert state.escalation_level >= 1 and state.outcome is None
         assert state.deadline - state.bound_started_at == timedelta(days=20)
         assert state.bound_started_at >= state.received_at + timedelta(days=29)
-        state = await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE,
-                                                      instructions="Cử kỹ thuật đến tận nơi"))
+        state = await decide(
+            handle,
+            "decide",
+            Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Cử kỹ thuật đến tận nơi"),
+        )
         await decide(handle, "reply", REPLY)
         state = await decide(handle, "close", CLOSE)
         assert state.stage is Stage.CLOSED and state.reopen_count == 1
@@ -181,7 +200,9 @@ async def test_reopen_refused_after_the_window(time_env, client, settings, sessi
         assert (await state_of(handle)).reopen_count == 0
 
 
-async def test_day_15_warning_and_day_20_breach_escalate_repeatedly(time_env, client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+async def test_day_15_warning_and_day_20_breach_escalate_repeatedly(
+    time_env, client, settings, sessions, catcher
+) -> None:  # type: ignore[no-untyped-def]
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.IN_PROGRESS)
         await time_env.sleep(timedelta(days=14, hours=23))
@@ -225,7 +246,7 @@ async def test_first_response_breach_notifies_the_cs_supervisor(time_env, client
 
 
 async def test_working_day_bound_fires_on_the_computed_date(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     policy = SlaPolicy(calendar=CalendarKind.VN_WORKING_DAYS, holidays=vn_holidays([now.year, now.year + 1]))
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(), policy=policy, received_at=now)
@@ -233,7 +254,7 @@ async def test_working_day_bound_fires_on_the_computed_date(time_env, client, se
         state = await state_of(handle)
         assert state.deadline == policy.add(state.received_at, timedelta(days=20))
         assert state.deadline - state.received_at >= timedelta(days=26)  # 4 weekends at least
-        await time_env.sleep(state.deadline - datetime.now(timezone.utc) - timedelta(hours=1))
+        await time_env.sleep(state.deadline - datetime.now(UTC) - timedelta(hours=1))
         assert not (await state_of(handle)).overdue
         await time_env.sleep(timedelta(hours=2))
         assert (await state_of(handle)).overdue
@@ -259,9 +280,11 @@ async def test_reply_by_phone_is_logged_not_mailed(client, settings, sessions, c
         state = await decide(handle, "reply", Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi cho khách"))
         assert state.reply_method == "phone"
         async with sessions() as session:
-            queued = (await session.scalars(select(OutboxMail.purpose).where(
-                OutboxMail.complaint_id == handle.id))).all()
+            queued = (
+                await session.scalars(select(OutboxMail.purpose).where(OutboxMail.complaint_id == handle.id))
+            ).all()
             assert "reply" not in queued
-            row = await session.scalar(select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id,
-                                                                   ComplaintLog.action == "reply"))
+            row = await session.scalar(
+                select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id, ComplaintLog.action == "reply")
+            )
             assert row is not None and row.detail["method"] == "phone"

@@ -27,37 +27,110 @@ from domain.models import (
 )
 from domain.transitions import TRANSITIONS
 from domain.vocabulary import Category, Channel, ReplyMethod, Stage, SupervisorChoice
-from tests.journey import ADMIN, BILLING, CS, CS_SUP, MANAGER, TECH, TECH_SUP, decide, event_count, quiesce, running_worker, state_of
+from tests.journey import (
+    ADMIN,
+    BILLING,
+    CS,
+    CS_SUP,
+    MANAGER,
+    TECH,
+    TECH_SUP,
+    decide,
+    event_count,
+    quiesce,
+    running_worker,
+    state_of,
+)
 from tests.stages import at_stage
-
 
 # decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong stage)
 ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
-    "verify": (Verify(actor=CS, summary="Mất kết nối", category=Category.TECHNICAL),
-               Stage.RECEIVED, Channel.EMAIL, Stage.IN_PROGRESS, Stage.IN_PROGRESS),
-    "reject": (Reject(actor=CS_SUP, reason="Trùng với khiếu nại trước", duplicate_of="KN-22222A"),
-               Stage.RECEIVED, Channel.EMAIL, Stage.CLOSED, Stage.IN_PROGRESS),
-    "resolve_on_spot": (ResolveOnSpot(actor=CS, agreement="Hoàn phí tháng 10", cause="Tính cước sai"),
-                        Stage.RECEIVED, Channel.IN_PERSON, Stage.CLOSED, Stage.IN_PROGRESS),
-    "reroute": (Reroute(actor=CS, department="BILLING", reason="Liên quan hóa đơn"),
-                Stage.IN_PROGRESS, Channel.EMAIL, Stage.IN_PROGRESS, Stage.RECEIVED),
-    "resolve": (Resolve(actor=TECH, cause="Lỗi modem", resolution="Thay modem", within_authority=True,
-                        reply_draft="Đã thay modem."), Stage.IN_PROGRESS, Channel.EMAIL, Stage.READY_TO_REPLY,
-                Stage.RECEIVED),
-    "escalate": (Escalate(actor=TECH, reason="Vượt thẩm quyền"), Stage.IN_PROGRESS, Channel.EMAIL,
-                 Stage.ESCALATED, Stage.READY_TO_REPLY),
-    "decide": (Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Đồng ý bồi hoàn"),
-               Stage.ESCALATED, Channel.EMAIL, Stage.READY_TO_REPLY, Stage.IN_PROGRESS),
-    "sign_reply": (SignReply(actor=TECH_SUP, approved=True), Stage.AWAITING_SIGNATURE, Channel.POST,
-                   Stage.REPLIED, Stage.IN_PROGRESS),
-    "reply": (Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi báo khách"), Stage.READY_TO_REPLY,
-              Channel.EMAIL, Stage.REPLIED, Stage.IN_PROGRESS),
-    "close": (Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Cập nhật định kỳ"), Stage.REPLIED,
-              Channel.EMAIL, Stage.CLOSED, Stage.READY_TO_REPLY),
-    "reopen": (Reopen(actor=CS, reason="Khách chưa hài lòng"), Stage.CLOSED, Channel.EMAIL, Stage.ESCALATED,
-               Stage.REPLIED),
-    "note": (Note(actor=BILLING.model_copy(update={"department": "CS"}), text="Khách gọi lại hỏi tiến độ"),
-             Stage.IN_PROGRESS, Channel.EMAIL, Stage.IN_PROGRESS, Stage.CLOSED),
+    "verify": (
+        Verify(actor=CS, summary="Mất kết nối", category=Category.TECHNICAL),
+        Stage.RECEIVED,
+        Channel.EMAIL,
+        Stage.IN_PROGRESS,
+        Stage.IN_PROGRESS,
+    ),
+    "reject": (
+        Reject(actor=CS_SUP, reason="Trùng với khiếu nại trước", duplicate_of="KN-22222A"),
+        Stage.RECEIVED,
+        Channel.EMAIL,
+        Stage.CLOSED,
+        Stage.IN_PROGRESS,
+    ),
+    "resolve_on_spot": (
+        ResolveOnSpot(actor=CS, agreement="Hoàn phí tháng 10", cause="Tính cước sai"),
+        Stage.RECEIVED,
+        Channel.IN_PERSON,
+        Stage.CLOSED,
+        Stage.IN_PROGRESS,
+    ),
+    "reroute": (
+        Reroute(actor=CS, department="BILLING", reason="Liên quan hóa đơn"),
+        Stage.IN_PROGRESS,
+        Channel.EMAIL,
+        Stage.IN_PROGRESS,
+        Stage.RECEIVED,
+    ),
+    "resolve": (
+        Resolve(
+            actor=TECH, cause="Lỗi modem", resolution="Thay modem", within_authority=True, reply_draft="Đã thay modem."
+        ),
+        Stage.IN_PROGRESS,
+        Channel.EMAIL,
+        Stage.READY_TO_REPLY,
+        Stage.RECEIVED,
+    ),
+    "escalate": (
+        Escalate(actor=TECH, reason="Vượt thẩm quyền"),
+        Stage.IN_PROGRESS,
+        Channel.EMAIL,
+        Stage.ESCALATED,
+        Stage.READY_TO_REPLY,
+    ),
+    "decide": (
+        Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Đồng ý bồi hoàn"),
+        Stage.ESCALATED,
+        Channel.EMAIL,
+        Stage.READY_TO_REPLY,
+        Stage.IN_PROGRESS,
+    ),
+    "sign_reply": (
+        SignReply(actor=TECH_SUP, approved=True),
+        Stage.AWAITING_SIGNATURE,
+        Channel.POST,
+        Stage.REPLIED,
+        Stage.IN_PROGRESS,
+    ),
+    "reply": (
+        Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi báo khách"),
+        Stage.READY_TO_REPLY,
+        Channel.EMAIL,
+        Stage.REPLIED,
+        Stage.IN_PROGRESS,
+    ),
+    "close": (
+        Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Cập nhật định kỳ"),
+        Stage.REPLIED,
+        Channel.EMAIL,
+        Stage.CLOSED,
+        Stage.READY_TO_REPLY,
+    ),
+    "reopen": (
+        Reopen(actor=CS, reason="Khách chưa hài lòng"),
+        Stage.CLOSED,
+        Channel.EMAIL,
+        Stage.ESCALATED,
+        Stage.REPLIED,
+    ),
+    "note": (
+        Note(actor=BILLING.model_copy(update={"department": "CS"}), text="Khách gọi lại hỏi tiến độ"),
+        Stage.IN_PROGRESS,
+        Channel.EMAIL,
+        Stage.IN_PROGRESS,
+        Stage.CLOSED,
+    ),
 }
 
 
@@ -96,8 +169,7 @@ async def test_row(client, settings, sessions, name: str) -> None:  # type: igno
         refusal = await refused(handle, name, fields)  # fails to decode: refused before the validator
         assert (await state_of(handle)).stage is from_stage
 
-        empty = payload.model_dump(mode="json") | {required: "" if isinstance(fields.get(required, ""), str)
-                                                   else None}
+        empty = payload.model_dump(mode="json") | {required: "" if isinstance(fields.get(required, ""), str) else None}
         await refused(handle, name, empty)
 
         state = await decide(handle, name, payload)

@@ -5,8 +5,9 @@ is next) live in ``domain``; the side effects live in activities, called by name
 """
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -30,10 +31,15 @@ with workflow.unsafe.imports_passed_through():
 
 STEP_TIMEOUT = timedelta(seconds=60)
 # Store or SMTP outages are retried patiently: a complaint is never dropped for a flaky dependency.
-STEP_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), backoff_coefficient=2.0,
-                         maximum_interval=timedelta(minutes=1))
-MAIL_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), backoff_coefficient=2.0,
-                         maximum_interval=timedelta(minutes=10), non_retryable_error_types=["MailRejected"])
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
+)
+MAIL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=["MailRejected"],
+)
 
 C, D, E, S = Audience.CUSTOMER, Audience.DEPARTMENT, Audience.ESCALATION, Audience.CS_SUPERVISOR
 
@@ -68,12 +74,15 @@ class ComplaintWorkflow:
                 break
             kind, at = timer
             version = self._state.version
+
+            def changed(seen: int = version) -> bool:
+                return self._state.version != seen
+
             timeout = max((at - workflow.now()).total_seconds(), 0.0)
             try:
-                await workflow.wait_condition(lambda: self._state.version != version, timeout=timeout,
-                                              timeout_summary=kind.value)
+                await workflow.wait_condition(changed, timeout=timeout, timeout_summary=kind.value)
                 continue  # something changed: recompute the next timer
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             if kind is TimerKind.REOPEN_WINDOW_END:
                 # No reopen can start after this point (the validator refuses it), so finish.
@@ -147,10 +156,14 @@ class ComplaintWorkflow:
         """The route activity picks the department and projects ``assign_department`` itself;
         applying the same pure function here with the same inputs keeps both sides equal."""
         now = workflow.now()
-        template = LogEntry(seq=self._state.version + 1, at=now, action="route", actor=payload.actor,
-                            detail={"reason": reason} if reason else {})
-        result = await self._project(Activity.ROUTE, entry=template,
-                                     requested_department=target_department(payload))
+        template = LogEntry(
+            seq=self._state.version + 1,
+            at=now,
+            action="route",
+            actor=payload.actor,
+            detail={"reason": reason} if reason else {},
+        )
+        result = await self._project(Activity.ROUTE, entry=template, requested_department=target_department(payload))
         if result.department is None:
             raise ApplicationError("routing gave no department", non_retryable=True)
         self._state = assign_department(self._state, result.department, payload.actor, now, reason)
@@ -166,8 +179,14 @@ class ComplaintWorkflow:
 
     # --- side effects ---
 
-    async def _project(self, activity: Activity, *, mails: list[MailRequest] | None = None,
-                       entry: LogEntry | None = None, requested_department: str | None = None) -> StepResult:
+    async def _project(
+        self,
+        activity: Activity,
+        *,
+        mails: list[MailRequest] | None = None,
+        entry: LogEntry | None = None,
+        requested_department: str | None = None,
+    ) -> StepResult:
         """Run the step's activity on the current state, then deliver its mails in the background."""
         self._upsert_search_attributes()
         state = self._state
@@ -179,29 +198,38 @@ class ComplaintWorkflow:
             requested_department=requested_department,
         )
         result = await workflow.execute_activity(
-            activity.value, step, result_type=StepResult,
-            start_to_close_timeout=STEP_TIMEOUT, retry_policy=STEP_RETRY,
+            activity.value,
+            step,
+            result_type=StepResult,
+            start_to_close_timeout=STEP_TIMEOUT,
+            retry_policy=STEP_RETRY,
         )
         for message_id in result.message_ids:
-            self._deliveries.append(workflow.start_activity(
-                Activity.DELIVER_MAIL.value, message_id,
-                start_to_close_timeout=STEP_TIMEOUT, retry_policy=MAIL_RETRY,
-            ))
+            self._deliveries.append(
+                workflow.start_activity(
+                    Activity.DELIVER_MAIL.value,
+                    message_id,
+                    start_to_close_timeout=STEP_TIMEOUT,
+                    retry_policy=MAIL_RETRY,
+                )
+            )
         return result
 
     def _upsert_search_attributes(self) -> None:
         if not self._start.search_attributes:
             return
         s = self._state
-        workflow.upsert_search_attributes([
-            sa.STATUS.value_set(s.stage.value),
-            sa.CHANNEL.value_set(s.channel.value),
-            sa.CATEGORY.value_set(s.category.value) if s.category else sa.CATEGORY.value_unset(),
-            sa.DEPARTMENT.value_set(s.department) if s.department else sa.DEPARTMENT.value_unset(),
-            sa.DEADLINE.value_set(s.deadline),
-            sa.OVERDUE.value_set(s.overdue),
-            sa.ESCALATION_LEVEL.value_set(s.escalation_level),
-        ])
+        workflow.upsert_search_attributes(
+            [
+                sa.STATUS.value_set(s.stage.value),
+                sa.CHANNEL.value_set(s.channel.value),
+                sa.CATEGORY.value_set(s.category.value) if s.category else sa.CATEGORY.value_unset(),
+                sa.DEPARTMENT.value_set(s.department) if s.department else sa.DEPARTMENT.value_unset(),
+                sa.DEADLINE.value_set(s.deadline),
+                sa.OVERDUE.value_set(s.overdue),
+                sa.ESCALATION_LEVEL.value_set(s.escalation_level),
+            ]
+        )
 
 
 def _decision_handlers(name: str, payload_type: type[Decision]) -> dict[str, Callable[..., Any]]:
@@ -221,8 +249,7 @@ def _decision_handlers(name: str, payload_type: type[Decision]) -> dict[str, Cal
         fn.__annotations__ = {"payload": payload_type, "return": ComplaintState if fn is update else None}
     update_handler = workflow.update(name=name)(update)
     update_handler.validator(validate)  # type: ignore[attr-defined]
-    return {name: update_handler, f"{name}_validator": validate,
-            f"{name}_signal": workflow.signal(name=name)(signal)}
+    return {name: update_handler, f"{name}_validator": validate, f"{name}_signal": workflow.signal(name=name)(signal)}
 
 
 # Attach the handlers before @workflow.defn reads the class: the table is the only list.
