@@ -10,6 +10,7 @@ import asyncio
 import csv
 import hashlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -144,7 +145,12 @@ async def run(argv: list[str]) -> int:
 
 
 def main() -> None:
-    sys.exit(asyncio.run(run(sys.argv[1:])))
+    code = asyncio.run(run(sys.argv[1:]))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Skip interpreter teardown: the Temporal bridge's threads can abort a finalising
+    # interpreter (temporalio/sdk-python#300), which would turn a clean exit into SIGABRT.
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.vocabulary import Stage
     from workflows import search_attributes as sa
 
-STEP_TIMEOUT = timedelta(seconds=60)
+# Steps are short database writes; a worker killed mid-step is retried on another after this.
+STEP_TIMEOUT = timedelta(seconds=15)
+MAIL_TIMEOUT = timedelta(seconds=25)  # above the SMTP client's own timeout
 # Store or SMTP outages are retried patiently: a complaint is never dropped for a flaky dependency.
 STEP_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(minutes=1)
@@ -209,7 +211,7 @@ class ComplaintWorkflow:
                 workflow.start_activity(
                     Activity.DELIVER_MAIL.value,
                     message_id,
-                    start_to_close_timeout=STEP_TIMEOUT,
+                    start_to_close_timeout=MAIL_TIMEOUT,
                     retry_policy=MAIL_RETRY,
                 )
             )

@@ -1,0 +1,235 @@
+"""End to end on the real dev server: the worker and the starter as real processes, a real
+SQLite file (and PostgreSQL), a real SMTP server. The worker is killed with SIGKILL in the
+middle of the journey and replaced; nothing is lost and no mail is sent twice."""
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from temporalio.client import Client
+
+from domain.models import ComplaintState
+from domain.vocabulary import Stage
+from mailcatcher import MailCatcher
+from store.engine import make_engine, make_sessionmaker
+from store.migrate import upgrade
+from store.tables import Complaint, ComplaintLog, OutboxMail
+from tests.journey import CS, TECH
+from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def postgres_url() -> str:
+    url = os.environ.get("COMPLAINTS_TEST_POSTGRES_URL")
+    if not url:
+        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (scripts/with-postgres.sh)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}" if request.param == "sqlite" else postgres_url()
+    await upgrade(url)
+    return url
+
+
+class Processes:
+    """The product's own processes, started the way an operator starts them."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.workers: list[subprocess.Popen[bytes]] = []
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"worker-{len(self.workers)}.log").open("wb")
+        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=self.env, stdout=log, stderr=log)
+        self.workers.append(proc)
+        return proc
+
+    def kill_worker(self) -> None:
+        proc = self.workers[-1]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+
+    def starter(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "starter.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=60
+        )
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+@pytest.fixture
+def processes(dev_env: Any, catcher: MailCatcher, store_url: str, tmp_path: Path) -> Iterator[Processes]:
+    env = os.environ | {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "TEMPORAL_NAMESPACE": "default",
+        "COMPLAINTS_DATABASE_URL": store_url,
+        "COMPLAINTS_TASK_QUEUE": f"e2e-{uuid.uuid4()}",
+        "COMPLAINTS_SMTP_HOST": "127.0.0.1",
+        "COMPLAINTS_SMTP_PORT": str(catcher.port),
+        "COMPLAINTS_DATA_DIR": str(tmp_path),
+    }
+    procs = Processes(env, tmp_path)
+    yield procs
+    procs.stop()
+
+
+async def wait_for(client: Client, cid: str, predicate: Any, timeout: float = 60) -> ComplaintState:
+    handle = client.get_workflow_handle(cid)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        state: ComplaintState = await handle.query("state", result_type=ComplaintState)
+        if predicate(state):
+            return state
+        if loop.time() > deadline:
+            raise AssertionError(f"{cid} did not get there: stage {state.stage}, log {[e.action for e in state.log]}")
+        await asyncio.sleep(0.2)
+
+
+async def test_journey_survives_worker_kills(
+    dev_env, processes: Processes, catcher: MailCatcher, store_url: str
+) -> None:  # type: ignore[no-untyped-def]
+    client: Client = dev_env.client
+    processes.start_worker()
+    filed = processes.starter(
+        "file", "--channel", "email", "--name", "Trần Thị Bích", "--email", "bich.tran@example.vn",
+        "--subject", "Hóa đơn tính sai", "--body", "Tháng này tôi bị tính cước hai lần.", "--key", f"<{uuid.uuid4()}@mail>",
+    )  # fmt: skip
+    assert filed.returncode == 0, filed.stderr
+    cid = filed.stdout.strip()
+    assert cid.startswith("KN-")
+    handle = client.get_workflow_handle(cid)
+    await wait_for(client, cid, lambda s: s.log[-1].action == "receive")
+
+    # Each decision goes in as a signal and the worker is killed straight after: the step's
+    # activity is cut at a random point and must be finished by the next worker, once.
+    steps = [("verify", VERIFY, Stage.IN_PROGRESS), ("resolve", RESOLVE, Stage.READY_TO_REPLY),
+             ("reply", REPLY, Stage.REPLIED), ("close", CLOSE, Stage.CLOSED)]  # fmt: skip
+    for name, payload, stage in steps:
+        await handle.signal(name, payload)
+        await asyncio.sleep(0.05 * len(processes.workers))
+        processes.kill_worker()
+        processes.start_worker()
+        await wait_for(client, cid, lambda s, st=stage: s.stage is st and s.log[-1].action != "verify")
+
+    await wait_for(client, cid, lambda s: s.stage is Stage.CLOSED)
+    status = processes.starter("status", cid)
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["stage"] == "closed"
+
+    engine = make_engine(store_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        for _ in range(400):  # deliveries finish in the background (a killed one is retried after its timeout)
+            async with sessions() as session:
+                outbox = (await session.scalars(select(OutboxMail).where(OutboxMail.complaint_id == cid))).all()
+            if outbox and all(m.status == "sent" for m in outbox):
+                break
+            await asyncio.sleep(0.2)
+        assert sorted(m.purpose for m in outbox) == ["acknowledgement", "closing", "reply"]
+        assert {m.status for m in outbox} == {"sent"}
+        async with sessions() as session:
+            row = await session.get(Complaint, cid)
+            log = (
+                await session.scalars(
+                    select(ComplaintLog).where(ComplaintLog.complaint_id == cid).order_by(ComplaintLog.seq)
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert row is not None and row.stage == "closed" and row.customer_name == "Trần Thị Bích"
+    assert [(r.action, r.actor_user) for r in log] == [
+        ("receive", "system"), ("verify", CS.user), ("route", CS.user), ("resolve", TECH.user),
+        ("reply", CS.user), ("close", TECH.user),
+    ]  # fmt: skip
+
+    arrived = [m for m in catcher.messages() if cid in str(m["Message-ID"])]
+    counts = Counter(str(m["Message-ID"]) for m in arrived)
+    assert len(counts) == 3 and set(counts.values()) == {1}, counts
+    assert all(cid in str(m["Subject"]) for m in arrived)
+    assert len(processes.workers) == 5
+
+
+async def test_starter_refiles_nothing_and_reports_bad_input(dev_env, processes: Processes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    processes.start_worker()
+    key = f"<{uuid.uuid4()}@mail>"
+    args = [
+        "file",
+        "--channel",
+        "phone",
+        "--name",
+        "Lê Văn Cường",
+        "--phone",
+        "0912345678",
+        "--body",
+        "Gọi tổng đài không được",
+    ]
+    first, again = processes.starter(*args, "--key", key), processes.starter(*args, "--key", key)
+    assert first.returncode == 0 and again.returncode == 0
+    assert first.stdout == again.stdout and "already filed" in again.stderr
+
+    bad = processes.starter("file", "--channel", "email", "--name", "X", "--body", "no email given")
+    assert bad.returncode == 2 and "email" in bad.stderr and "Traceback" not in bad.stderr
+    unknown = processes.starter("status", "KN-ZZZZZZ")
+    assert unknown.returncode == 1, unknown.stderr
+    assert "KN-ZZZZZZ" in unknown.stderr and "Traceback" not in unknown.stderr
+
+    batch = tmp_path / "batch.csv"
+    batch.write_text(
+        "channel,name,email,phone,subject,body\n"
+        "email,Phạm Minh,minh@example.vn,,Chậm,Mạng chậm buổi tối\n"
+        "phone,Đỗ Lan,,0987654321,Cước,Bị trừ tiền hai lần\n"
+        "email,Không Email,,,Lỗi,Thiếu địa chỉ email\n",
+        encoding="utf-8",
+    )
+    run1, run2 = processes.starter("import", str(batch)), processes.starter("import", str(batch))
+    assert "2 filed, 0 already filed, 1 invalid" in run1.stdout, run1.stdout + run1.stderr
+    assert "0 filed, 2 already filed, 1 invalid" in run2.stdout
+    assert "row 3" in run2.stderr and "Traceback" not in run2.stderr
+
+    as_json = tmp_path / "batch.json"
+    as_json.write_text(json.dumps([{"channel": "livechat", "customer": {"name": "Vũ Hà"}, "body": "Chat bị ngắt"}]))
+    assert "1 filed" in processes.starter("import", str(as_json)).stdout
+    assert "0 filed, 1 already filed" in processes.starter("import", str(as_json)).stdout
+
+
+async def test_decisions_through_the_temporal_cli(dev_env, processes: Processes) -> None:  # type: ignore[no-untyped-def]
+    """Operators can drive a complaint with the stock CLI: `temporal workflow update execute`."""
+    processes.start_worker()
+    filed = processes.starter("file", "--channel", "livechat", "--name", "Hồ Quang", "--body", "Website báo lỗi 500")
+    cid = filed.stdout.strip()
+    temporal = str(Path(sys.executable).parent / "temporal")
+    address = processes.env["TEMPORAL_ADDRESS"]
+    payload = json.dumps({"actor": CS.model_dump(mode="json"), "summary": "Lỗi website", "category": "technical"})
+    done = subprocess.run(
+        [temporal, "workflow", "update", "execute", "--address", address, "--workflow-id", cid, "--name", "verify",
+         "--input", payload], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    refused = subprocess.run(
+        [temporal, "workflow", "update", "execute", "--address", address, "--workflow-id", cid, "--name", "verify",
+         "--input", payload], capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "wrong_stage" in (refused.stdout + refused.stderr)
+    state = await wait_for(dev_env.client, cid, lambda s: s.department is not None)
+    assert (state.stage, state.department) == (Stage.IN_PROGRESS, "TECH")
