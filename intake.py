@@ -20,6 +20,7 @@ from settings import Settings
 from workflows.complaint import ComplaintWorkflow
 
 MAX_ID_ATTEMPTS = 20
+MEMO_INTAKE_KEY = "intake_key"
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,13 @@ async def file_complaint(
                 task_queue=settings.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                # In the memo, the key is readable from the server alone (no worker needed).
+                memo={MEMO_INTAKE_KEY: key},
             )
             return Filed(complaint_id, created=True)
         except WorkflowAlreadyStartedError:
-            existing = await complaint_state(client.get_workflow_handle(complaint_id))
-            if existing.intake_key == key:
+            described = await client.get_workflow_handle(complaint_id).describe()
+            if await described.memo_value(MEMO_INTAKE_KEY, None) == key:
                 return Filed(complaint_id, created=False)
             # A different message hashed to this id: take the next one; never merge two complaints.
     raise RuntimeError(f"no free complaint id for intake key {key!r} after {MAX_ID_ATTEMPTS} attempts")

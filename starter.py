@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import ValidationError
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 from tqdm import tqdm
 
 from domain.models import ComplaintIntake, Customer
@@ -92,9 +92,12 @@ async def _import(client: Client, path: Path) -> int:
         except ValidationError as exc:
             errors.append(f"row {number}: {_first_error(exc)}")
             continue
+        except RPCError as exc:
+            errors.append(f"row {number}: not filed, Temporal answered: {exc.message}")
+            continue
         created += filed.created
         duplicates += not filed.created
-    print(f"{created} filed, {duplicates} already filed, {len(errors)} invalid")
+    print(f"{created} filed, {duplicates} already filed, {len(errors)} not filed")
     for error in errors:
         print(error, file=sys.stderr)
     return 1 if errors else 0
@@ -128,7 +131,11 @@ async def run(argv: list[str]) -> int:
         except ValidationError as exc:
             print(f"error: {_first_error(exc)}", file=sys.stderr)
             return 2
-        filed = await file_complaint(client, settings, intake)
+        try:
+            filed = await file_complaint(client, settings, intake)
+        except RPCError as exc:
+            print(f"error: not filed, Temporal answered: {exc.message}", file=sys.stderr)
+            return 1
         print(filed.complaint_id)
         if not filed.created:
             print("(already filed with this key)", file=sys.stderr)
@@ -137,7 +144,10 @@ async def run(argv: list[str]) -> int:
         try:
             state = await complaint_state(client.get_workflow_handle(args.complaint_id))
         except RPCError as exc:
-            print(f"error: no complaint {args.complaint_id} ({exc.message})", file=sys.stderr)
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                print(f"error: no complaint {args.complaint_id}", file=sys.stderr)
+            else:
+                print(f"error: cannot read {args.complaint_id}: {exc.message}", file=sys.stderr)
             return 1
         print(state.model_dump_json(indent=2))
         return 0

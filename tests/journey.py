@@ -26,6 +26,8 @@ BILLING = Actor(user="ha.billing", role=Role.DEPARTMENT_STAFF, department="BILLI
 BILLING_SUP = Actor(user="thu.billing", role=Role.SUPERVISOR, department="BILLING")
 MANAGER = Actor(user="quang.manager", role=Role.MANAGER)
 ADMIN = Actor(user="admin", role=Role.ADMIN)
+# The time-skipping server has no custom search attributes; the dev server has ours.
+SEARCH_ATTRIBUTES_DEFAULT = False
 
 
 def intake(channel: Channel = Channel.EMAIL, **customer: Any) -> ComplaintIntake:
@@ -50,7 +52,7 @@ async def start(
     complaint: ComplaintIntake,
     policy: SlaPolicy | None = None,
     received_at: datetime | None = None,
-    search_attributes: bool = False,
+    search_attributes: bool | None = None,
 ) -> WorkflowHandle[Any, Any]:
     cid = "KN-" + uuid.uuid4().hex[:6].upper()
     start_input = ComplaintStart(
@@ -59,7 +61,7 @@ async def start(
         received_at=received_at or datetime.now(UTC),
         policy=policy or SlaPolicy(),
         # the time-skipping server has no custom search attributes; the dev server has ours
-        search_attributes=search_attributes,
+        search_attributes=SEARCH_ATTRIBUTES_DEFAULT if search_attributes is None else search_attributes,
     )
     handle = await client.start_workflow(
         ComplaintWorkflow.run,

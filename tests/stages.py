@@ -22,7 +22,11 @@ CLOSE = Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Rà soát 
 
 
 async def at_stage(
-    client: Client, settings: Settings, stage: Stage, channel: Channel = Channel.EMAIL, search_attributes: bool = False
+    client: Client,
+    settings: Settings,
+    stage: Stage,
+    channel: Channel = Channel.EMAIL,
+    search_attributes: bool | None = None,
 ) -> WorkflowHandle[Any, Any]:
     handle = await start(client, settings, intake(channel), search_attributes=search_attributes)
     if stage is Stage.RECEIVED:

@@ -42,6 +42,7 @@ from tests.journey import (
     state_of,
 )
 from tests.stages import at_stage
+from workflows import search_attributes
 
 # decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong stage)
 ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
@@ -192,3 +193,9 @@ async def test_department_staff_of_another_department_is_refused(client, setting
         # the manager acts on every department
         state = await decide(handle, "reroute", Reroute(actor=MANAGER, department="BILLING", reason="Hóa đơn"))
         assert state.department == "BILLING"
+        # the search attributes follow, so the Temporal UI filters on them too
+        attributes = (await handle.describe()).typed_search_attributes
+        assert attributes.get(search_attributes.DEPARTMENT) == "BILLING"
+        assert attributes.get(search_attributes.STATUS) == "in_progress"
+        assert attributes.get(search_attributes.CATEGORY) == "technical"
+        assert attributes.get(search_attributes.DEADLINE) == state.deadline

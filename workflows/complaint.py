@@ -169,6 +169,7 @@ class ComplaintWorkflow:
         if result.department is None:
             raise ApplicationError("routing gave no department", non_retryable=True)
         self._state = assign_department(self._state, result.department, payload.actor, now, reason)
+        self._upsert_search_attributes()
 
     async def _fire(self, kind: TimerKind) -> None:
         self._state = apply_timer(self._state, kind, workflow.now())

@@ -1,0 +1,137 @@
+"""Record the journeys' workflow histories into tests/histories/ (for the replay test).
+
+    .venv/bin/python -m tests.record_histories
+
+Run it when a journey is added; never to make a changed workflow pass: the point of the
+recorded histories is that a changed workflow must still replay the old ones (patch it).
+"""
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from domain.models import Decide, Reject, Reopen, ResolveOnSpot, SignReply
+from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
+from mailcatcher import MailCatcher
+from settings import Settings
+from store.engine import make_engine, make_sessionmaker
+from store.migrate import upgrade
+from tests import journey as journey_helpers
+from tests.conftest import binary
+from tests.journey import BILLING, BILLING_SUP, CS, TECH_SUP, decide, intake, running_worker, start
+from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
+from workflows import search_attributes
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+Journey = Callable[[WorkflowEnvironment, Client, Settings], Awaitable[WorkflowHandle[Any, Any]]]
+
+
+async def email_end_to_end(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await at_stage(client, settings, Stage.CLOSED)
+    await env.sleep(timedelta(days=31))
+    return handle
+
+
+async def written_signature(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await start(client, settings, intake(Channel.POST, email=None))
+    await decide(handle, "verify", VERIFY.model_copy(update={"category": Category.BILLING}))
+    await decide(handle, "resolve", RESOLVE.model_copy(update={"actor": BILLING}))
+    await decide(handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=False, comment="Bổ sung số tiền"))
+    await decide(handle, "resolve", RESOLVE.model_copy(update={"actor": BILLING}))
+    await decide(handle, "sign_reply", SignReply(actor=BILLING_SUP, approved=True))
+    await decide(handle, "close", CLOSE.model_copy(update={"actor": BILLING}))
+    return handle
+
+
+async def on_the_spot(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await start(client, settings, intake(Channel.IN_PERSON))
+    await decide(handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói", cause="Tư vấn nhầm"))
+    return handle
+
+
+async def beyond_authority(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await at_stage(client, settings, Stage.IN_PROGRESS)
+    await decide(handle, "resolve", RESOLVE.model_copy(update={"within_authority": False}))
+    await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.REROUTE,
+                                          instructions="Chuyển kế toán", department="BILLING"))  # fmt: skip
+    await decide(handle, "resolve", RESOLVE.model_copy(update={"actor": BILLING}))
+    return handle
+
+
+async def reopened(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await at_stage(client, settings, Stage.CLOSED)
+    await env.sleep(timedelta(days=3))
+    await decide(handle, "reopen", Reopen(actor=CS, reason="Khách chưa hài lòng"))
+    await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="OK"))
+    await decide(handle, "reply", REPLY)
+    await decide(handle, "close", CLOSE)
+    return handle
+
+
+async def breach(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await start(client, settings, intake())
+    await env.sleep(timedelta(days=2))
+    await decide(handle, "verify", VERIFY)
+    await env.sleep(timedelta(days=20))
+    await decide(handle, "resolve", RESOLVE)
+    return handle
+
+
+async def duplicate(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    handle = await start(client, settings, intake())
+    await decide(handle, "reject", Reject(actor=CS, reason="Trùng", duplicate_of="KN-23456A"))
+    return handle
+
+
+JOURNEYS: dict[str, Journey] = {
+    f.__name__: f
+    for f in (email_end_to_end, written_signature, on_the_spot, beyond_authority, reopened, breach, duplicate)
+}
+# These need days to pass: recorded on the time-skipping server, which has no custom search
+# attributes. The others are recorded on the dev server with the search attributes upserted.
+NEEDS_TIME = {"email_end_to_end", "reopened", "breach"}
+
+
+def set_search_attributes(on: bool) -> None:
+    journey_helpers.SEARCH_ATTRIBUTES_DEFAULT = on
+
+
+async def main() -> None:
+    HISTORIES.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp, MailCatcher(port=0) as catcher:
+        url = f"sqlite+aiosqlite:///{tmp}/store.db"
+        await upgrade(url)
+        engine = make_engine(url)
+        for name, journey in JOURNEYS.items():
+            if name in NEEDS_TIME:
+                env = await WorkflowEnvironment.start_time_skipping(
+                    test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+                )
+            else:
+                env = await WorkflowEnvironment.start_local(
+                    dev_server_existing_path=binary("temporal"),
+                    data_converter=pydantic_data_converter,
+                    search_attributes=list(search_attributes.ALL),
+                )
+            settings = Settings(database_url=url, task_queue=f"rec-{uuid.uuid4()}", smtp_port=catcher.port)
+            async with running_worker(env.client, settings, make_sessionmaker(engine)):
+                set_search_attributes(name not in NEEDS_TIME)
+                handle = await journey(env, env.client, settings)
+                await asyncio.sleep(1)  # let background deliveries finish into the history
+                history = await handle.fetch_history()
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            print(f"{name}: {len(history.events)} events")
+            await env.shutdown()
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,25 @@
+"""Recorded journey histories must keep replaying: a change to workflow logic that would break
+a running complaint fails here (patch or version it with workflow.patched)."""
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.record_histories import HISTORIES, JOURNEYS
+from worker import SANDBOX
+from workflows.complaint import ComplaintWorkflow
+
+
+def test_every_journey_has_a_recorded_history() -> None:
+    assert {p.stem for p in HISTORIES.glob("*.json")} == set(JOURNEYS)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
