@@ -134,6 +134,8 @@ Complaint handling is running (Ctrl-C stops everything):
   Temporal UI       {settings.temporal_ui_url}
   Mail catcher      smtp://{settings.smtp_host}:{settings.smtp_port}  every message in {data / "mail"}
   Worker            task queue {settings.task_queue}  store {settings.effective_database_url}
+  SLA policy        resolution {settings.sla_resolution}, warning {settings.sla_warning}, \
+first response {settings.sla_first_response}, reopen window {settings.sla_reopen_window}, {settings.sla_calendar.value}
   Logs              {data}/*.log
 
 File a complaint:   .venv/bin/python starter.py file --channel email --name "Nguyễn Văn An" \\

@@ -83,12 +83,20 @@ class ComplaintActivities:
 
     @activity.defn(name=Activity.DELIVER_MAIL.value)
     async def deliver_mail(self, message_id: str) -> None:
-        """Send one queued mail; a mail already sent is never sent again (retries, replays)."""
+        """Send one queued mail, never twice: not after it was sent, and not after an attempt that
+        was stopped (worker killed) once the message was being transferred. Such a mail is
+        marked ``sent_unconfirmed`` for staff to check rather than risk a duplicate."""
         async with transaction(self._sessions) as session:
             mail = await projection.get_mail(session, message_id)
             if mail is None:
                 raise ApplicationError(f"no queued mail {message_id}", non_retryable=True)
-            if mail.status == "sent":
+            if mail.status in ("sent", "sent_unconfirmed", "failed"):
+                return
+            if mail.status == "sending":
+                await projection.mark_mail(
+                    session, message_id, status="sent_unconfirmed", at=None, attempt=False,
+                    error="the sending worker stopped during the transfer; delivery presumed, not confirmed",
+                )  # fmt: skip
                 return
             message = build_message(
                 sender=self._settings.mail_from,
@@ -99,8 +107,12 @@ class ComplaintActivities:
                 message_id=mail.message_id,
                 headers={"X-Complaint-Id": mail.complaint_id},
             )
+
+        async def before_data() -> None:
+            await self._mark(message_id, "sending", None, attempt=False)
+
         try:
-            await send_message(self._settings, message)
+            await send_message(self._settings, message, before_data=before_data)
         except MailUnavailable as exc:
             await self._mark(message_id, "pending", str(exc))
             raise  # retried with backoff by the workflow's retry policy
@@ -111,9 +123,11 @@ class ComplaintActivities:
 
     # --- shared machinery ---
 
-    async def _mark(self, message_id: str, status: str, error: str | None, sent_at: datetime | None = None) -> None:
+    async def _mark(
+        self, message_id: str, status: str, error: str | None, sent_at: datetime | None = None, attempt: bool = True
+    ) -> None:
         async with transaction(self._sessions) as session:
-            await projection.mark_mail(session, message_id, status=status, error=error, at=sent_at)
+            await projection.mark_mail(session, message_id, status=status, error=error, at=sent_at, attempt=attempt)
 
     async def _step(self, step: StepInput) -> StepResult:
         async with transaction(self._sessions) as session:

@@ -9,11 +9,14 @@ sender or the content): retrying the same message will not help, so it should no
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 
 import aiosmtplib
+from aiosmtplib.email import extract_sender, flatten_message
+from aiosmtplib.response import SMTPResponse
 
 from settings import Settings
 
@@ -85,8 +88,55 @@ def _classify(code: int, text: str) -> MailUnavailable | MailRejected:
     return MailUnavailable(text, code) if 400 <= code < 500 else MailRejected(text, code)
 
 
-async def send_message(settings: Settings, message: EmailMessage) -> None:
+class _HookFailed(Exception):
+    """``before_data`` failed (the caller's own problem, e.g. its database): not a mail error."""
+
+
+async def _transact(
+    settings: Settings, message: EmailMessage, before_data: Callable[[], Awaitable[None]] | None
+) -> dict[str, SMTPResponse]:
+    """One SMTP transaction, step by step so that ``before_data`` runs just before DATA: the
+    only step after which the server may have the mail."""
+    client = aiosmtplib.SMTP(
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_username or None,
+        password=settings.smtp_password if settings.smtp_username else None,
+        use_tls=settings.smtp_tls,
+        start_tls=settings.smtp_starttls and not settings.smtp_tls,
+        timeout=settings.smtp_timeout,
+        local_hostname=settings.mail_domain or None,
+    )
+    async with client:
+        await client.mail(extract_sender(message) or "")
+        refused: dict[str, SMTPResponse] = {}
+        recipients = _recipients(message)
+        for recipient in recipients:
+            try:
+                await client.rcpt(recipient)
+            except aiosmtplib.SMTPRecipientRefused as error:
+                refused[recipient] = SMTPResponse(error.code, error.message)
+        if len(refused) == len(recipients):
+            raise aiosmtplib.SMTPRecipientsRefused(
+                [aiosmtplib.SMTPRecipientRefused(r.code, r.message, a) for a, r in refused.items()]
+            )
+        if before_data is not None:
+            try:
+                await before_data()
+            except Exception as error:
+                raise _HookFailed() from error
+        del message["Bcc"]
+        await client.data(flatten_message(message))
+    return refused
+
+
+async def send_message(
+    settings: Settings, message: EmailMessage, before_data: Callable[[], Awaitable[None]] | None = None
+) -> None:
     """Hand ``message`` to the configured SMTP server.
+
+    ``before_data`` is awaited once the recipients are accepted, just before the message is
+    transferred: a sender records there that the mail may have left (see ``deliver_mail``).
 
     Raises ``MailUnavailable`` (retry later) or ``MailRejected`` (do not retry); never a raw
     network or aiosmtplib error. A message accepted for some recipients and refused for others
@@ -96,17 +146,9 @@ async def send_message(settings: Settings, message: EmailMessage) -> None:
     if not _recipients(message):
         raise MailRejected(f"mail {message_id} has no recipients")
     try:
-        refused, _response = await aiosmtplib.send(
-            message,
-            hostname=settings.smtp_host,
-            port=settings.smtp_port,
-            username=settings.smtp_username or None,
-            password=settings.smtp_password if settings.smtp_username else None,
-            use_tls=settings.smtp_tls,
-            start_tls=settings.smtp_starttls and not settings.smtp_tls,
-            timeout=settings.smtp_timeout,
-            local_hostname=settings.mail_domain or None,
-        )
+        refused = await _transact(settings, message, before_data)
+    except _HookFailed as failed:
+        raise failed.__cause__ from None  # type: ignore[misc]
     except aiosmtplib.SMTPRecipientsRefused as error:
         codes = [refusal.code for refusal in error.recipients]
         detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in error.recipients)

@@ -164,13 +164,13 @@ async def get_mail(session: AsyncSession, message_id: str) -> OutboxMail | None:
 
 
 async def mark_mail(
-    session: AsyncSession, message_id: str, *, status: str, error: str | None, at: datetime | None
+    session: AsyncSession, message_id: str, *, status: str, error: str | None, at: datetime | None, attempt: bool = True
 ) -> None:
-    await session.execute(
-        update(OutboxMail)
-        .where(OutboxMail.message_id == message_id)
-        .values(status=status, last_error=error, sent_at=at, attempts=OutboxMail.attempts + 1)
-    )
+    """Record a delivery outcome (``attempt``: it ends an attempt, so the count goes up)."""
+    values: dict[str, Any] = {"status": status, "last_error": error, "sent_at": at}
+    if attempt:
+        values["attempts"] = OutboxMail.attempts + 1
+    await session.execute(update(OutboxMail).where(OutboxMail.message_id == message_id).values(**values))
 
 
 async def department_for(session: AsyncSession, category: Category) -> str:

@@ -28,6 +28,7 @@ from tests.journey import CS, TECH
 from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY
 
 ROOT = Path(__file__).resolve().parent.parent
+FINAL = {"sent", "sent_unconfirmed"}
 
 
 def postgres_url() -> str:
@@ -144,11 +145,11 @@ async def test_journey_survives_worker_kills(
         for _ in range(400):  # deliveries finish in the background (a killed one is retried after its timeout)
             async with sessions() as session:
                 outbox = (await session.scalars(select(OutboxMail).where(OutboxMail.complaint_id == cid))).all()
-            if outbox and all(m.status == "sent" for m in outbox):
+            if outbox and all(m.status in FINAL for m in outbox):
                 break
             await asyncio.sleep(0.2)
         assert sorted(m.purpose for m in outbox) == ["acknowledgement", "closing", "reply"]
-        assert {m.status for m in outbox} == {"sent"}
+        assert {m.status for m in outbox} <= FINAL
         async with sessions() as session:
             row = await session.get(Complaint, cid)
             log = (
@@ -166,7 +167,10 @@ async def test_journey_survives_worker_kills(
 
     arrived = [m for m in catcher.messages() if cid in str(m["Message-ID"])]
     counts = Counter(str(m["Message-ID"]) for m in arrived)
-    assert len(counts) == 3 and set(counts.values()) == {1}, counts
+    assert set(counts.values()) == {1}, f"a mail arrived twice: {counts}"
+    # a mail whose transfer was cut by the kill is "sent_unconfirmed" (never resent); every
+    # other one arrived, exactly once
+    assert {m.message_id for m in outbox if m.status == "sent"} <= set(counts)
     assert all(cid in str(m["Subject"]) for m in arrived)
     assert len(processes.workers) == 5
 

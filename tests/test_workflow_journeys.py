@@ -144,7 +144,7 @@ async def test_beyond_authority_goes_to_the_supervisor(client, settings, session
             "reroute": (Stage.IN_PROGRESS, "BILLING"),
         }[choice]
         assert (state.stage, state.department) == expected
-        escalation = [m for m in mails_for(catcher, handle.id) if ".escalated@" in m["Message-ID"]]
+        escalation = [m for m in await settle(handle, catcher, 2) if ".escalated@" in m["Message-ID"]]
         assert escalation and "tuan.tech@luarong.vn" in escalation[0]["To"]
 
 

@@ -1,0 +1,69 @@
+"""Mail delivery from the outbox (the deliver_mail activity) against a real SMTP server:
+retried while the server is down, delivered once, never resent after a cut transfer."""
+
+import socket
+from datetime import UTC, datetime
+
+import pytest
+from temporalio.testing import ActivityEnvironment
+
+from activities.complaint_steps import ComplaintActivities
+from activities.mail_send import MailUnavailable
+from mailcatcher import MailCatcher
+from store import projection
+from store.engine import transaction
+from store.tables import OutboxMail
+
+
+async def queue(sessions, message_id: str) -> None:  # type: ignore[no-untyped-def]
+    async with transaction(sessions) as session:
+        await projection.enqueue_mail(
+            session, message_id=message_id, complaint_id="KN-DELIVR", purpose="acknowledgement",
+            recipients=["an@example.vn"], subject="[KN-DELIVR] Đã tiếp nhận", body_text="Xin chào",
+            body_html="<p>Xin chào</p>", created_at=datetime.now(UTC),
+        )  # fmt: skip
+
+
+async def row(sessions, message_id: str) -> OutboxMail:  # type: ignore[no-untyped-def]
+    async with sessions() as session:
+        found = await session.get(OutboxMail, message_id)
+        assert found is not None
+        return found  # type: ignore[no-any-return]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_smtp_down_then_back_delivers_exactly_once(settings, sessions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    port = free_port()
+    down = settings.model_copy(update={"smtp_port": port})
+    activities = ComplaintActivities(sessions, down)
+    env = ActivityEnvironment()
+    message_id = "<KN-DELIVR.1.acknowledgement@luarong.vn>"
+    await queue(sessions, message_id)
+
+    with pytest.raises(MailUnavailable):
+        await env.run(activities.deliver_mail, message_id)
+    pending = await row(sessions, message_id)
+    assert (pending.status, pending.attempts) == ("pending", 1) and pending.last_error
+
+    with MailCatcher(port=port, directory=tmp_path / "mail") as catcher:
+        await env.run(activities.deliver_mail, message_id)
+        await env.run(activities.deliver_mail, message_id)  # a retry after success sends nothing
+        arrived = [m for m in catcher.messages() if m["Message-ID"] == message_id]
+    assert len(arrived) == 1
+    sent = await row(sessions, message_id)
+    assert (sent.status, sent.attempts) == ("sent", 2) and sent.sent_at is not None
+
+
+async def test_a_transfer_cut_by_a_crash_is_not_resent(settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+    message_id = "<KN-DELIVR.2.reply@luarong.vn>"
+    await queue(sessions, message_id)
+    async with transaction(sessions) as session:  # what a worker killed during DATA leaves behind
+        await projection.mark_mail(session, message_id, status="sending", error=None, at=None, attempt=False)
+    await ActivityEnvironment().run(ComplaintActivities(sessions, settings).deliver_mail, message_id)
+    assert [m for m in catcher.messages() if m["Message-ID"] == message_id] == []
+    assert (await row(sessions, message_id)).status == "sent_unconfirmed"
