@@ -63,9 +63,28 @@ class Settings(BaseSettings):
     sla_escalation_repeat: timedelta = timedelta(days=1)
     sla_calendar: CalendarKind = CalendarKind.CALENDAR
 
+    # Admin app
+    secret_key: str = ""  # signs session cookies; empty: generated once into data/secret_key
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8000
+    demo_accounts: bool = True  # one login per role on a new database (make run); off in production
+    secure_cookies: bool = False  # set behind HTTPS
+
     # Worker tuning
     max_concurrent_activities: int = 50
     max_cached_workflows: int = 10_000
+
+    def effective_secret_key(self) -> str:
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            import secrets
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     @property
     def effective_database_url(self) -> str:

@@ -65,7 +65,7 @@ TRANSITIONS: dict[str, Transition] = {
     t.name: t
     for t in (
         _t("verify", Verify, {R.CS_AGENT}, {S.RECEIVED}),
-        _t("reject", Reject, {R.CS_AGENT, R.SUPERVISOR, R.MANAGER}, {S.RECEIVED}),
+        _t("reject", Reject, {R.CS_AGENT, R.SUPERVISOR, R.MANAGER}, {S.RECEIVED}, Scope.ASSIGNED_DEPARTMENT),
         _t("resolve_on_spot", ResolveOnSpot, {R.CS_AGENT}, {S.RECEIVED}),
         _t(
             "reroute",
@@ -126,11 +126,16 @@ def can_access(actor: Actor, state: ComplaintState) -> bool:
 def check(name: str, payload: Decision, state: ComplaintState, now: datetime) -> Refusal | None:
     """``None`` if ``payload.actor`` may take decision ``name`` on ``state`` now, else why not."""
     transition = TRANSITIONS.get(name)
+    if transition is not None and not isinstance(payload, transition.payload):
+        return Refusal(RefusalCode.INVALID, f"{name} expects a {transition.payload.__name__} payload")
+    return check_actor(name, payload.actor, state, now) or _payload_rule(payload, state)
+
+
+def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -> Refusal | None:
+    """The table's rules that do not depend on the payload: role, stage, department, window."""
+    transition = TRANSITIONS.get(name)
     if transition is None:
         return Refusal(RefusalCode.UNKNOWN_DECISION, f"unknown decision {name!r}")
-    if not isinstance(payload, transition.payload):
-        return Refusal(RefusalCode.INVALID, f"{name} expects a {transition.payload.__name__} payload")
-    actor = payload.actor
     if actor.role not in transition.roles:
         allowed = ", ".join(sorted(r.value for r in transition.roles))
         return Refusal(RefusalCode.WRONG_ROLE, f"{name} is for {allowed}, not {actor.role.value}")
@@ -146,21 +151,22 @@ def check(name: str, payload: Decision, state: ComplaintState, now: datetime) ->
             RefusalCode.WRONG_DEPARTMENT,
             f"{name} is for the assigned department {state.department}, not {actor.department}",
         )
-    return _extra_rule(name, payload, state, now)
+    if name == "resolve_on_spot" and state.channel is not Channel.IN_PERSON:
+        return Refusal(RefusalCode.WRONG_STAGE, "only a complaint made in person can be resolved on the spot")
+    if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
+        return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
+    return None
 
 
 def _in_scope(name: str, actor: Actor, state: ComplaintState) -> bool:
     if actor.department == state.department:
         return True
-    # CS staff triage everything; notes and reroutes by a CS supervisor are part of that.
-    return name in ("note", "reroute") and actor.department == CS_DEPARTMENT
+    # CS triages everything (a complaint has no department before verification): rejecting,
+    # rerouting and noting by a CS supervisor are part of that.
+    return name in ("note", "reroute", "reject") and actor.department == CS_DEPARTMENT
 
 
-def _extra_rule(name: str, payload: Decision, state: ComplaintState, now: datetime) -> Refusal | None:
-    if name == "resolve_on_spot" and state.channel is not Channel.IN_PERSON:
-        return Refusal(RefusalCode.WRONG_STAGE, "only a complaint made in person can be resolved on the spot")
-    if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
-        return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
+def _payload_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
     if isinstance(payload, (Reroute, Decide)) and payload.department and payload.department == state.department:
         if isinstance(payload, Reroute) or payload.decision is SupervisorChoice.REROUTE:
             return Refusal(RefusalCode.INVALID, f"the complaint is already with {state.department}")
@@ -171,13 +177,7 @@ def _extra_rule(name: str, payload: Decision, state: ComplaintState, now: dateti
 
 def available_decisions(actor: Actor, state: ComplaintState, now: datetime) -> list[str]:
     """Decisions ``actor`` could take now (payload fields aside): what the UI offers."""
-    found = []
-    for name, transition in TRANSITIONS.items():
-        probe = transition.payload.model_construct(actor=actor)
-        refusal = check(name, probe, state, now)
-        if refusal is None or refusal.code is RefusalCode.INVALID:
-            found.append(name)
-    return found
+    return [name for name in TRANSITIONS if check_actor(name, actor, state, now) is None]
 
 
 def _reply_or_signature(state: ComplaintState) -> Stage:

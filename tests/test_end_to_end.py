@@ -142,10 +142,13 @@ async def test_journey_survives_worker_kills(
     engine = make_engine(store_url)
     sessions = make_sessionmaker(engine)
     try:
-        for _ in range(400):  # deliveries finish in the background (a killed one is retried after its timeout)
+        # The state moves before its step's activity has run; a step cut by a kill is retried after
+        # its timeout. Wait until the store has caught up and every mail is through.
+        for _ in range(600):
             async with sessions() as session:
                 outbox = (await session.scalars(select(OutboxMail).where(OutboxMail.complaint_id == cid))).all()
-            if outbox and all(m.status in FINAL for m in outbox):
+                caught_up = (await session.get(Complaint, cid)).stage == "closed"  # type: ignore[union-attr]
+            if caught_up and len(outbox) == 3 and all(m.status in FINAL for m in outbox):
                 break
             await asyncio.sleep(0.2)
         assert sorted(m.purpose for m in outbox) == ["acknowledgement", "closing", "reply"]

@@ -1,0 +1,1 @@
+"""The staff-facing admin: JSON API and web UI over the domain, the store and Temporal."""

@@ -1,0 +1,51 @@
+"""Staff accounts: create or update a login, issue an API token (used by `python -m admin`)."""
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from admin.security import hash_password, hash_token, new_token
+from domain.vocabulary import Role
+from store.seed import staff_email
+from store.tables import Department, Staff
+
+DEPARTMENT_ROLES = (Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.CS_AGENT)
+
+
+class AccountError(ValueError):
+    pass
+
+
+async def set_account(
+    session: AsyncSession,
+    username: str,
+    role: Role,
+    department: str | None,
+    password: str,
+    full_name: str | None = None,
+) -> Staff:
+    if len(password) < 8:
+        raise AccountError("the password needs at least 8 characters")
+    if role in DEPARTMENT_ROLES and not department:
+        raise AccountError(f"a {role.value} needs --department")
+    if department and await session.get(Department, department) is None:
+        raise AccountError(f"no department {department}")
+    staff = await session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None:
+        staff = Staff(username=username, full_name=full_name or username, email=staff_email(username), language="vi")
+        session.add(staff)
+    staff.role, staff.department_code, staff.active = role.value, department, True
+    if full_name:
+        staff.full_name = full_name
+    staff.password_hash = hash_password(password)
+    await session.flush()
+    return staff
+
+
+async def issue_token(session: AsyncSession, username: str) -> str:
+    """A new API token for ``username`` (the previous one stops working); shown once."""
+    staff = await session.scalar(select(Staff).where(Staff.username == username))
+    if staff is None:
+        raise AccountError(f"no staff account {username}")
+    token = new_token()
+    staff.token_hash = hash_token(token)
+    return token

@@ -1,0 +1,170 @@
+"""The JSON API under /api/v1 (DESIGN.md, Interfaces): thin routes over the service layer."""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
+from pydantic import BaseModel, Field, ValidationError
+
+from admin.complaints_service import AuditEvent, Filters
+from admin.deps import CurrentUser, ServiceDep, browser_session
+from admin.errors import ServiceError
+from admin.security import csrf_ok
+from domain.models import ComplaintIntake, ComplaintState, Customer
+from domain.vocabulary import Category, Channel, Stage
+
+
+async def csrf_for_cookie_sessions(request: Request) -> None:
+    """A browser session must prove its origin on writes; bearer-token clients need not."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get("authorization"):
+        return
+    if not csrf_ok(browser_session(request), request.headers.get("x-csrf-token")):
+        raise ServiceError(403, "csrf", "missing or wrong X-CSRF-Token header")
+
+
+router = APIRouter(prefix="/api/v1", tags=["complaints"], dependencies=[Depends(csrf_for_cookie_sessions)])
+
+
+class NewComplaint(BaseModel):
+    channel: Channel
+    customer: Customer
+    subject: str = Field("", max_length=200)
+    body: str
+    received_at: datetime | None = None
+
+
+class Filed(BaseModel):
+    id: str
+    created: bool
+
+
+class ComplaintSummary(BaseModel):
+    id: str
+    stage: Stage
+    channel: Channel
+    customer_name: str
+    subject: str
+    category: str | None
+    department: str | None
+    overdue: bool
+    escalation_level: int
+    received_at: datetime
+    deadline: datetime
+
+
+class ComplaintList(BaseModel):
+    items: list[ComplaintSummary]
+    next: str | None = Field(None, description="cursor for the next page (pass as `after`)")
+
+
+class ComplaintView(BaseModel):
+    state: ComplaintState
+    actions: list[str] = Field(description="decisions the caller may take now")
+
+
+class Error(BaseModel):
+    error: str
+    message: str
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (401, 403, 404, 409, 422, 503)}
+
+
+@router.post("/complaints", status_code=201, response_model=Filed, responses=ERRORS)
+async def create_complaint(
+    complaint: NewComplaint,
+    user: CurrentUser,
+    service: ServiceDep,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Filed:
+    key = f"api:{user.username}:{idempotency_key}" if idempotency_key else None
+    try:
+        intake = ComplaintIntake(**complaint.model_dump(), intake_key=key)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or None
+        raise ServiceError(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field) from exc
+    filed = await service.file(user, intake)
+    if not filed.created:
+        response.status_code = 200
+    return Filed(id=filed.complaint_id, created=filed.created)
+
+
+@router.get("/complaints", response_model=ComplaintList, responses=ERRORS)
+async def list_complaints(
+    user: CurrentUser,
+    service: ServiceDep,
+    stage: Stage | None = None,
+    department: str | None = None,
+    category: Category | None = None,
+    channel: Channel | None = None,
+    overdue: bool | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    received_from: datetime | None = None,
+    received_to: datetime | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ComplaintList:
+    filters = Filters(
+        stage=stage.value if stage else None,
+        department=department,
+        category=category.value if category else None,
+        channel=channel.value if channel else None,
+        overdue=overdue,
+        q=q,
+        received_from=received_from,
+        received_to=received_to,
+    )
+    page = await service.search(user, filters, after, limit)
+    return ComplaintList(
+        items=[
+            ComplaintSummary(
+                id=r.id,
+                stage=Stage(r.stage),
+                channel=Channel(r.channel),
+                customer_name=r.customer_name,
+                subject=r.subject,
+                category=r.category,
+                department=r.department_code,
+                overdue=r.overdue,
+                escalation_level=r.escalation_level,
+                received_at=r.received_at,
+                deadline=r.deadline,
+            )
+            for r in page.items
+        ],
+        next=page.next_cursor,
+    )
+
+
+@router.get("/complaints/{complaint_id}", response_model=ComplaintView, responses=ERRORS)
+async def get_complaint(complaint_id: str, user: CurrentUser, service: ServiceDep) -> ComplaintView:
+    state = await service.state(user, complaint_id)
+    return ComplaintView(state=state, actions=service.actions(user, state))
+
+
+@router.post("/complaints/{complaint_id}/actions/{decision}", response_model=ComplaintView, responses=ERRORS)
+async def take_decision(
+    complaint_id: str,
+    decision: str,
+    user: CurrentUser,
+    service: ServiceDep,
+    body: Annotated[dict[str, Any], Body(description="the decision's fields (DESIGN.md); the actor is you")],
+) -> ComplaintView:
+    state = await service.decide(user, complaint_id, decision, body)
+    return ComplaintView(state=state, actions=service.actions(user, state))
+
+
+class HistoryEvent(BaseModel):
+    at: datetime
+    kind: str
+    name: str
+    actor: dict[str, Any] | None
+    fields: dict[str, Any]
+
+
+@router.get("/complaints/{complaint_id}/history", response_model=list[HistoryEvent], responses=ERRORS)
+async def complaint_history(complaint_id: str, user: CurrentUser, service: ServiceDep) -> list[HistoryEvent]:
+    events: list[AuditEvent] = await service.history(user, complaint_id)
+    return [HistoryEvent(at=e.at, kind=e.kind, name=e.name, actor=e.actor, fields=e.fields) for e in events]

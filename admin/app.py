@@ -1,0 +1,80 @@
+"""The admin application: FastAPI with the JSON API (and, next to it, the staff pages)."""
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+from admin import api
+from admin.errors import UNAVAILABLE, ServiceError
+from admin.security import LoginThrottle, SessionSigner
+from settings import Settings
+from store.engine import make_engine, make_sessionmaker
+from temporal_client import connect
+
+log = logging.getLogger("admin")
+
+
+def _lazy_client(settings: Settings, given: Client | None) -> Callable[[], Awaitable[Client]]:
+    """Connect on first use and keep the connection; a Temporal outage gives a 503, not a crash."""
+    lock = asyncio.Lock()
+    client: list[Client] = [given] if given else []
+
+    async def get() -> Client:
+        async with lock:
+            if not client:
+                try:
+                    client.append(await connect(settings))
+                except RuntimeError as exc:
+                    log.warning("Temporal unavailable: %s", exc)
+                    raise UNAVAILABLE from exc
+            return client[0]
+
+    return get
+
+
+def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.effective_database_url)
+        app.state.sessions = make_sessionmaker(engine)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Lửa Rồng complaints",
+        description="Complaint handling on Temporal: file, list, read, decide, audit.",
+        version="1",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.signer = SessionSigner(settings.effective_secret_key())
+    app.state.throttle = LoginThrottle()
+    app.state.temporal = _lazy_client(settings, temporal)
+    app.include_router(api.router)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        body = {"error": exc.code, "message": exc.message} | ({"field": exc.field} if exc.field else {})
+        return JSONResponse(body, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path", "header"))
+        return JSONResponse(
+            {"error": "invalid", "message": f"{field or 'body'}: {error['msg']}", "field": field or None},
+            status_code=422,
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("Unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse({"error": "internal", "message": "unexpected error; it has been logged"}, status_code=500)
+
+    return app

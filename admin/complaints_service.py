@@ -1,0 +1,233 @@
+"""The service layer behind the API and the pages: file, read, list, decide, audit.
+
+Routes stay thin over this; every rule it applies comes from ``domain`` (the transition
+table decides who may do what, the same table the workflow's validators read).
+"""
+
+import base64
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from admin.errors import UNAVAILABLE, ServiceError, no_access, not_found
+from domain.models import Actor, ComplaintIntake, ComplaintState
+from domain.transitions import TRANSITIONS, available_decisions, can_access, check
+from domain.vocabulary import CS_DEPARTMENT, Role
+from intake import Filed, file_complaint
+from settings import Settings
+from store.tables import Complaint, OutboxMail, Staff
+
+PAGE_SIZE = 50
+UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+
+
+@dataclass(frozen=True)
+class User:
+    username: str
+    full_name: str
+    role: Role
+    department: str | None
+    language: str
+
+    @property
+    def actor(self) -> Actor:
+        return Actor(user=self.username, role=self.role, department=self.department)
+
+    @property
+    def sees_all(self) -> bool:
+        return self.role in (Role.CS_AGENT, Role.MANAGER, Role.ADMIN) or self.department == CS_DEPARTMENT
+
+    @classmethod
+    def of(cls, staff: Staff) -> "User":
+        return cls(staff.username, staff.full_name, Role(staff.role), staff.department_code, staff.language)
+
+
+@dataclass(frozen=True)
+class Filters:
+    stage: str | None = None
+    department: str | None = None
+    category: str | None = None
+    channel: str | None = None
+    overdue: bool | None = None
+    q: str | None = None
+    received_from: datetime | None = None
+    received_to: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Complaint]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    at: datetime
+    kind: str  # started, decision, signal, timer, completed
+    name: str
+    actor: dict[str, Any] | None
+    fields: dict[str, Any]
+
+
+def _cursor(row: Complaint) -> str:
+    return base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode()).decode()
+
+
+def _parse_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, cid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
+        return datetime.fromisoformat(at), cid
+    except ValueError as exc:
+        raise ServiceError(422, "invalid", "invalid cursor", field="after") from exc
+
+
+class ComplaintService:
+    def __init__(self, session: AsyncSession, client: Client, settings: Settings) -> None:
+        self.session, self.client, self.settings = session, client, settings
+
+    async def file(self, user: User, intake: ComplaintIntake) -> Filed:
+        intake = intake.model_copy(update={"received_by": user.actor})
+        try:
+            return await file_complaint(self.client, self.settings, intake)
+        except RPCError as exc:
+            raise self._rpc_error(exc, "") from exc
+
+    async def state(self, user: User, complaint_id: str) -> ComplaintState:
+        handle = self.client.get_workflow_handle(complaint_id)
+        try:
+            state: ComplaintState = await handle.query("state", result_type=ComplaintState)
+        except RPCError as exc:
+            raise self._rpc_error(exc, complaint_id) from exc
+        if not can_access(user.actor, state):
+            raise no_access(complaint_id)
+        return state
+
+    def actions(self, user: User, state: ComplaintState) -> list[str]:
+        return available_decisions(user.actor, state, datetime.now(UTC))
+
+    async def decide(self, user: User, complaint_id: str, name: str, body: dict[str, Any]) -> ComplaintState:
+        transition = TRANSITIONS.get(name)
+        if transition is None:
+            raise ServiceError(404, "unknown_decision", f"unknown decision {name!r}")
+        try:
+            payload = transition.payload.model_validate({**body, "actor": user.actor.model_dump()})
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            field = ".".join(str(p) for p in error["loc"]) or None
+            raise ServiceError(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field) from exc
+        state = await self.state(user, complaint_id)
+        # Checked here first so a refusal gets its status without a round trip; the workflow's
+        # validator applies the same check again (it is the authority) and leaves no history.
+        refusal = check(name, payload, state, datetime.now(UTC))
+        if refusal is not None:
+            raise ServiceError.refused(refusal)
+        handle = self.client.get_workflow_handle(complaint_id)
+        try:
+            result: ComplaintState = await handle.execute_update(name, payload, result_type=ComplaintState)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError):
+                raise ServiceError.from_code(cause.type or "refused", cause.message) from exc
+            raise ServiceError(409, "refused", str(cause or exc)) from exc
+        except RPCError as exc:
+            raise self._rpc_error(exc, complaint_id) from exc
+        return result
+
+    async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+        query = select(Complaint)
+        if not user.sees_all:
+            query = query.where(Complaint.department_code == user.department)
+        for column, value in (
+            (Complaint.stage, filters.stage),
+            (Complaint.department_code, filters.department),
+            (Complaint.category, filters.category),
+            (Complaint.channel, filters.channel),
+            (Complaint.overdue, filters.overdue),
+        ):
+            if value is not None and value != "":
+                query = query.where(column == value)
+        if filters.received_from:
+            query = query.where(Complaint.received_at >= filters.received_from)
+        if filters.received_to:
+            query = query.where(Complaint.received_at < filters.received_to)
+        if filters.q:
+            like = f"%{filters.q.lower()}%"
+            query = query.where(
+                or_(
+                    func.lower(Complaint.subject).like(like),
+                    func.lower(Complaint.body).like(like),
+                    func.lower(Complaint.customer_name).like(like),
+                    func.lower(Complaint.customer_email).like(like),
+                    Complaint.customer_phone.like(like),
+                    Complaint.id == filters.q.upper(),
+                )
+            )
+        if after:
+            at, cid = _parse_cursor(after)
+            query = query.where(or_(Complaint.received_at < at, and_(Complaint.received_at == at, Complaint.id < cid)))
+        query = query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(limit + 1)
+        rows = list((await self.session.scalars(query)).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, _cursor(rows[-1]) if more and rows else None)
+
+    async def mails(self, user: User, complaint_id: str) -> list[OutboxMail]:
+        await self.state(user, complaint_id)
+        query = select(OutboxMail).where(OutboxMail.complaint_id == complaint_id).order_by(OutboxMail.created_at)
+        return list((await self.session.scalars(query)).all())
+
+    async def history(self, user: User, complaint_id: str) -> list[AuditEvent]:
+        """The audit trail, read from the workflow history itself (who, what, when, fields)."""
+        await self.state(user, complaint_id)
+        handle = self.client.get_workflow_handle(complaint_id)
+        converter = self.client.data_converter
+        events: list[AuditEvent] = []
+        try:
+            async for event in handle.fetch_history_events():
+                at = event.event_time.ToDatetime(tzinfo=UTC)
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                    events.append(AuditEvent(at, "started", "receive", None, {}))
+                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                    request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+                    fields = await _decode(converter, request.input.args.payloads)
+                    events.append(AuditEvent(at, "decision", request.input.name, fields.pop("actor", None), fields))
+                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                    attrs = event.workflow_execution_signaled_event_attributes
+                    fields = await _decode(converter, attrs.input.payloads)
+                    events.append(AuditEvent(at, "signal", attrs.signal_name, fields.pop("actor", None), fields))
+                elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+                    events.append(AuditEvent(at, "timer", "timer", None, {}))
+                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                    events.append(AuditEvent(at, "completed", "completed", None, {}))
+        except RPCError as exc:
+            raise self._rpc_error(exc, complaint_id) from exc
+        return events
+
+    async def raw_history(self, user: User, complaint_id: str) -> str:
+        await self.state(user, complaint_id)
+        history = await self.client.get_workflow_handle(complaint_id).fetch_history()
+        return history.to_json()
+
+    @staticmethod
+    def _rpc_error(exc: RPCError, complaint_id: str) -> ServiceError:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return not_found(complaint_id)
+        if exc.status in UNAVAILABLE_CODES:
+            return UNAVAILABLE
+        return ServiceError(409, "refused", exc.message)
+
+
+async def _decode(converter: Any, payloads: Any) -> dict[str, Any]:
+    if not payloads:
+        return {}
+    values = await converter.decode(list(payloads), [dict])
+    value = values[0] if values else {}
+    return dict(value) if isinstance(value, dict) else {"value": value}

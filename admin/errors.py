@@ -1,0 +1,31 @@
+"""Errors the service layer raises; the API turns them into {"error", "message"} with a status."""
+
+from domain.transitions import HTTP_STATUS, Refusal, RefusalCode
+
+
+class ServiceError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+    @classmethod
+    def refused(cls, refusal: Refusal) -> "ServiceError":
+        return cls(HTTP_STATUS[refusal.code], refusal.code.value, refusal.message)
+
+    @classmethod
+    def from_code(cls, code: str, message: str) -> "ServiceError":
+        try:
+            return cls(HTTP_STATUS[RefusalCode(code)], code, message)
+        except ValueError:
+            return cls(409, code or "refused", message)
+
+
+def not_found(complaint_id: str) -> ServiceError:
+    return ServiceError(404, "not_found", f"no complaint {complaint_id}")
+
+
+def no_access(complaint_id: str) -> ServiceError:
+    return ServiceError(403, "no_access", f"you have no access to complaint {complaint_id}")
+
+
+UNAVAILABLE = ServiceError(503, "unavailable", "the workflow service is unavailable; nothing was applied, try again")

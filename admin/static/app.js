@@ -1,0 +1,119 @@
+/* Lửa Rồng CSKH: the staff UI's only script (the CSP allows script-src 'self' and no inline code).
+ *
+ * 1. Live countdowns: every element with data-deadline="2026-11-27T20:30:00Z" (ISO 8601, UTC)
+ *    shows the time left in its data-lang (vi | en, else the page's <html lang>) and gets the class
+ *    countdown plus ok / soon (< 3 days left) / late (past the deadline); refreshed every 30 s.
+ *    The wording matches the server's duration_left filter (admin/i18n.py), so nothing jumps on load.
+ * 2. Confirmations: a button, link or form with data-confirm="text" asks before it acts.
+ * 3. Filters: a <select> or checkbox with data-autosubmit submits its form when changed.
+ */
+(function () {
+  "use strict";
+
+  var REFRESH_MS = 30 * 1000;
+  var DUE_SOON_MS = 3 * 24 * 3600 * 1000;
+
+  var WORDS = {
+    vi: {
+      day: function () { return "ngày"; },
+      hour: function () { return "giờ"; },
+      minute: function () { return "phút"; },
+      underMinute: "dưới 1 phút",
+      left: function (amount) { return "còn " + amount; },
+      overdue: function (amount) { return "quá hạn " + amount; }
+    },
+    en: {
+      day: function (n) { return n === 1 ? "day" : "days"; },
+      hour: function (n) { return n === 1 ? "hour" : "hours"; },
+      minute: function (n) { return n === 1 ? "minute" : "minutes"; },
+      underMinute: "less than a minute",
+      left: function (amount) { return amount + " left"; },
+      overdue: function (amount) { return amount + " overdue"; }
+    }
+  };
+
+  function language(el) {
+    var lang = (el.getAttribute("data-lang") || document.documentElement.lang || "vi").toLowerCase().slice(0, 2);
+    return WORDS[lang] ? lang : "vi";
+  }
+
+  /* The size of a duration in its two largest units, as the server writes it. */
+  function amount(ms, words) {
+    var seconds = Math.floor(Math.abs(ms) / 1000);
+    var days = Math.floor(seconds / 86400);
+    var hours = Math.floor((seconds % 86400) / 3600);
+    var minutes = Math.floor((seconds % 3600) / 60);
+    var parts = [];
+    function part(n, unit) { parts.push(n + " " + words[unit](n)); }
+    if (days) {
+      part(days, "day");
+      if (hours) { part(hours, "hour"); }
+    } else if (hours) {
+      part(hours, "hour");
+      if (minutes) { part(minutes, "minute"); }
+    } else if (minutes) {
+      part(minutes, "minute");
+    } else {
+      return words.underMinute;
+    }
+    return parts.join(" ");
+  }
+
+  function updateCountdown(el, now) {
+    var deadline = Date.parse(el.getAttribute("data-deadline"));
+    if (isNaN(deadline)) { return; }
+    var words = WORDS[language(el)];
+    var left = deadline - now;
+    var state = left < 0 ? "late" : left < DUE_SOON_MS ? "soon" : "ok";
+    var text = left < 0 ? words.overdue(amount(left, words)) : words.left(amount(left, words));
+    if (el.textContent !== text) { el.textContent = text; }
+    el.classList.add("countdown");
+    ["ok", "soon", "late"].forEach(function (name) { el.classList.toggle(name, name === state); });
+  }
+
+  function updateAll() {
+    var now = Date.now();
+    var els = document.querySelectorAll("[data-deadline]");
+    for (var i = 0; i < els.length; i++) { updateCountdown(els[i], now); }
+  }
+
+  function startCountdowns() {
+    updateAll();
+    window.setInterval(updateAll, REFRESH_MS);
+    document.addEventListener("visibilitychange", function () {
+      if (!document.hidden) { updateAll(); }
+    });
+  }
+
+  /* Buttons and links: the click is cancelled unless confirmed. Pressing Enter in a field
+     submits through a (synthetic) click on the default button, so it is asked too. */
+  document.addEventListener("click", function (event) {
+    var target = event.target instanceof Element ? event.target.closest("[data-confirm]") : null;
+    if (!target || target.tagName === "FORM") { return; }
+    if (target.disabled) { return; }
+    if (!window.confirm(target.getAttribute("data-confirm"))) {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+    }
+  }, true);
+
+  /* A whole form marked data-confirm (whatever submits it). */
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-confirm")) { return; }
+    if (event.submitter && event.submitter.hasAttribute("data-confirm")) { return; } // asked on click
+    if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+  });
+
+  document.addEventListener("change", function (event) {
+    var el = event.target;
+    if (!(el instanceof Element) || !el.hasAttribute("data-autosubmit") || !el.form) { return; }
+    if (typeof el.form.requestSubmit === "function") { el.form.requestSubmit(); } else { el.form.submit(); }
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", startCountdowns);
+  } else {
+    startCountdowns();
+  }
+}());
