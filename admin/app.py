@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from admin import api
+from admin import api, i18n, web
 from admin.errors import UNAVAILABLE, ServiceError
 from admin.security import LoginThrottle, SessionSigner
 from settings import Settings
@@ -18,6 +19,14 @@ from store.engine import make_engine, make_sessionmaker
 from temporal_client import connect
 
 log = logging.getLogger("admin")
+SECURITY_HEADERS = {
+    # No inline script or style anywhere: what a stored <script> in a complaint could not run.
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 
 
 def _lazy_client(settings: Settings, given: Client | None) -> Callable[[], Awaitable[Client]]:
@@ -57,9 +66,25 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.throttle = LoginThrottle()
     app.state.temporal = _lazy_client(settings, temporal)
     app.include_router(api.router)
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if settings.secure_cookies:
+            response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+        return response
+
+    @app.exception_handler(web.LoginRequired)
+    async def login_required(request: Request, exc: web.LoginRequired) -> Response:
+        return RedirectResponse("/login", 303)
 
     @app.exception_handler(ServiceError)
-    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+    async def service_error(request: Request, exc: ServiceError) -> Response:
+        if not request.url.path.startswith("/api/"):
+            return web.render(request, None, "error.html", exc.status, title=exc.code, message=exc.message)
         body = {"error": exc.code, "message": exc.message} | ({"field": exc.field} if exc.field else {})
         return JSONResponse(body, status_code=exc.status)
 

@@ -210,6 +210,17 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "note": "Add a note",
         },
     ),
+    # Kinds of audit-trail events read from the workflow history (admin.complaints_service.AuditEvent.kind).
+    "event": (
+        "audit event",
+        {
+            "started": "Complaint received",
+            "decision": "Decision",
+            "signal": "Decision (signal)",
+            "timer": "Deadline check",
+            "completed": "Follow-up ended",
+        },
+    ),
     # Why a decision was refused, in words a staff member understands.
     "refusal": (
         "refusal",
@@ -291,6 +302,10 @@ def refusal_label(lang: str, code: object) -> str:
     return label(lang, "refusal", code)
 
 
+def event_label(lang: str, kind: object) -> str:
+    return label(lang, "event", kind)
+
+
 LABELS: dict[str, Callable[[str, object], str]] = {
     "stage_label": stage_label,
     "role_label": role_label,
@@ -302,6 +317,7 @@ LABELS: dict[str, Callable[[str, object], str]] = {
     "supervisor_choice_label": supervisor_choice_label,
     "decision_label": decision_label,
     "refusal_label": refusal_label,
+    "event_label": event_label,
 }
 
 
@@ -329,7 +345,7 @@ def to_vietnam(value: datetime) -> datetime:
 
 
 def vndate(value: object) -> str:
-    """"dd/mm/yyyy HH:MM" in Vietnam's time; a plain date gives "dd/mm/yyyy"; ``None`` gives "—"."""
+    """Format as "dd/mm/yyyy HH:MM" in Vietnam's time; a plain date gives "dd/mm/yyyy"; ``None`` gives "—"."""
     moment = _as_datetime(value)
     if moment is None:
         return EMPTY
@@ -339,7 +355,7 @@ def vndate(value: object) -> str:
 
 
 def vnday(value: object) -> str:
-    """"dd/mm/yyyy" (the day in Vietnam's time for a datetime); ``None`` gives "—"."""
+    """Format as "dd/mm/yyyy" (the day in Vietnam's time for a datetime); ``None`` gives "—"."""
     moment = _as_datetime(value)
     if moment is None:
         return EMPTY
@@ -402,7 +418,7 @@ def duration_amount(lang: str, delta: timedelta) -> str:
 
 
 def duration_left(lang: str, value: object, now: datetime | None = None) -> str:
-    """"còn 3 ngày 4 giờ" / "3 days 4 hours left"; past the deadline "quá hạn 2 ngày" / "2 days overdue".
+    """Time left: "còn 3 ngày 4 giờ" / "3 days 4 hours left"; past it "quá hạn 2 ngày" / "2 days overdue".
 
     ``value`` is a timedelta, seconds, or a deadline (datetime, compared with ``now``); ``None`` gives "—"."""
     delta = _remaining(value, now)
@@ -491,7 +507,7 @@ def install(env: jinja2.Environment) -> None:
       (a msgid or already translated text, never %-formatted), and each ``*_label``;
     - globals ``stage_label(value)``, ``role_label``, ``channel_label``, ``category_label``,
       ``priority_label``, ``outcome_label``, ``reply_method_label``, ``supervisor_choice_label``,
-      ``decision_label``, ``refusal_label``, ``choices(vocabulary)``, ``current_lang()`` and ``LANGUAGES``.
+      ``decision_label``, ``refusal_label``, ``event_label``, ``choices(vocabulary)``, ``current_lang()`` and ``LANGUAGES``.
     """
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]

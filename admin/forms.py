@@ -1,0 +1,75 @@
+"""Decision forms derived from the decision payload models: the models are the one description
+of each decision's fields, for the workflow, the API and these forms alike."""
+
+import types
+import typing
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel
+
+from domain.transitions import TRANSITIONS
+from domain.vocabulary import Category, Priority, ReplyMethod, SupervisorChoice
+
+# field name -> label msgid (in the catalogue)
+LABELS = {
+    "summary": "Summary", "category": "Category", "priority": "Priority", "department": "Department",
+    "reason": "Reason", "duplicate_of": "Duplicate of", "agreement": "Agreement", "cause": "Cause",
+    "resolution": "Resolution", "within_authority": "Within authority", "reply_draft": "Reply draft",
+    "decision": "Decision", "instructions": "Instructions", "approved": "Approved", "comment": "Comment",
+    "method": "Method", "message": "Message", "root_cause": "Root cause", "lessons_learned": "Lessons learned",
+    "preventive_action": "Preventive action", "text": "Text",
+}  # fmt: skip
+VOCABULARY: dict[type[Enum], str] = {Category: "category", Priority: "priority", ReplyMethod: "reply_method",
+              SupervisorChoice: "supervisor_choice"}  # fmt: skip
+LONG_FIELDS = {"summary", "reason", "agreement", "cause", "resolution", "reply_draft", "instructions", "comment",
+               "message", "root_cause", "lessons_learned", "preventive_action", "text"}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    kind: str  # text, textarea, select, bool, department
+    required: bool
+    vocabulary: str | None = None
+
+
+def _inner(annotation: Any) -> Any:
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return args[0] if len(args) == 1 else annotation
+    return annotation
+
+
+def fields(decision: str) -> list[Field]:
+    model: type[BaseModel] = TRANSITIONS[decision].payload
+    found = []
+    for name, info in model.model_fields.items():
+        if name == "actor":
+            continue
+        kind, vocabulary = "text", None
+        annotation = _inner(info.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, Enum):
+            kind, vocabulary = "select", VOCABULARY.get(annotation)
+        elif annotation is bool:
+            kind = "bool"
+        elif name == "department":
+            kind = "department"
+        elif name in LONG_FIELDS:
+            kind = "textarea"
+        found.append(Field(name, LABELS.get(name, name), kind, info.is_required(), vocabulary))
+    return found
+
+
+def payload_from_form(decision: str, form: dict[str, str]) -> dict[str, Any]:
+    """The decision's body from a submitted form: empty optional fields are left out."""
+    body: dict[str, Any] = {}
+    for field in fields(decision):
+        value = form.get(field.name, "")
+        if field.kind == "bool":
+            body[field.name] = value in ("true", "on", "1")
+        elif value.strip() or field.required:
+            body[field.name] = value
+    return body
