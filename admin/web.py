@@ -26,6 +26,23 @@ templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(i18n.TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
 )
 i18n.install(templates)
+templates.globals["field_labels"] = forms.LABELS
+
+
+@jinja2.pass_context
+def _value_label(context: Any, field: str, value: Any) -> str:
+    """A decision field's value as staff read it: vocabulary values by their translated names."""
+    lang = i18n.normalize(context.get("lang"))
+    vocabulary = {"category": "category", "priority": "priority", "method": "reply_method",
+                  "decision": "supervisor_choice"}.get(field)  # fmt: skip
+    if vocabulary:
+        return i18n.label(lang, vocabulary, value)
+    if isinstance(value, bool):
+        return i18n.gettext(lang, "Yes" if value else "No")
+    return str(value)
+
+
+templates.globals["value_label"] = _value_label
 router = APIRouter(include_in_schema=False)
 OptionalUser = Annotated[User | None, Depends(optional_user)]
 
