@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -23,6 +23,7 @@ from domain.transitions import TRANSITIONS, available_decisions, can_access, che
 from domain.vocabulary import CS_DEPARTMENT, Role
 from intake import Filed, file_complaint
 from settings import Settings
+from store import search
 from store.tables import Complaint, OutboxMail, Staff
 
 PAGE_SIZE = 50
@@ -159,17 +160,7 @@ class ComplaintService:
         if filters.received_to:
             query = query.where(Complaint.received_at < filters.received_to)
         if filters.q:
-            like = f"%{filters.q.lower()}%"
-            query = query.where(
-                or_(
-                    func.lower(Complaint.subject).like(like),
-                    func.lower(Complaint.body).like(like),
-                    func.lower(Complaint.customer_name).like(like),
-                    func.lower(Complaint.customer_email).like(like),
-                    Complaint.customer_phone.like(like),
-                    Complaint.id == filters.q.upper(),
-                )
-            )
+            query = query.where(search.matches(self.session.get_bind().dialect.name, filters.q))
         if after:
             at, cid = _parse_cursor(after)
             query = query.where(or_(Complaint.received_at < at, and_(Complaint.received_at == at, Complaint.id < cid)))

@@ -120,6 +120,10 @@ class Complaint(Base):
         Index("ix_complaints_overdue_deadline", "overdue", "deadline", "id"),
         Index("ix_complaints_category", "category", "received_at", "id"),
         Index("ix_complaints_channel", "channel", "received_at", "id"),
+        # the list: each filter with the list's order (migration 0002)
+        Index("ix_complaints_stage_received", "stage", "received_at", "id"),
+        Index("ix_complaints_department_received", "department_code", "received_at", "id"),
+        Index("ix_complaints_overdue_received", "overdue", "received_at", "id"),
     )
 
 

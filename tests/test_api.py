@@ -46,7 +46,7 @@ SPEC: dict[str, tuple[str, str, set[str]]] = {
     "reopen": ("closed", "email", {"lan.cs"}),
     "note": ("in_progress", "email", {"lan.cs", "hung.cs", "minh.tech", "tuan.tech", "quang.manager"}),
 }
-CUSTOMER = {"name": "Nguyễn Văn An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1"}
+CUSTOMER = {"name": "Nguyễn Văn ĐỨC An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1"}
 
 
 class Api:
@@ -188,6 +188,11 @@ async def test_department_scope_and_listing(api: Api) -> None:
     assert billing in {i["id"] for i in mine} and tech not in {i["id"] for i in mine}
     found = (await api.call("lan.cs", "GET", f"/api/v1/complaints?q={tech.lower()}")).json()["items"]
     assert [i["id"] for i in found] == [tech]
+    by_text = (await api.call("lan.cs", "GET", "/api/v1/complaints?q=RẤT CHẬM&limit=200")).json()["items"]
+    assert {tech, billing} <= {i["id"] for i in by_text}  # body text, any case, through the search index
+    by_name = (await api.call("lan.cs", "GET", "/api/v1/complaints?q=văn đức&limit=200")).json()["items"]
+    assert {tech, billing} <= {i["id"] for i in by_name}
+    assert (await api.call("lan.cs", "GET", "/api/v1/complaints?q=zzzqqq")).json()["items"] == []
     overdue = (await api.call("lan.cs", "GET", "/api/v1/complaints?overdue=true&stage=in_progress")).json()
     assert tech not in {i["id"] for i in overdue["items"]}
 
