@@ -19,7 +19,7 @@ from admin.errors import ServiceError
 from admin.security import SESSION_COOKIE, verify_password
 from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Role
-from store.tables import Complaint, Department, Staff
+from store.tables import Complaint, Department, Letter, Staff
 
 LANG_COOKIE, PRELOGIN_CSRF = "kn_lang", "kn_csrf"
 templates = jinja2.Environment(
@@ -260,6 +260,7 @@ async def _complaint(
         state=state, actions=[(name, forms.fields(name)) for name in actions],
         mails=await service.mails(user, complaint_id), departments=await _departments(service),
         events=await service.history(user, complaint_id),
+        notes=[e for e in state.log if e.action == "note"],
         temporal_url=f"{service.settings.temporal_ui_url}/namespaces/{service.settings.temporal_namespace}"
         f"/workflows/{complaint_id}",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
@@ -283,6 +284,20 @@ async def decide(
                                     refusal=refused, failed_action=decision)  # fmt: skip
         raise
     return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
+
+
+@router.get("/complaints/{complaint_id}/letter")
+async def letter(complaint_id: str, user: OptionalUser, service: ServiceDep) -> Response:
+    """The supervisor-signed written reply as issued (print-ready HTML, no script)."""
+    await service.state(_require(user), complaint_id)
+    issued = await service.session.scalar(
+        select(Letter).where(Letter.complaint_id == complaint_id).order_by(Letter.seq.desc()).limit(1)
+    )
+    if issued is None:
+        raise ServiceError(404, "not_found", f"no letter for {complaint_id}")
+    # The letter carries its own print styles; it may not run script nor be framed elsewhere.
+    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    return HTMLResponse(issued.html, headers={"Content-Security-Policy": csp})
 
 
 @router.get("/complaints/{complaint_id}/history.json")

@@ -1,8 +1,14 @@
 """The staff pages over HTTP (real app, real dev server, real worker): login with CSRF,
 the queues, filing, deciding through forms with inline refusals, escaping, access."""
 
+import os
 import re
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -14,6 +20,7 @@ from settings import Settings
 from store.engine import transaction
 from tests.journey import running_worker
 
+ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "mật-khẩu-demo-1"
 ACCOUNTS = {"lan.cs": (Role.CS_AGENT, "CS"), "minh.tech": (Role.DEPARTMENT_STAFF, "TECH"),
             "ha.billing": (Role.DEPARTMENT_STAFF, "BILLING")}  # fmt: skip
@@ -122,3 +129,51 @@ async def test_file_decide_refuse_and_escape(app: object) -> None:
     fresh = Browser(app)
     await fresh.login("minh.tech")
     assert "My work" in (await fresh.http.get("/")).text
+
+
+async def test_lists_escape_customer_text_and_letters_are_served(app: object, sessions, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    cs = Browser(app)
+    await cs.login("lan.cs")
+    filed = await cs.submit("/complaints/new", "/complaints/new", {
+        "channel": "post", "name": XSS_NAME, "address": "1 Lê Lợi", "subject": "<script>alert(2)</script>",
+        "body": XSS_BODY, "form_key": "k-letter"})  # fmt: skip
+    url = filed.headers["location"].split("?")[0]
+    for page in ("/", "/complaints", f"/complaints?q={quote('onerror')}", url):
+        html = (await cs.http.get(page)).text
+        assert "<script>alert" not in html and "<img src=x" not in html, page
+    cid = url.rsplit("/", 1)[1]
+    assert (await cs.http.get(f"{url}/letter")).status_code == 404  # not signed yet
+
+    async with transaction(sessions) as session:
+        await set_account(session, "tuan.tech", Role.SUPERVISOR, "TECH", PASSWORD)
+    await cs.submit(url, f"/complaints/{cid}/actions/verify", {"summary": "Thư khiếu nại", "category": "technical"})
+    tech, supervisor = Browser(app), Browser(app)
+    await tech.login("minh.tech")
+    await supervisor.login("tuan.tech")
+    await tech.submit(url, f"/complaints/{cid}/actions/resolve", {
+        "cause": "Cấu hình sai", "resolution": "Cấu hình lại", "within_authority": "true",
+        "reply_draft": "Kính gửi Quý khách <b>ABC</b>"})  # fmt: skip
+    signed = await supervisor.submit(url, f"/complaints/{cid}/actions/sign_reply", {"approved": "true"})
+    assert signed.status_code == 303
+    letter = await cs.http.get(f"{url}/letter")
+    assert letter.status_code == 200 and cid in letter.text and "&lt;b&gt;ABC" in letter.text
+    assert "script-src" not in letter.headers["content-security-policy"]  # default-src 'none': no script at all
+    assert "<script" not in letter.text
+
+
+def test_accounts_cli(settings: Settings) -> None:
+    env = os.environ | {"COMPLAINTS_DATABASE_URL": settings.effective_database_url,
+                        "COMPLAINTS_DATA_DIR": str(settings.data_dir)}  # fmt: skip
+    run = partial(subprocess.run, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    added = run([sys.executable, "-m", "admin", "users", "add", "an.cs", "--role", "cs_agent", "--department", "cs"],
+                input="mat-khau-rat-dai\n")  # fmt: skip
+    assert added.returncode == 0 and "an.cs: cs_agent CS" in added.stdout, added.stderr
+    short = run([sys.executable, "-m", "admin", "users", "add", "x.cs", "--role", "cs_agent", "--department", "CS"],
+                input="ngan\n")  # fmt: skip
+    assert short.returncode == 2 and "8 characters" in short.stderr and "Traceback" not in short.stderr
+    no_dept = run([sys.executable, "-m", "admin", "users", "add", "y", "--role", "department_staff"], input="x" * 9)
+    assert no_dept.returncode == 2 and "--department" in no_dept.stderr
+    token = run([sys.executable, "-m", "admin", "token", "an.cs"])
+    assert token.returncode == 0 and token.stdout.startswith("kn_")
+    unknown = run([sys.executable, "-m", "admin", "token", "nobody"])
+    assert unknown.returncode == 2 and "nobody" in unknown.stderr
