@@ -15,16 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
+from domain.sla import VN_TZ
 from domain.vocabulary import Channel, Language
 
-VN_TZ = timezone(timedelta(hours=7), "ICT")
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 CUSTOMER_PURPOSES: frozenset[str] = frozenset(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from io import BytesIO
 from pathlib import Path
@@ -28,6 +28,7 @@ from babel.support import Translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from domain.sla import VN_TZ
 from domain.transitions import RefusalCode
 from domain.vocabulary import Category, Channel, Outcome, Priority, ReplyMethod, Role, Stage, SupervisorChoice
 
@@ -40,7 +41,6 @@ LOCALE_DIR = HERE / "locale"
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
-VN_TZ = timezone(timedelta(hours=7))
 """Asia/Ho_Chi_Minh: UTC+7 all year (Vietnam has no daylight saving time)."""
 
 DUE_SOON = timedelta(days=3)
