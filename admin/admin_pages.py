@@ -650,5 +650,8 @@ async def mails_page(request: Request, user: OptionalUser, settings: SettingsDep
 @router.get("/mails/{name:path}")
 async def mail_page(request: Request, name: str, user: OptionalUser, settings: SettingsDep) -> Response:
     user = _mail_access(user)
-    view = read_mail(mail_path(mail_dir(settings), name))
+    try:
+        view = read_mail(mail_path(mail_dir(settings), name))
+    except OSError:  # removed (or unreadable) between the check and the read
+        raise ServiceError(404, "not_found", "There is no such message.") from None
     return render(request, user, "mail.html", mail=view, title=view.summary.subject or "Mail")

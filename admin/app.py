@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from admin import api, i18n, web
+from admin import admin_pages, api, i18n, web
 from admin.errors import UNAVAILABLE, ServiceError
 from admin.security import LoginThrottle, SessionSigner
 from settings import Settings
@@ -67,6 +67,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.temporal = _lazy_client(settings, temporal)
     app.include_router(api.router)
     app.include_router(web.router)
+    app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
 
     @app.middleware("http")
@@ -85,7 +86,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
         if not request.url.path.startswith("/api/"):
-            return web.render(request, None, "error.html", exc.status, title=exc.code, message=exc.message)
+            title = {401: "Log in", 403: "You do not have access to this complaint.", 404: "Not found"}.get(
+                exc.status, "Something went wrong"
+            )
+            return web.render(request, None, "error.html", exc.status, title=title, message=exc.message)
         body = {"error": exc.code, "message": exc.message} | ({"field": exc.field} if exc.field else {})
         return JSONResponse(body, status_code=exc.status)
 

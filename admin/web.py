@@ -56,7 +56,12 @@ def _lang(request: Request, user: User | None) -> str:
 
 
 def _nav(user: User, path: str) -> list[dict[str, Any]]:
-    items = [("/", "My work"), ("/complaints", "Complaints"), ("/complaints/new", "New complaint")]
+    items = [("/", "My work"), ("/complaints", "Complaints"), ("/complaints/new", "New complaint"),
+             ("/dashboard", "Dashboard")]  # fmt: skip
+    if user.sees_all:
+        items.append(("/mails", "Mail"))
+    if user.role in (Role.ADMIN, Role.MANAGER):
+        items.append(("/admin/staff", "Administration"))
     return [{"href": href, "label": label, "active": path == href} for href, label in items]
 
 
@@ -196,12 +201,22 @@ async def complaint_list(request: Request, user: OptionalUser, service: ServiceD
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
     filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
                       category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
-                      q=(q.get("q") or "").strip() or None)  # fmt: skip
+                      q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
+                      received_to=_day(q.get("to"), next_day=True))  # fmt: skip
     page = await service.search(user, filters, q.get("after") or None)
     args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
     next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
     return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
                   departments=await _departments(service))  # fmt: skip
+
+
+def _day(value: str | None, next_day: bool = False) -> datetime | None:
+    """A yyyy-mm-dd date from the filter form, as the start of that day in Vietnam (or the next)."""
+    try:
+        day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=i18n.VN_TZ)
+    except ValueError:
+        return None
+    return day + timedelta(days=1) if next_day else day
 
 
 async def _departments(service: ComplaintService) -> list[Department]:

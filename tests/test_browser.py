@@ -170,3 +170,8 @@ async def test_roles_carry_complaints_through(browser: Browser, base_url: str) -
     await shot(manager, "overdue")
     await manager.goto("/")
     await shot(manager, "my-work-manager")
+    await manager.goto("/dashboard")
+    await expect(manager.locator("h1")).to_be_visible()
+    await shot(manager, "dashboard")
+    await manager.goto("/admin/staff")
+    await shot(manager, "admin-staff")

@@ -1,11 +1,13 @@
 """The staff pages over HTTP (real app, real dev server, real worker): login with CSRF,
 the queues, filing, deciding through forms with inline refusals, escaping, access."""
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
@@ -15,6 +17,7 @@ import pytest
 
 from admin.accounts import set_account
 from admin.app import create_app
+from domain.sla import VN_TZ
 from domain.vocabulary import Role
 from settings import Settings
 from store.engine import transaction
@@ -26,6 +29,10 @@ ACCOUNTS = {"lan.cs": (Role.CS_AGENT, "CS"), "minh.tech": (Role.DEPARTMENT_STAFF
             "ha.billing": (Role.DEPARTMENT_STAFF, "BILLING")}  # fmt: skip
 XSS_NAME = '"><img src=x onerror=alert(1)>'
 XSS_BODY = "<script>alert('kn')</script> mạng chậm"
+
+
+def cid_of(url: str) -> str:
+    return url.rsplit("/", 1)[1]
 
 
 def csrf(html: str) -> str:
@@ -138,6 +145,14 @@ async def test_lists_escape_customer_text_and_letters_are_served(app: object, se
         "channel": "post", "name": XSS_NAME, "address": "1 Lê Lợi", "subject": "<script>alert(2)</script>",
         "body": XSS_BODY, "form_key": "k-letter"})  # fmt: skip
     url = filed.headers["location"].split("?")[0]
+    today = datetime.now(UTC).astimezone(VN_TZ).date().isoformat()
+    for _ in range(50):  # the list reads the store, which the receive step fills a moment later
+        if f'href="{url}"' in (await cs.http.get(f"/complaints?q={cid_of(url)}&from={today}&to={today}")).text:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the complaint filed today is not listed for today")
+    assert f'href="{url}"' not in (await cs.http.get(f"/complaints?q={cid_of(url)}&from=2001-01-01&to=2001-01-02")).text
     for page in ("/", "/complaints", f"/complaints?q={quote('onerror')}", url):
         html = (await cs.http.get(page)).text
         assert "<script>alert" not in html and "<img src=x" not in html, page
