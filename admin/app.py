@@ -1,13 +1,15 @@
 """The admin application: FastAPI with the JSON API (and, next to it, the staff pages)."""
 
 import asyncio
+import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
@@ -19,6 +21,8 @@ from store.engine import make_engine, make_sessionmaker
 from temporal_client import connect
 
 log = logging.getLogger("admin")
+# Swagger UI's files, shipped by the fastapi-offline package (the registries are all we reach).
+SWAGGER_STATIC = Path(importlib.util.find_spec("fastapi_offline").origin or "").parent / "static"  # type: ignore[union-attr]
 SECURITY_HEADERS = {
     # No inline script or style anywhere: what a stored <script> in a complaint could not run.
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -60,6 +64,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         description="Complaint handling on Temporal: file, list, read, decide, audit.",
         version="1",
         lifespan=lifespan,
+        docs_url=None,  # served below from the fastapi-offline package's files: no CDN, no inline script
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.signer = SessionSigner(settings.effective_secret_key())
@@ -69,6 +75,19 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.include_router(web.router)
     app.include_router(admin_pages.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
+    app.mount("/docs-static", StaticFiles(directory=SWAGGER_STATIC), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        page = (
+            '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>API · Lửa Rồng complaints</title>'
+            '<link rel="stylesheet" href="/docs-static/swagger-ui.css"></head><body><div id="swagger-ui"></div>'
+            '<script src="/docs-static/swagger-ui-bundle.js"></script><script src="/static/docs.js"></script>'
+            "</body></html>"
+        )
+        # Swagger UI sets style attributes; scripts stay 'self' only.
+        csp = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:"
+        return HTMLResponse(page, headers={"Content-Security-Policy": csp})
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

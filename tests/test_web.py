@@ -79,6 +79,11 @@ async def test_login_csrf_and_throttle(app: object) -> None:
     assert "script-src 'self'" in home.headers["content-security-policy"]
     assert home.headers["x-frame-options"] == "DENY"
 
+    docs = await browser.http.get("/docs")
+    assert docs.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in docs.text and "<script>" not in docs.text
+    assert (await browser.http.get("/docs-static/swagger-ui-bundle.js")).status_code == 200
+    assert "/api/v1/complaints" in (await browser.http.get("/openapi.json")).json()["paths"]
+
     attacker = Browser(app)
     for _ in range(5):
         await attacker.login("minh.tech", "doan-mo")
