@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from domain.models import ComplaintState
 from domain.vocabulary import Stage
@@ -98,12 +99,19 @@ async def wait_for(client: Client, cid: str, predicate: Any, timeout: float = 60
     handle = client.get_workflow_handle(cid)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    state: ComplaintState | None = None
     while True:
-        state: ComplaintState = await handle.query("state", result_type=ComplaintState)
-        if predicate(state):
+        try:
+            state = await handle.query("state", result_type=ComplaintState)
+        except RPCError:
+            # Right after a worker is killed a query can time out on its dead sticky queue
+            # until the server hands the workflow to the new worker: ask again.
+            state = None
+        if state is not None and predicate(state):
             return state
         if loop.time() > deadline:
-            raise AssertionError(f"{cid} did not get there: stage {state.stage}, log {[e.action for e in state.log]}")
+            seen = f"stage {state.stage}, log {[e.action for e in state.log]}" if state else "no answer"
+            raise AssertionError(f"{cid} did not get there: {seen}")
         await asyncio.sleep(0.2)
 
 
