@@ -82,9 +82,7 @@ async def create_complaint(
     try:
         intake = ComplaintIntake(**complaint.model_dump(), intake_key=key)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(p) for p in error["loc"]) or None
-        raise ServiceError(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field) from exc
+        raise ServiceError.invalid(exc) from exc
     filed = await service.file(user, intake)
     if not filed.created:
         response.status_code = 200

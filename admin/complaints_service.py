@@ -121,9 +121,7 @@ class ComplaintService:
         try:
             payload = transition.payload.model_validate({**body, "actor": user.actor.model_dump()})
         except ValidationError as exc:
-            error = exc.errors()[0]
-            field = ".".join(str(p) for p in error["loc"]) or None
-            raise ServiceError(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field) from exc
+            raise ServiceError.invalid(exc) from exc
         state = await self.state(user, complaint_id)
         # Checked here first so a refusal gets its status without a round trip; the workflow's
         # validator applies the same check again (it is the authority) and leaves no history.

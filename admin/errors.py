@@ -1,5 +1,7 @@
 """Errors the service layer raises; the API turns them into {"error", "message"} with a status."""
 
+from pydantic import ValidationError
+
 from domain.transitions import HTTP_STATUS, Refusal, RefusalCode
 
 
@@ -7,6 +9,13 @@ class ServiceError(Exception):
     def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+
+    @classmethod
+    def invalid(cls, exc: ValidationError) -> "ServiceError":
+        """422 naming the first invalid field of a pydantic validation error."""
+        error = exc.errors()[0]
+        field = ".".join(str(p) for p in error["loc"]) or None
+        return cls(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field)
 
     @classmethod
     def refused(cls, refusal: Refusal) -> "ServiceError":

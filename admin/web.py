@@ -18,7 +18,7 @@ from admin.deps import ServiceDep, SessionDep, browser_session, optional_user
 from admin.errors import ServiceError
 from admin.security import SESSION_COOKIE, verify_password
 from domain.models import ComplaintIntake, Customer
-from domain.vocabulary import Role
+from domain.vocabulary import Role, Stage
 from store.tables import Complaint, Department, Letter, Staff
 
 LANG_COOKIE, PRELOGIN_CSRF = "kn_lang", "kn_csrf"
@@ -164,22 +164,22 @@ def _work_filters(user: User) -> list[tuple[str, Any]]:
     match user.role:
         case Role.CS_AGENT:
             return [
-                ("To verify", Complaint.stage == "received"),
-                ("Ready to reply", Complaint.stage == "ready_to_reply"),
+                ("To verify", Complaint.stage == Stage.RECEIVED),
+                ("Ready to reply", Complaint.stage == Stage.READY_TO_REPLY),
             ]
         case Role.DEPARTMENT_STAFF:
             return [
-                ("To resolve", mine & (Complaint.stage == "in_progress")),
-                ("To close", mine & (Complaint.stage == "replied")),
+                ("To resolve", mine & (Complaint.stage == Stage.IN_PROGRESS)),
+                ("To close", mine & (Complaint.stage == Stage.REPLIED)),
             ]
         case Role.SUPERVISOR:
-            return [("Escalated", mine & (Complaint.stage == "escalated")),
-                    ("Awaiting signature", mine & (Complaint.stage == "awaiting_signature"))]  # fmt: skip
+            return [("Escalated", mine & (Complaint.stage == Stage.ESCALATED)),
+                    ("Awaiting signature", mine & (Complaint.stage == Stage.AWAITING_SIGNATURE))]  # fmt: skip
         case _:
             return [
                 (
                     "Overdue and due soon",
-                    (Complaint.stage != "closed") & or_(Complaint.overdue, Complaint.deadline < soon),
+                    (Complaint.stage != Stage.CLOSED) & or_(Complaint.overdue, Complaint.deadline < soon),
                 )
             ]
 

@@ -236,7 +236,3 @@ class ComplaintState(BaseModel):
     # Bumped on every change; the store never applies an older version over a newer one.
     version: int = 0
     log: list[LogEntry] = Field(default_factory=list)
-
-    @property
-    def is_open(self) -> bool:
-        return self.stage is not Stage.CLOSED

@@ -53,10 +53,6 @@ class SlaPolicy(BaseModel):
                 remaining -= 1
         return day.astimezone(start.tzinfo or UTC)
 
-    def remaining(self, now: datetime, deadline: datetime) -> timedelta:
-        """Time left until ``deadline`` (negative when past); shown as the countdown."""
-        return deadline - now
-
 
 def vn_holidays(years: Iterable[int]) -> tuple[date, ...]:
     """Vietnamese public holidays (Tết included) for ``years``, from the ``holidays`` package."""
