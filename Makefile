@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest setup system-deps worker clean
+.PHONY: run test lint typecheck pytest setup system-deps worker clean faults bench
 
 setup: $(STAMP)
 
@@ -46,6 +46,14 @@ test: setup system-deps
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
 	scripts/with-postgres.sh $(PY) -m pytest $(PYTEST_ARGS)
+
+# Fault injection: 200 complaints per scenario through real processes while parts fail.
+faults: setup system-deps
+	$(PY) -m faults $(FAULTS_ARGS)
+
+# Benchmark against the engine's own floor (prints figures; not a test).
+bench: setup system-deps
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
