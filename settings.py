@@ -1,10 +1,13 @@
 """All settings in one pydantic-settings class (``COMPLAINTS_*`` and Temporal's own variables)."""
 
+import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.sla import CalendarKind
@@ -15,6 +18,9 @@ ROOT = Path(__file__).resolve().parent
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="COMPLAINTS_", env_file=".env", extra="ignore")
 
+    # production: every secret must come from the environment, none is generated on disk,
+    # and there are no demo accounts (checked below, so a misconfigured process refuses to start)
+    environment: Literal["development", "production"] = "development"
     data_dir: Path = ROOT / "data"
     database_url: str = ""  # empty: SQLite file data/complaints.db
     task_queue: str = "complaints"
@@ -70,21 +76,53 @@ class Settings(BaseSettings):
     demo_accounts: bool = True  # one login per role on a new database (make run); off in production
     secure_cookies: bool = False  # set behind HTTPS
 
+    # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
+    # all decrypt (rotation). Empty in development: generated once into data/payload_keys.
+    payload_keys: str = ""
+    # The Temporal UI's origin, allowed to call the admin's codec endpoint with credentials
+    codec_cors_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]
+
+    # Audit: closed workflows whose history is not archived yet are swept this often
+    archive_sweep_interval: timedelta = timedelta(minutes=10)
+
     # Worker tuning
     max_concurrent_activities: int = 50
     max_cached_workflows: int = 10_000
 
-    def effective_secret_key(self) -> str:
-        if self.secret_key:
-            return self.secret_key
-        path = self.data_dir / "secret_key"
-        if not path.exists():
-            import secrets
+    @model_validator(mode="after")
+    def _production_needs_real_secrets(self) -> "Settings":
+        if self.environment == "production":
+            missing = [
+                name
+                for name, value in (
+                    ("COMPLAINTS_SECRET_KEY", self.secret_key),
+                    ("COMPLAINTS_PAYLOAD_KEYS", self.payload_keys),
+                    ("COMPLAINTS_DATABASE_URL", self.database_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(f"production needs {', '.join(missing)} from the environment")
+            if self.demo_accounts:
+                raise ValueError("production runs without demo accounts: set COMPLAINTS_DEMO_ACCOUNTS=false")
+        return self
 
+    def _generated(self, name: str, make: Callable[[], str]) -> str:
+        """A development secret, made once and kept in data/ (never in production)."""
+        path = self.data_dir / name
+        if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
+            path.write_text(make())
             path.chmod(0o600)
         return path.read_text().strip()
+
+    def effective_secret_key(self) -> str:
+        return self.secret_key or self._generated("secret_key", lambda: secrets.token_urlsafe(48))
+
+    def effective_payload_keys(self) -> str:
+        from payload_codec import new_key_spec
+
+        return self.payload_keys or self._generated("payload_keys", lambda: new_key_spec("dev1"))
 
     @property
     def effective_database_url(self) -> str:

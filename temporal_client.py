@@ -1,8 +1,12 @@
 """Connecting to Temporal (dev server, a cluster with mTLS, or Temporal Cloud with an API key)."""
 
+import dataclasses
+
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
+from payload_codec import EncryptionCodec, parse_keys
 from settings import Settings
 
 
@@ -19,11 +23,25 @@ def _tls(settings: Settings) -> TLSConfig | bool:
     )
 
 
+def codec(settings: Settings) -> EncryptionCodec:
+    return EncryptionCodec(parse_keys(settings.effective_payload_keys()))
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads, encrypted; failure messages and stack traces encrypted too (they
+    can quote a customer's words)."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=codec(settings),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(settings: Settings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=settings.temporal_api_key,
         tls=_tls(settings),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings),
     )

@@ -13,12 +13,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
-from admin import admin_pages, api, i18n, web
+from admin import admin_pages, api, codec_api, i18n, web
 from admin.errors import UNAVAILABLE, ServiceError
 from admin.security import LoginThrottle, SessionSigner
 from settings import Settings
 from store.engine import make_engine, make_sessionmaker
-from temporal_client import connect
+from temporal_client import codec, connect
 
 log = logging.getLogger("admin")
 # Swagger UI's files, shipped by the fastapi-offline package (the registries are all we reach).
@@ -71,9 +71,11 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.signer = SessionSigner(settings.effective_secret_key())
     app.state.throttle = LoginThrottle()
     app.state.temporal = _lazy_client(settings, temporal)
+    app.state.codec = codec(settings)
     app.include_router(api.router)
     app.include_router(web.router)
     app.include_router(admin_pages.router)
+    app.include_router(codec_api.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
     app.mount("/docs-static", StaticFiles(directory=SWAGGER_STATIC), name="docs-static")
 
@@ -104,6 +106,9 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
+        if request.url.path.startswith("/codec/"):  # the Temporal UI must be able to read the refusal
+            body = {"error": exc.code, "message": exc.message}
+            return JSONResponse(body, status_code=exc.status, headers=codec_api.cors_headers(request))
         if not request.url.path.startswith("/api/"):
             title = {401: "Log in", 403: "You do not have access to this complaint.", 404: "Not found"}.get(
                 exc.status, "Something went wrong"

@@ -8,6 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from domain.audit_chain import GENESIS, detail_digest, entry_hash
 from domain.models import (
     SYSTEM_ACTOR,
     Actor,
@@ -69,7 +70,18 @@ def record(
 ) -> ComplaintState:
     """A new state with ``changes`` applied, the version bumped and one log entry appended."""
     version = state.version + 1
-    entry = LogEntry(seq=version, at=now, action=action, actor=actor, detail=detail)
+    prev = (state.log[-1].hash if state.log else None) or GENESIS
+    actor_key = (actor.user, actor.role.value, actor.department)
+    digest = detail_digest(detail)
+    entry = LogEntry(
+        seq=version,
+        at=now,
+        action=action,
+        actor=actor,
+        detail=detail,
+        prev_hash=prev,
+        hash=entry_hash(state.complaint_id, version, now, action, actor_key, digest, prev),
+    )
     return state.model_copy(update={**changes, "version": version, "log": [*state.log, entry]})
 
 

@@ -185,6 +185,9 @@ class LogEntry(BaseModel):
     action: str
     actor: Actor
     detail: dict[str, Any] = Field(default_factory=dict)
+    # The hash chain (domain.audit_chain); None on entries logged before it existed.
+    prev_hash: str | None = None
+    hash: str | None = None
 
 
 class Resolution(BaseModel):

@@ -23,7 +23,7 @@ class MailRequest(BaseModel):
 
 
 class StepInput(BaseModel):
-    """One step to project: the state after it (without the log) and its log entry."""
+    """One step to project: the state after it (with only its last log entry) and that entry."""
 
     state: ComplaintState
     entry: LogEntry

@@ -14,6 +14,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.audit_chain import GENESIS, detail_digest, entry_hash
 from domain.models import ComplaintState, LogEntry
 from domain.vocabulary import DEFAULT_ROUTING, Category, Role
 from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail, RoutingRule, Staff
@@ -66,13 +67,29 @@ async def project_complaint(session: AsyncSession, state: ComplaintState, intake
     stmt = stmt.on_conflict_do_update(
         index_elements=[Complaint.id],
         set_=changing,
-        where=Complaint.version < stmt.excluded.version,
+        # An anonymised row never takes personal data back from a late or replayed write.
+        where=(Complaint.version < stmt.excluded.version) & Complaint.anonymised_at.is_(None),
     )
     result = await session.execute(stmt)
     return bool(cast(CursorResult[Any], result).rowcount)
 
 
+async def _chain_of(session: AsyncSession, complaint_id: str, entry: LogEntry) -> tuple[str, str, str]:
+    """(detail digest, previous hash, hash): the workflow's own for chained entries; for an entry
+    logged by a workflow that predates the chain, continued from the previous stored row."""
+    digest = detail_digest(entry.detail)
+    if entry.hash and entry.prev_hash:
+        return digest, entry.prev_hash, entry.hash
+    previous = await session.scalar(
+        select(ComplaintLog.hash).where(ComplaintLog.complaint_id == complaint_id, ComplaintLog.seq == entry.seq - 1)
+    )
+    prev = previous or GENESIS
+    actor = (entry.actor.user, entry.actor.role.value, entry.actor.department)
+    return digest, prev, entry_hash(complaint_id, entry.seq, entry.at, entry.action, actor, digest, prev)
+
+
 async def append_log(session: AsyncSession, complaint_id: str, entry: LogEntry, stage_after: str) -> bool:
+    digest, prev, hashed = await _chain_of(session, complaint_id, entry)
     stmt = (
         _insert(session, ComplaintLog)
         .values(
@@ -85,6 +102,9 @@ async def append_log(session: AsyncSession, complaint_id: str, entry: LogEntry, 
             actor_department=entry.actor.department,
             stage_after=stage_after,
             detail=entry.detail,
+            detail_digest=digest,
+            prev_hash=prev,
+            hash=hashed,
         )
         .on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
     )

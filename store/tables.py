@@ -76,6 +76,9 @@ class Staff(Base):
     password_hash: Mapped[str | None] = mapped_column(String(500))
     token_hash: Mapped[str | None] = mapped_column(String(500), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Lockout: consecutive failed logins, and the time until which the account refuses logins
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_until: Mapped[datetime | None]
 
     __table_args__ = (Index("ix_staff_department_role", "department_code", "role"),)
 
@@ -112,6 +115,8 @@ class Complaint(Base):
     # The workflow state version this row reflects; writes only ever move it forward.
     version: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[dict[str, object]] = mapped_column(JSON)
+    # Set when a personal data request anonymised the row; projections then leave it alone.
+    anonymised_at: Mapped[datetime | None]
 
     __table_args__ = (
         Index("ix_complaints_stage_deadline", "stage", "deadline", "id"),
@@ -142,8 +147,57 @@ class ComplaintLog(Base):
     actor_department: Mapped[str | None] = mapped_column(String(20))
     stage_after: Mapped[str] = mapped_column(String(30))
     detail: Mapped[dict[str, object]] = mapped_column(JSON)
+    # Tamper evidence (domain.audit_chain). Append-only: database triggers refuse deletes and
+    # any update except redacting ``detail`` (which keeps ``detail_digest``).
+    detail_digest: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    redacted_at: Mapped[datetime | None]
 
     __table_args__ = (UniqueConstraint("complaint_id", "seq", name="uq_complaint_log_seq"),)
+
+
+class HistoryArchive(Base):
+    """A completed workflow's full history, kept after Temporal's retention deletes it.
+
+    Stored as Temporal exported it (payloads still encrypted), with its SHA-256.
+    """
+
+    __tablename__ = "history_archive"
+
+    complaint_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None]
+    archived_at: Mapped[datetime]
+    event_count: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    history_json: Mapped[str] = mapped_column(Text)
+
+
+class StaffSession(Base):
+    """A browser session: the cookie carries a random id, the store its hash (revocable)."""
+
+    __tablename__ = "staff_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class DataRequest(Base):
+    """Personal data requests (Decree 13/2023/ND-CP): who asked what for which complaint."""
+
+    __tablename__ = "data_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(String(20), index=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "anonymise"
+    requested_by: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text)
+    done_at: Mapped[datetime]
+    detail: Mapped[dict[str, object]] = mapped_column(JSON)
 
 
 class Lesson(Base):

@@ -1,5 +1,6 @@
 """Shared fixtures: real Temporal servers (time-skipping and dev), real SQLite, real SMTP."""
 
+import os
 import shutil
 import sys
 import uuid
@@ -8,16 +9,21 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from mailcatcher import MailCatcher
+from payload_codec import new_key_spec
 from settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
+from temporal_client import data_converter
 from workflows import search_attributes
 
 BIN = Path(sys.prefix) / "bin"
+# One payload key for the whole run, in the environment so that the worker, admin and
+# starter processes the tests spawn encrypt and decrypt with it too.
+os.environ.setdefault("COMPLAINTS_PAYLOAD_KEYS", new_key_spec("test1"))
+CONVERTER = data_converter(Settings())
 
 
 def binary(name: str) -> str:
@@ -32,7 +38,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A fresh time-skipping server per test: a workflow left waiting by one test (with no
     worker) would otherwise hold the shared clock still for the next."""
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=binary("temporal-test-server"), data_converter=pydantic_data_converter
+        test_server_existing_path=binary("temporal-test-server"), data_converter=CONVERTER
     )
     yield env
     await env.shutdown()
@@ -44,7 +50,7 @@ async def dev_env(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Wor
     db = tmp_path_factory.mktemp("temporal") / "temporal.db"
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         search_attributes=list(search_attributes.ALL),
         dev_server_database_filename=str(db),
         ui=False,

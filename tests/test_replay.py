@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from tests.conftest import CONVERTER
 from tests.record_histories import HISTORIES, JOURNEYS
 from worker import SANDBOX
 from workflows.complaint import ComplaintWorkflow
@@ -20,6 +20,6 @@ def test_every_journey_has_a_recorded_history() -> None:
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=pydantic_data_converter, workflow_runner=SANDBOX)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=CONVERTER, workflow_runner=SANDBOX)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

@@ -194,7 +194,8 @@ class ComplaintWorkflow:
         self._upsert_search_attributes()
         state = self._state
         step = StepInput(
-            state=state.model_copy(update={"log": []}),
+            # The last entry only: it carries the hash a step that logs (route) chains onto.
+            state=state.model_copy(update={"log": state.log[-1:]}),
             entry=entry or state.log[-1],
             intake_key=self._start.intake.intake_key,
             mails=mails or [],
