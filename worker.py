@@ -9,16 +9,20 @@ import logging
 import signal
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities.complaint_steps import ComplaintActivities
+from activities.history_archive import HistoryArchiveActivities
+from ops.archive_sweep import sweep
 from settings import Settings, get_settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from temporal_client import connect
 from workflows.complaint import ComplaintWorkflow
+from workflows.history_archive import HistoryArchiveWorkflow
 
 log = logging.getLogger("worker")
 
@@ -35,13 +39,27 @@ def build_worker(client: Client, settings: Settings, activities: ComplaintActivi
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ComplaintWorkflow],
-        activities=activities.all(),
+        workflows=[ComplaintWorkflow, HistoryArchiveWorkflow],
+        activities=[*activities.all(), HistoryArchiveActivities(activities.sessions).archive_history],
         workflow_runner=SANDBOX,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
+
+
+async def archive_sweeper(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """The catch-up for histories the completion path missed (e.g. runs that closed before
+    archiving existed, or were terminated); idempotent, so every worker replica may run it."""
+    while True:
+        try:
+            result = await sweep(client, sessions)
+            if result.archived or result.failed:
+                log.info("Archive sweep: %d archived, %d failed, %d closed runs", result.archived, result.failed,
+                         result.closed)  # fmt: skip
+        except Exception:  # the next round tries again; the sweeper must not take the worker down
+            log.exception("Archive sweep failed")
+        await asyncio.sleep(settings.archive_sweep_interval.total_seconds())
 
 
 async def main() -> None:
@@ -51,7 +69,8 @@ async def main() -> None:
     await upgrade(url)
     engine = make_engine(url)
     client = await connect(settings)
-    worker = build_worker(client, settings, ComplaintActivities(make_sessionmaker(engine), settings))
+    sessions = make_sessionmaker(engine)
+    worker = build_worker(client, settings, ComplaintActivities(sessions, settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -63,7 +82,9 @@ async def main() -> None:
         settings.temporal_namespace,
     )
     async with worker:
+        sweeper = asyncio.create_task(archive_sweeper(client, settings, sessions))
         await stop.wait()
+        sweeper.cancel()
         log.info("Shutting down: finishing running activities")
     await engine.dispose()
 

@@ -29,6 +29,10 @@ class ComplaintActivities:
         self._sessions = sessions
         self._settings = settings
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        return self._sessions
+
     # --- the steps ---
 
     @activity.defn(name=Activity.RECEIVE.value)

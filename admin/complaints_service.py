@@ -13,17 +13,18 @@ from pydantic import ValidationError
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import UNAVAILABLE, ServiceError, no_access, not_found
-from domain.models import Actor, ComplaintIntake, ComplaintState
+from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, available_decisions, can_access, check
 from domain.vocabulary import CS_DEPARTMENT, Role
 from intake import Filed, file_complaint
 from settings import Settings
-from store import search
+from store import projection, search
+from store.archive import load_archive
 from store.tables import Complaint, OutboxMail, Staff
 
 PAGE_SIZE = 50
@@ -106,7 +107,10 @@ class ComplaintService:
         try:
             state: ComplaintState = await handle.query("state", result_type=ComplaintState)
         except RPCError as exc:
-            raise self._rpc_error(exc, complaint_id) from exc
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise self._rpc_error(exc, complaint_id) from exc
+            # Past the namespace's retention Temporal no longer has it: the store's copy is the record.
+            state = await self._stored_state(complaint_id)
         if not can_access(user.actor, state):
             raise no_access(complaint_id)
         return state
@@ -173,36 +177,64 @@ class ComplaintService:
         query = select(OutboxMail).where(OutboxMail.complaint_id == complaint_id).order_by(OutboxMail.created_at)
         return list((await self.session.scalars(query)).all())
 
+    async def _stored_state(self, complaint_id: str) -> ComplaintState:
+        row = await self.session.get(Complaint, complaint_id)
+        if row is None:
+            raise not_found(complaint_id)
+        log = [
+            LogEntry(
+                seq=r.seq,
+                at=r.at,
+                action=r.action,
+                actor=Actor(user=r.actor_user, role=Role(r.actor_role), department=r.actor_department),
+                detail=r.detail,
+                prev_hash=r.prev_hash,
+                hash=r.hash,
+            )
+            for r in await projection.log_rows(self.session, complaint_id)
+        ]
+        return ComplaintState.model_validate({**row.state, "log": log})
+
+    async def _history(self, complaint_id: str) -> WorkflowHistory:
+        """The workflow's history from Temporal, else from the store's archive."""
+        try:
+            return await self.client.get_workflow_handle(complaint_id).fetch_history()
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise self._rpc_error(exc, complaint_id) from exc
+        archived = await load_archive(self.session, complaint_id)
+        if archived is None:
+            raise not_found(complaint_id)
+        return WorkflowHistory.from_json(complaint_id, archived.history_json)
+
     async def history(self, user: User, complaint_id: str) -> list[AuditEvent]:
-        """The audit trail, read from the workflow history itself (who, what, when, fields)."""
+        """The audit trail, read from the workflow history itself (who, what, when, fields);
+        from the store's archive once Temporal's retention has removed it."""
         await self.state(user, complaint_id)
-        handle = self.client.get_workflow_handle(complaint_id)
+        history = await self._history(complaint_id)
         converter = self.client.data_converter
         events: list[AuditEvent] = []
-        try:
-            async for event in handle.fetch_history_events():
-                at = event.event_time.ToDatetime(tzinfo=UTC)
-                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
-                    events.append(AuditEvent(at, "started", "receive", None, {}))
-                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
-                    request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-                    fields = await _decode(converter, request.input.args.payloads)
-                    events.append(AuditEvent(at, "decision", request.input.name, fields.pop("actor", None), fields))
-                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                    attrs = event.workflow_execution_signaled_event_attributes
-                    fields = await _decode(converter, attrs.input.payloads)
-                    events.append(AuditEvent(at, "signal", attrs.signal_name, fields.pop("actor", None), fields))
-                elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
-                    events.append(AuditEvent(at, "timer", "timer", None, {}))
-                elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
-                    events.append(AuditEvent(at, "completed", "completed", None, {}))
-        except RPCError as exc:
-            raise self._rpc_error(exc, complaint_id) from exc
+        for event in history.events:
+            at = event.event_time.ToDatetime(tzinfo=UTC)
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
+                events.append(AuditEvent(at, "started", "receive", None, {}))
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
+                request = event.workflow_execution_update_accepted_event_attributes.accepted_request
+                fields = await _decode(converter, request.input.args.payloads)
+                events.append(AuditEvent(at, "decision", request.input.name, fields.pop("actor", None), fields))
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                attrs = event.workflow_execution_signaled_event_attributes
+                fields = await _decode(converter, attrs.input.payloads)
+                events.append(AuditEvent(at, "signal", attrs.signal_name, fields.pop("actor", None), fields))
+            elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+                events.append(AuditEvent(at, "timer", "timer", None, {}))
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
+                events.append(AuditEvent(at, "completed", "completed", None, {}))
         return events
 
     async def raw_history(self, user: User, complaint_id: str) -> str:
         await self.state(user, complaint_id)
-        history = await self.client.get_workflow_handle(complaint_id).fetch_history()
+        history = await self._history(complaint_id)
         return history.to_json()
 
     @staticmethod

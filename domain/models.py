@@ -76,6 +76,9 @@ class ComplaintStart(Strict):
     policy: SlaPolicy
     # Off only where the server has no custom search attributes registered.
     search_attributes: bool = True
+    # Archive the history on completion (an abandoned child workflow). Off only on the
+    # time-skipping test server, whose clock stays locked after an abandoned child.
+    archive_history: bool = True
 
 
 # --- decision payloads (one model per decision of DESIGN.md) ---

@@ -50,3 +50,18 @@ class Activity(StrEnum):
     CLOSE = "close"
     RECORD = "record"
     DELIVER_MAIL = "deliver_mail"
+    ARCHIVE_HISTORY = "archive_history"
+
+
+class ArchiveRequest(BaseModel):
+    """Archive this run's history once it has closed (HistoryArchiveWorkflow)."""
+
+    complaint_id: str
+    run_id: str
+
+
+ARCHIVE_WORKFLOW = "HistoryArchiveWorkflow"
+
+
+def archive_workflow_id(complaint_id: str) -> str:
+    return f"{complaint_id}.archive"

@@ -20,7 +20,7 @@ from domain.vocabulary import DEFAULT_ROUTING, Category, Role
 from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail, RoutingRule, Staff
 
 
-def _insert(session: AsyncSession, table: Any) -> Any:
+def dialect_insert(session: AsyncSession, table: Any) -> Any:
     dialect = session.get_bind().dialect.name
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
@@ -62,7 +62,7 @@ def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str,
 async def project_complaint(session: AsyncSession, state: ComplaintState, intake_key: str | None = None) -> bool:
     """Upsert the complaint row unless the store already holds this or a newer version."""
     values = complaint_values(state, intake_key)
-    stmt = _insert(session, Complaint).values(**values)
+    stmt = dialect_insert(session, Complaint).values(**values)
     changing = {k: stmt.excluded[k] for k in values if k not in ("id", "intake_key")}
     stmt = stmt.on_conflict_do_update(
         index_elements=[Complaint.id],
@@ -91,7 +91,7 @@ async def _chain_of(session: AsyncSession, complaint_id: str, entry: LogEntry) -
 async def append_log(session: AsyncSession, complaint_id: str, entry: LogEntry, stage_after: str) -> bool:
     digest, prev, hashed = await _chain_of(session, complaint_id, entry)
     stmt = (
-        _insert(session, ComplaintLog)
+        dialect_insert(session, ComplaintLog)
         .values(
             complaint_id=complaint_id,
             seq=entry.seq,
@@ -120,7 +120,7 @@ async def add_lesson(
     recorded_at: datetime,
 ) -> None:
     stmt = (
-        _insert(session, Lesson)
+        dialect_insert(session, Lesson)
         .values(
             complaint_id=state.complaint_id,
             seq=seq,
@@ -141,7 +141,7 @@ async def add_letter(
     session: AsyncSession, complaint_id: str, seq: int, signer: str, signed_at: datetime, html: str
 ) -> None:
     stmt = (
-        _insert(session, Letter)
+        dialect_insert(session, Letter)
         .values(complaint_id=complaint_id, seq=seq, signer=signer, signed_at=signed_at, html=html)
         .on_conflict_do_nothing(index_elements=["complaint_id", "seq"])
     )
@@ -161,7 +161,7 @@ async def enqueue_mail(
     created_at: datetime,
 ) -> None:
     stmt = (
-        _insert(session, OutboxMail)
+        dialect_insert(session, OutboxMail)
         .values(
             message_id=message_id,
             complaint_id=complaint_id,

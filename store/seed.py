@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.vocabulary import DEFAULT_ROUTING, Role
-from store.projection import _insert
+from store.projection import dialect_insert
 from store.tables import Department, RoutingRule, Staff
 
 DEPARTMENTS = [
@@ -51,19 +51,19 @@ def staff_email(username: str, domain: str = "luarong.vn") -> str:
 async def seed_reference_data(session: AsyncSession) -> None:
     for code, name_vi, name_en, email in DEPARTMENTS:
         await session.execute(
-            _insert(session, Department)
+            dialect_insert(session, Department)
             .values(code=code, name_vi=name_vi, name_en=name_en, email=email)
             .on_conflict_do_nothing(index_elements=["code"])
         )
     for category, department in DEFAULT_ROUTING.items():
         await session.execute(
-            _insert(session, RoutingRule)
+            dialect_insert(session, RoutingRule)
             .values(category=category.value, department_code=department)
             .on_conflict_do_nothing(index_elements=["category"])
         )
     for person in STAFF:
         await session.execute(
-            _insert(session, Staff)
+            dialect_insert(session, Staff)
             .values(
                 username=person.username,
                 full_name=person.full_name,

@@ -55,13 +55,16 @@ async def start(
     search_attributes: bool | None = None,
 ) -> WorkflowHandle[Any, Any]:
     cid = "KN-" + uuid.uuid4().hex[:6].upper()
+    real_server = SEARCH_ATTRIBUTES_DEFAULT if search_attributes is None else search_attributes
     start_input = ComplaintStart(
         complaint_id=cid,
         intake=complaint,
         received_at=received_at or datetime.now(UTC),
         policy=policy or SlaPolicy(),
-        # the time-skipping server has no custom search attributes; the dev server has ours
-        search_attributes=SEARCH_ATTRIBUTES_DEFAULT if search_attributes is None else search_attributes,
+        # the time-skipping server has no custom search attributes (and locks its clock after
+        # the abandoned archive child); the dev server has both
+        search_attributes=real_server,
+        archive_history=real_server,
     )
     handle = await client.start_workflow(
         ComplaintWorkflow.run,

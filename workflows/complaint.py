@@ -10,8 +10,9 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from domain.lifecycle import (
@@ -24,7 +25,16 @@ with workflow.unsafe.imports_passed_through():
         target_department,
     )
     from domain.models import ComplaintStart, ComplaintState, Decision, LogEntry
-    from domain.steps import Activity, Audience, MailRequest, StepInput, StepResult
+    from domain.steps import (
+        ARCHIVE_WORKFLOW,
+        Activity,
+        ArchiveRequest,
+        Audience,
+        MailRequest,
+        StepInput,
+        StepResult,
+        archive_workflow_id,
+    )
     from domain.transitions import TRANSITIONS, check
     from domain.vocabulary import Stage
     from workflows import search_attributes as sa
@@ -42,6 +52,9 @@ MAIL_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=10),
     non_retryable_error_types=["MailRejected"],
 )
+
+# Runs that completed before archiving existed replay without the child (workflow.patched).
+ARCHIVE_PATCH = "archive-history-on-completion"
 
 C, D, E, S = Audience.CUSTOMER, Audience.DEPARTMENT, Audience.ESCALATION, Audience.CS_SUPERVISOR
 
@@ -96,7 +109,21 @@ class ComplaintWorkflow:
                 await self._fire(kind)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._deliveries, return_exceptions=True)
+        if self._start.archive_history and workflow.patched(ARCHIVE_PATCH):
+            await self._archive_when_closed()
         return self._state
+
+    async def _archive_when_closed(self) -> None:
+        """Hand the history to an abandoned child that archives it once this run has closed,
+        so the audit trail outlives the namespace's retention."""
+        info = workflow.info()
+        await workflow.start_child_workflow(
+            ARCHIVE_WORKFLOW,
+            ArchiveRequest(complaint_id=info.workflow_id, run_id=info.run_id),
+            id=archive_workflow_id(info.workflow_id),
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
 
     @workflow.query(name="state")
     def state(self) -> ComplaintState:
