@@ -3,6 +3,10 @@
 python starter.py file --channel email --name "Nguyễn Văn A" --email a@example.vn --body "..."
 python starter.py status KN-7F3K9Q
 python starter.py import complaints.csv     # or .json; re-running files nothing twice
+python starter.py reconcile [--dry-run]      # compare the store with the workflows; repair the store
+python starter.py archive                    # archive closed runs' histories the completion path missed
+python starter.py export KN-7F3K9Q [--out F]  # the complaint's full record, history decrypted, as JSON
+python starter.py verify-log [KN-7F3K9Q ...]  # the log's hash chain and its agreement with the archive
 """
 
 import argparse
@@ -23,6 +27,7 @@ from tqdm import tqdm
 from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Channel, Language
 from intake import complaint_state, file_complaint
+from ops.commands import STORE_COMMANDS, store_command
 from settings import get_settings
 from temporal_client import connect
 
@@ -45,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("complaint_id")
     i = sub.add_parser("import", help="file a CSV or JSON batch")
     i.add_argument("file", type=Path)
+    r = sub.add_parser("reconcile", help="compare every complaint in the store with its workflow; repair the store")
+    r.add_argument("--dry-run", action="store_true", help="report only")
+    sub.add_parser("archive", help="archive the histories of closed runs not archived yet")
+    e = sub.add_parser("export", help="a complaint's full record (store, log, decrypted history) as JSON")
+    e.add_argument("complaint_id")
+    e.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    v = sub.add_parser("verify-log", help="check the log's hash chain and its agreement with the archived history")
+    v.add_argument("complaint_ids", nargs="*", help="default: every complaint")
     return parser
 
 
@@ -111,6 +124,8 @@ def _first_error(exc: ValidationError) -> str:
 async def run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     settings = get_settings()
+    if args.command in STORE_COMMANDS:
+        return await store_command(args, settings)
     try:
         client = await connect(settings)
     except RuntimeError as exc:

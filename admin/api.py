@@ -166,3 +166,24 @@ class HistoryEvent(BaseModel):
 async def complaint_history(complaint_id: str, user: CurrentUser, service: ServiceDep) -> list[HistoryEvent]:
     events: list[AuditEvent] = await service.history(user, complaint_id)
     return [HistoryEvent(at=e.at, kind=e.kind, name=e.name, actor=e.actor, fields=e.fields) for e in events]
+
+
+class AnonymiseRequest(BaseModel):
+    reason: str = Field(min_length=3, max_length=1000, description="the customer's request, as received")
+
+
+class Anonymised(BaseModel):
+    id: str
+    request_id: int
+    anonymised_at: datetime
+    counts: dict[str, int]
+
+
+@router.post("/complaints/{complaint_id}/anonymise", response_model=Anonymised, responses=ERRORS)
+async def anonymise_complaint(
+    complaint_id: str, request: AnonymiseRequest, user: CurrentUser, service: ServiceDep
+) -> Anonymised:
+    """Personal data request (manager only; closed complaints whose reopen window has ended)."""
+    done = await service.anonymise(user, complaint_id, request.reason)
+    counts = {k: int(v) for k, v in done.detail.items() if isinstance(v, int)}
+    return Anonymised(id=complaint_id, request_id=done.id, anonymised_at=done.done_at, counts=counts)

@@ -5,6 +5,7 @@ table decides who may do what, the same table the workflow's validators read).
 """
 
 import base64
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,15 +19,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import UNAVAILABLE, ServiceError, no_access, not_found
+from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, available_decisions, can_access, check
-from domain.vocabulary import CS_DEPARTMENT, Role
+from domain.vocabulary import CS_DEPARTMENT, Role, Stage
 from intake import Filed, file_complaint
 from settings import Settings
 from store import projection, search
+from store.anonymise import anonymise
 from store.archive import load_archive
-from store.tables import Complaint, OutboxMail, Staff
+from store.tables import Complaint, DataRequest, OutboxMail, Staff
 
+log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
@@ -111,6 +115,9 @@ class ComplaintService:
                 raise self._rpc_error(exc, complaint_id) from exc
             # Past the namespace's retention Temporal no longer has it: the store's copy is the record.
             state = await self._stored_state(complaint_id)
+        else:
+            if state.stage is Stage.CLOSED and await self._anonymised(complaint_id):
+                state = await self._stored_state(complaint_id)  # the workflow still holds what was removed
         if not can_access(user.actor, state):
             raise no_access(complaint_id)
         return state
@@ -212,6 +219,7 @@ class ComplaintService:
         from the store's archive once Temporal's retention has removed it."""
         await self.state(user, complaint_id)
         history = await self._history(complaint_id)
+        redact = redact_detail if await self._anonymised(complaint_id) else dict
         converter = self.client.data_converter
         events: list[AuditEvent] = []
         for event in history.events:
@@ -220,17 +228,38 @@ class ComplaintService:
                 events.append(AuditEvent(at, "started", "receive", None, {}))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-                fields = await _decode(converter, request.input.args.payloads)
+                fields = redact(await _decode(converter, request.input.args.payloads))
                 events.append(AuditEvent(at, "decision", request.input.name, fields.pop("actor", None), fields))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 attrs = event.workflow_execution_signaled_event_attributes
-                fields = await _decode(converter, attrs.input.payloads)
+                fields = redact(await _decode(converter, attrs.input.payloads))
                 events.append(AuditEvent(at, "signal", attrs.signal_name, fields.pop("actor", None), fields))
             elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
                 events.append(AuditEvent(at, "timer", "timer", None, {}))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
                 events.append(AuditEvent(at, "completed", "completed", None, {}))
         return events
+
+    async def _anonymised(self, complaint_id: str) -> bool:
+        row = await self.session.get(Complaint, complaint_id)
+        return row is not None and row.anonymised_at is not None
+
+    async def anonymise(self, user: User, complaint_id: str, reason: str) -> DataRequest:
+        """A personal data request, carried out in the store (the workflow and the archive keep
+        their encrypted copy for the audit)."""
+        state = await self.state(user, complaint_id)
+        row = await self.session.get(Complaint, complaint_id)
+        if row is None:
+            raise not_found(complaint_id)
+        completed = await load_archive(self.session, complaint_id) is not None
+        refusal = may_anonymise(user.actor, state.stage, completed, row.anonymised_at is not None)
+        if refusal is not None:
+            raise ServiceError.refused(refusal)
+        request = await anonymise(self.session, row, user.username, reason, datetime.now(UTC))
+        await self.session.commit()
+        log.info("Personal data of %s anonymised at %s's request (data request %s)", complaint_id, user.username,
+                 request.id)  # fmt: skip
+        return request
 
     async def raw_history(self, user: User, complaint_id: str) -> str:
         await self.state(user, complaint_id)
