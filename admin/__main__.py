@@ -1,7 +1,9 @@
 """python -m admin: staff accounts, API tokens, and serving the admin app.
 
 python -m admin users add USERNAME --role ROLE [--department CODE]   (password from stdin)
-python -m admin token USERNAME
+python -m admin token USERNAME [--revoke]
+python -m admin users unlock USERNAME          (after repeated failed logins)
+python -m admin users sign-out USERNAME        (revokes every browser session)
 python -m admin serve [--host H] [--port P]
 """
 
@@ -9,11 +11,15 @@ import argparse
 import asyncio
 import sys
 
+from sqlalchemy import select
+
 from admin.accounts import AccountError, issue_token, set_account
+from admin.sign_in import login_succeeded, revoke_sessions, revoke_token, utcnow
 from domain.vocabulary import Role
 from settings import get_settings
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
+from store.tables import Staff
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,8 +31,12 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role if r is not Role.SYSTEM])
     add.add_argument("--department")
     add.add_argument("--full-name")
+    for name, text in (("unlock", "lift a lockout after repeated failed logins"),
+                       ("sign-out", "revoke every browser session of the account")):  # fmt: skip
+        users.add_parser(name, help=text).add_argument("username")
     token = sub.add_parser("token", help="issue a new API token (replaces the previous one)")
     token.add_argument("username")
+    token.add_argument("--revoke", action="store_true", help="revoke the account's token instead")
     serve = sub.add_parser("serve", help="run the admin app")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
@@ -39,8 +49,23 @@ async def _accounts(args: argparse.Namespace) -> int:
     engine = make_engine(settings.effective_database_url)
     try:
         async with transaction(make_sessionmaker(engine)) as session:
+            if args.command == "token" and args.revoke:
+                revoked = await revoke_token(session, args.username)
+                print(f"{args.username}: token revoked" if revoked else f"{args.username}: no token to revoke")
+                return 0
             if args.command == "token":
                 print(await issue_token(session, args.username))
+                return 0
+            if args.action in ("unlock", "sign-out"):
+                staff = await session.scalar(select(Staff).where(Staff.username == args.username))
+                if staff is None:
+                    raise AccountError(f"no staff account {args.username}")
+                if args.action == "unlock":
+                    login_succeeded(staff)
+                    print(f"{args.username}: unlocked")
+                else:
+                    count = await revoke_sessions(session, args.username, utcnow())
+                    print(f"{args.username}: {count} sessions revoked")
                 return 0
             password = sys.stdin.readline().rstrip("\n")
             department = args.department.upper() if args.department else None

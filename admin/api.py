@@ -7,9 +7,10 @@ from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from admin.complaints_service import AuditEvent, Filters
-from admin.deps import CurrentUser, ServiceDep, browser_session
+from admin.deps import CurrentUser, ServiceDep, SessionDep, browser_session
 from admin.errors import ServiceError
 from admin.security import csrf_ok
+from admin.sign_in import revoke_token
 from domain.models import ComplaintIntake, ComplaintState, Customer
 from domain.vocabulary import Category, Channel, Stage
 
@@ -187,3 +188,11 @@ async def anonymise_complaint(
     done = await service.anonymise(user, complaint_id, request.reason)
     counts = {k: int(v) for k, v in done.detail.items() if isinstance(v, int)}
     return Anonymised(id=complaint_id, request_id=done.id, anonymised_at=done.done_at, counts=counts)
+
+
+@router.delete("/token", status_code=204, responses=ERRORS)
+async def revoke_my_token(user: CurrentUser, session: SessionDep) -> Response:
+    """Revoke the caller's API token (e.g. one that leaked); issue a new one with `python -m admin token`."""
+    await revoke_token(session, user.username)
+    await session.commit()
+    return Response(status_code=204)

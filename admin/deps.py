@@ -11,6 +11,7 @@ from temporalio.client import Client
 from admin.complaints_service import ComplaintService, User
 from admin.errors import ServiceError
 from admin.security import SESSION_COOKIE, Session, hash_token
+from admin.sign_in import session_valid, utcnow
 from settings import Settings
 from store.tables import Staff
 
@@ -50,7 +51,7 @@ async def optional_user(request: Request, session: SessionDep) -> User | None:
             raise ServiceError(401, "unauthorized", "invalid or revoked API token")
         return User.of(staff)
     cookie = browser_session(request)
-    if cookie is None:
+    if cookie is None or not await session_valid(session, cookie, utcnow()):
         return None
     staff = await session.scalar(select(Staff).where(Staff.username == cookie.username, Staff.active))
     return User.of(staff) if staff else None

@@ -44,6 +44,12 @@ def hash_token(token: str) -> str:
 class Session:
     username: str
     csrf: str
+    # Random per login; the store keeps its hash, so logout or an administrator revokes it.
+    sid: str
+
+
+def session_id_hash(sid: str) -> str:
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class SessionSigner:
@@ -51,8 +57,9 @@ class SessionSigner:
         self._serializer = URLSafeTimedSerializer(secret, salt="kn-session")
 
     def dump(self, username: str) -> tuple[str, Session]:
-        session = Session(username=username, csrf=secrets.token_urlsafe(24))
-        return self._serializer.dumps({"u": session.username, "c": session.csrf}), session
+        """A brand-new session: id and CSRF token are never carried over from before login."""
+        session = Session(username=username, csrf=secrets.token_urlsafe(24), sid=secrets.token_urlsafe(32))
+        return self._serializer.dumps({"u": session.username, "c": session.csrf, "s": session.sid}), session
 
     def load(self, cookie: str | None) -> Session | None:
         if not cookie:
@@ -61,7 +68,9 @@ class SessionSigner:
             data = self._serializer.loads(cookie, max_age=SESSION_MAX_AGE)
         except BadSignature:
             return None
-        return Session(username=str(data["u"]), csrf=str(data["c"]))
+        if not isinstance(data, dict) or not {"u", "c", "s"} <= data.keys():
+            return None  # a cookie from before revocable sessions: log in again
+        return Session(username=str(data["u"]), csrf=str(data["c"]), sid=str(data["s"]))
 
 
 def csrf_ok(session: Session | None, submitted: str | None) -> bool:

@@ -16,8 +16,10 @@ from admin import forms, i18n
 from admin.complaints_service import ComplaintService, Filters, User
 from admin.deps import ServiceDep, SessionDep, browser_session, optional_user
 from admin.errors import ServiceError
-from admin.security import SESSION_COOKIE, verify_password
+from admin.security import SESSION_COOKIE, SESSION_MAX_AGE, verify_password
+from admin.sign_in import close_session, locked, login_failed, login_succeeded, open_session, utcnow
 from domain.models import ComplaintIntake, Customer
+from domain.sla import VN_TZ
 from domain.vocabulary import Role, Stage
 from store.tables import Complaint, Department, Letter, Staff
 
@@ -117,21 +119,39 @@ async def login(
     address = request.client.host if request.client else "?"
     if throttle.blocked(username, address):
         return render(request, None, "login.html", 429, error="Too many attempts. Try again in a few minutes.")
+    now = utcnow()
     staff = await session.scalar(select(Staff).where(Staff.username == username, Staff.active))
+    if staff is not None and (until := locked(staff, now)):
+        # Refused even with the right password: repeated failures lock the account for a while.
+        lang = i18n.normalize(request.cookies.get(LANG_COOKIE))
+        message = i18n.gettext(lang, "This account is locked after repeated failed logins until %(time)s.",
+                               time=until.astimezone(VN_TZ).strftime("%H:%M"))  # fmt: skip
+        return render(request, None, "login.html", 423, error=message)
     if staff is None or not verify_password(staff.password_hash, password):
         throttle.failed(username, address)
+        if staff is not None:
+            login_failed(staff, now)
+            await session.commit()
         return render(request, None, "login.html", 401, error="Wrong username or password.")
     throttle.succeeded(username)
-    cookie, _ = request.app.state.signer.dump(staff.username)  # a new session (and CSRF token) at each login
+    login_succeeded(staff)
+    # A new session id and CSRF token at each login (never the pre-login ones: no fixation).
+    cookie, new_session = request.app.state.signer.dump(staff.username)
+    await open_session(session, new_session, now)
+    await session.commit()
     response = RedirectResponse("/", 303)
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax",
-                        secure=request.app.state.settings.secure_cookies, max_age=12 * 3600)  # fmt: skip
+                        secure=request.app.state.settings.secure_cookies, max_age=SESSION_MAX_AGE)  # fmt: skip
     response.delete_cookie(PRELOGIN_CSRF)
     return response
 
 
 @router.post("/logout", dependencies=[CsrfChecked])
-async def logout() -> Response:
+async def logout(request: Request, session: SessionDep) -> Response:
+    current = browser_session(request)
+    if current is not None:  # revoked in the store: a copy of the cookie stops working too
+        await close_session(session, current, utcnow())
+        await session.commit()
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE)
     return response
