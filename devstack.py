@@ -111,6 +111,9 @@ def main() -> None:
             settings.temporal_namespace,
             "--log-level",
             "warn",
+            # The UI shows decrypted payloads through the admin's codec endpoint (staff logged in there).
+            "--ui-codec-endpoint",
+            f"http://{settings.admin_host}:{settings.admin_port}/codec",
             *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
         ],
         "temporal.log",

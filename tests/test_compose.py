@@ -7,6 +7,7 @@ the way Compose itself reads them.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shlex
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from settings import Settings
 from workflows.search_attributes import CLI_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,8 @@ DYNAMIC_CONFIG = ROOT / "deploy" / "temporal" / "dynamicconfig" / "development.y
 SECRETS = {
     "POSTGRES_PASSWORD": "pg-superuser-secret-4711",
     "COMPLAINTS_DB_PASSWORD": "complaints-app-secret-0815",
+    "COMPLAINTS_SECRET_KEY": "session-signing-secret-2342",
+    "COMPLAINTS_PAYLOAD_KEYS": "k1=" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode(),
 }
 SERVICES = {
     "postgresql",
@@ -277,6 +281,32 @@ def test_admin_serves_on_8000_without_demo_accounts(services: dict[str, Any]) ->
     assert ("8000", "8000") in _ports(admin)
 
 
+@pytest.mark.parametrize("name", ["worker", "admin", "migrate"])
+def test_app_runs_in_production_mode_with_secrets_from_the_environment(
+    services: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The resolved environment is what the process's settings read: production mode, no
+    demo accounts, and the production validator (secrets present) passes."""
+    env = _env(services[name])
+    assert env["COMPLAINTS_ENVIRONMENT"] == "production" and env["COMPLAINTS_DEMO_ACCOUNTS"] == "false"
+    for key in list(os.environ):
+        if key.startswith(("COMPLAINTS_", "TEMPORAL_")):
+            monkeypatch.delenv(key)
+    for key, value in env.items():
+        monkeypatch.setenv(key, str(value))
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.environment == "production" and not settings.demo_accounts
+    assert settings.effective_payload_keys() == SECRETS["COMPLAINTS_PAYLOAD_KEYS"]
+    assert settings.effective_secret_key() == SECRETS["COMPLAINTS_SECRET_KEY"]
+
+
+def test_temporal_ui_decodes_through_the_admin_codec(services: dict[str, Any]) -> None:
+    env = _env(services["temporal-ui"])
+    assert env["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8000/codec"
+    assert env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert "http://localhost:8233" in _env(services["admin"])["COMPLAINTS_CODEC_CORS_ORIGINS"]
+
+
 def test_mailcatcher(services: dict[str, Any]) -> None:
     mailcatcher = services["mailcatcher"]
     assert _command(mailcatcher) == [
@@ -305,5 +335,5 @@ def test_resolved_file_holds_no_other_password(services: dict[str, Any]) -> None
     """Every password-looking variable comes from the secrets passed in, never a literal."""
     for name, service in services.items():
         for key, value in _env(service).items():
-            if re.search(r"PASSWORD|PWD|SECRET", key):
+            if re.search(r"PASSWORD|PWD|SECRET|KEYS$", key):
                 assert value in SECRETS.values(), f"{name}.{key} has a literal value"
