@@ -53,7 +53,7 @@ async def archive_sweeper(client: Client, settings: Settings, sessions: async_se
     archiving existed, or were terminated); idempotent, so every worker replica may run it."""
     while True:
         try:
-            result = await sweep(client, sessions)
+            result = await sweep(client, sessions, settings.task_queue)
             if result.archived or result.failed:
                 log.info("Archive sweep: %d archived, %d failed, %d closed runs", result.archived, result.failed,
                          result.closed)  # fmt: skip

@@ -12,7 +12,12 @@ from domain.steps import ArchiveRequest
 from store.archive import archived_runs
 
 log = logging.getLogger("archive")
-CLOSED = "WorkflowType = 'ComplaintWorkflow' AND ExecutionStatus != 'Running'"
+
+
+def closed_runs_query(task_queue: str) -> str:
+    # This deployment's task queue only: a namespace may host several (tests, staging).
+    return f"WorkflowType = 'ComplaintWorkflow' AND TaskQueue = '{task_queue}' AND ExecutionStatus != 'Running'"
+
 BATCH = 200
 
 
@@ -23,7 +28,7 @@ class SweepResult:
     failed: int = 0
 
 
-async def sweep(client: Client, sessions: async_sessionmaker[AsyncSession]) -> SweepResult:
+async def sweep(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str) -> SweepResult:
     result = SweepResult()
     batch: list[ArchiveRequest] = []
 
@@ -41,7 +46,7 @@ async def sweep(client: Client, sessions: async_sessionmaker[AsyncSession]) -> S
                 log.warning("Not archived %s: %s", request.complaint_id, exc)
         batch.clear()
 
-    async for execution in client.list_workflows(CLOSED, page_size=BATCH):
+    async for execution in client.list_workflows(closed_runs_query(task_queue), page_size=BATCH):
         result.closed += 1
         batch.append(ArchiveRequest(complaint_id=execution.id, run_id=execution.run_id))
         if len(batch) >= BATCH:

@@ -20,8 +20,10 @@ from temporal_client import connect, data_converter
 STORE_COMMANDS = ("reconcile", "archive", "export", "verify-log")
 
 
-async def _reconcile(client: Client, sessions: async_sessionmaker[AsyncSession], dry_run: bool) -> int:
-    report = await reconcile(client, sessions, repair=not dry_run)
+async def _reconcile(
+    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, dry_run: bool
+) -> int:
+    report = await reconcile(client, sessions, task_queue, repair=not dry_run)
     verb = "would repair" if dry_run else "repaired"
     print(
         f"{report.workflows} workflows, {report.rows} store rows: {report.matching} matching, "
@@ -89,10 +91,10 @@ async def store_command(args: argparse.Namespace, settings: Settings) -> int:
             return 0
         assert client is not None
         if args.command == "archive":
-            result = await sweep(client, sessions)
+            result = await sweep(client, sessions, settings.task_queue)
             print(f"{result.closed} closed runs, {result.archived} archived now, {result.failed} failed")
             return 1 if result.failed else 0
-        return await _reconcile(client, sessions, args.dry_run)
+        return await _reconcile(client, sessions, settings.task_queue, args.dry_run)
     finally:
         await engine.dispose()
 

@@ -2,6 +2,7 @@
 row and log (with the hash chain) and the workflow history, decrypted (from Temporal while it
 has it, else from the archive)."""
 
+import base64
 import json
 from typing import Any
 
@@ -16,6 +17,8 @@ from store.archive import load_archive, verify_digest
 from store.projection import log_rows
 from store.tables import Base, Complaint
 
+JSON_PLAIN = base64.b64encode(b"json/plain").decode()
+
 
 class NotFound(LookupError):
     pass
@@ -23,6 +26,19 @@ class NotFound(LookupError):
 
 def _columns(row: Base) -> dict[str, Any]:
     return {attr.key: getattr(row, attr.key) for attr in inspect(row).mapper.column_attrs}
+
+
+def _readable(node: Any) -> Any:
+    """Beside each JSON payload's base64 data, the value itself (what an auditor reads)."""
+    if isinstance(node, list):
+        return [_readable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _readable(value) for key, value in node.items()}
+    metadata = node.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("encoding") == JSON_PLAIN and "data" in node:
+        out["value"] = json.loads(base64.b64decode(node["data"]))
+    return out
 
 
 async def export_complaint(
@@ -56,5 +72,5 @@ async def export_complaint(
         meta.pop("history_json")
         document["archive"] = meta | {"sha256_verified": verify_digest(archive)}
     if history is not None:
-        document["history"] = json.loads((await decrypted(history, converter)).to_json())
+        document["history"] = _readable(json.loads((await decrypted(history, converter)).to_json()))
     return document

@@ -28,7 +28,6 @@ from store.projection import append_log, complaint_values, log_rows, project_com
 from store.tables import Complaint
 
 log = logging.getLogger("reconcile")
-COMPLAINTS = "WorkflowType = 'ComplaintWorkflow'"
 UNKNOWN_STAGE = "unknown"  # a restored log row's stage after it is not in the workflow's log
 
 
@@ -87,10 +86,13 @@ async def _reconcile_one(
                 await append_log(session, state.complaint_id, entry, state.stage.value if last else UNKNOWN_STAGE)
 
 
-async def reconcile(client: Client, sessions: async_sessionmaker[AsyncSession], repair: bool = True) -> Report:
+async def reconcile(
+    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, repair: bool = True
+) -> Report:
     report = Report()
     seen: set[str] = set()
-    async for execution in client.list_workflows(COMPLAINTS):
+    query = f"WorkflowType = 'ComplaintWorkflow' AND TaskQueue = '{task_queue}'"
+    async for execution in client.list_workflows(query):
         if execution.id in seen:  # an older run of a reused id: the newest comes first
             continue
         seen.add(execution.id)
