@@ -228,12 +228,14 @@ class ComplaintService:
                 events.append(AuditEvent(at, "started", "receive", None, {}))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED:
                 request = event.workflow_execution_update_accepted_event_attributes.accepted_request
-                fields = redact(await _decode(converter, request.input.args.payloads))
-                events.append(AuditEvent(at, "decision", request.input.name, fields.pop("actor", None), fields))
+                fields = await _decode(converter, request.input.args.payloads)
+                actor = fields.pop("actor", None)
+                events.append(AuditEvent(at, "decision", request.input.name, actor, redact(fields)))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 attrs = event.workflow_execution_signaled_event_attributes
-                fields = redact(await _decode(converter, attrs.input.payloads))
-                events.append(AuditEvent(at, "signal", attrs.signal_name, fields.pop("actor", None), fields))
+                fields = await _decode(converter, attrs.input.payloads)
+                actor = fields.pop("actor", None)
+                events.append(AuditEvent(at, "signal", attrs.signal_name, actor, redact(fields)))
             elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
                 events.append(AuditEvent(at, "timer", "timer", None, {}))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
