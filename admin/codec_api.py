@@ -44,8 +44,8 @@ def _payloads(body: Any) -> list[Payload]:
     try:
         return [
             Payload(
-                metadata={k: base64.b64decode(v) for k, v in (item.get("metadata") or {}).items()},
-                data=base64.b64decode(item.get("data") or ""),
+                metadata={k: base64.b64decode(v, validate=True) for k, v in (item.get("metadata") or {}).items()},
+                data=base64.b64decode(item.get("data") or "", validate=True),
             )
             for item in items
         ]

@@ -6,6 +6,7 @@ table decides who may do what, the same table the workflow's validators read).
 
 import base64
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -96,18 +97,25 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class ComplaintService:
-    def __init__(self, session: AsyncSession, client: Client, settings: Settings) -> None:
-        self.session, self.client, self.settings = session, client, settings
+    def __init__(
+        self, session: AsyncSession, temporal: Callable[[], Awaitable[Client]], settings: Settings
+    ) -> None:
+        # Temporal is connected on first use: listing and searching read the store only, so
+        # they keep working while Temporal is down (decisions then get a clear 503).
+        self.session, self._temporal, self.settings = session, temporal, settings
+
+    async def client(self) -> Client:
+        return await self._temporal()
 
     async def file(self, user: User, intake: ComplaintIntake) -> Filed:
         intake = intake.model_copy(update={"received_by": user.actor})
         try:
-            return await file_complaint(self.client, self.settings, intake)
+            return await file_complaint(await self.client(), self.settings, intake)
         except RPCError as exc:
             raise self._rpc_error(exc, "") from exc
 
     async def state(self, user: User, complaint_id: str) -> ComplaintState:
-        handle = self.client.get_workflow_handle(complaint_id)
+        handle = (await self.client()).get_workflow_handle(complaint_id)
         try:
             state: ComplaintState = await handle.query("state", result_type=ComplaintState)
         except RPCError as exc:
@@ -139,7 +147,7 @@ class ComplaintService:
         refusal = check(name, payload, state, datetime.now(UTC))
         if refusal is not None:
             raise ServiceError.refused(refusal)
-        handle = self.client.get_workflow_handle(complaint_id)
+        handle = (await self.client()).get_workflow_handle(complaint_id)
         try:
             result: ComplaintState = await handle.execute_update(name, payload, result_type=ComplaintState)
         except WorkflowUpdateFailedError as exc:
@@ -205,7 +213,7 @@ class ComplaintService:
     async def _history(self, complaint_id: str) -> WorkflowHistory:
         """The workflow's history from Temporal, else from the store's archive."""
         try:
-            return await self.client.get_workflow_handle(complaint_id).fetch_history()
+            return await (await self.client()).get_workflow_handle(complaint_id).fetch_history()
         except RPCError as exc:
             if exc.status is not RPCStatusCode.NOT_FOUND:
                 raise self._rpc_error(exc, complaint_id) from exc
@@ -220,7 +228,7 @@ class ComplaintService:
         await self.state(user, complaint_id)
         history = await self._history(complaint_id)
         redact = redact_detail if await self._anonymised(complaint_id) else dict
-        converter = self.client.data_converter
+        converter = (await self.client()).data_converter
         events: list[AuditEvent] = []
         for event in history.events:
             at = event.event_time.ToDatetime(tzinfo=UTC)

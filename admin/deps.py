@@ -6,7 +6,6 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
 
 from admin.complaints_service import ComplaintService, User
 from admin.errors import ServiceError
@@ -26,14 +25,8 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-async def get_temporal(request: Request) -> Client:
-    client: Client = await request.app.state.temporal()
-    return client
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
-TemporalDep = Annotated[Client, Depends(get_temporal)]
 
 
 def browser_session(request: Request) -> Session | None:
@@ -66,8 +59,8 @@ async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> 
 CurrentUser = Annotated[User, Depends(current_user)]
 
 
-def get_service(session: SessionDep, client: TemporalDep, settings: SettingsDep) -> ComplaintService:
-    return ComplaintService(session, client, settings)
+def get_service(request: Request, session: SessionDep, settings: SettingsDep) -> ComplaintService:
+    return ComplaintService(session, request.app.state.temporal, settings)
 
 
 ServiceDep = Annotated[ComplaintService, Depends(get_service)]
