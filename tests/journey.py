@@ -95,7 +95,10 @@ async def quiesce(handle: WorkflowHandle[Any, Any], polls: int = 200) -> int:
     for _ in range(polls):
         described = await handle.describe()
         count = await event_count(handle)
-        if not described.raw_description.pending_activities and count == last:
+        raw = described.raw_description
+        # Idle: no activity running and no workflow task pending (one may still be on its way
+        # after the last activity completed, which a busy machine makes slow).
+        if not raw.pending_activities and not raw.HasField("pending_workflow_task") and count == last:
             return count
         last = count
         await asyncio.sleep(0.05)
