@@ -124,7 +124,7 @@ class ComplaintService:
             # Past the namespace's retention Temporal no longer has it: the store's copy is the record.
             state = await self._stored_state(complaint_id)
         else:
-            if state.stage is Stage.CLOSED and await self._anonymised(complaint_id):
+            if state.stage is Stage.CLOSED and await self.anonymised(complaint_id):
                 state = await self._stored_state(complaint_id)  # the workflow still holds what was removed
         if not can_access(user.actor, state):
             raise no_access(complaint_id)
@@ -227,7 +227,7 @@ class ComplaintService:
         from the store's archive once Temporal's retention has removed it."""
         await self.state(user, complaint_id)
         history = await self._history(complaint_id)
-        redact = redact_detail if await self._anonymised(complaint_id) else dict
+        redact = redact_detail if await self.anonymised(complaint_id) else dict
         converter = (await self.client()).data_converter
         events: list[AuditEvent] = []
         for event in history.events:
@@ -250,7 +250,7 @@ class ComplaintService:
                 events.append(AuditEvent(at, "completed", "completed", None, {}))
         return events
 
-    async def _anonymised(self, complaint_id: str) -> bool:
+    async def anonymised(self, complaint_id: str) -> bool:
         row = await self.session.get(Complaint, complaint_id)
         return row is not None and row.anonymised_at is not None
 

@@ -300,6 +300,8 @@ async def _complaint(
         f"/workflows/{complaint_id}",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
+        may_anonymise=user.role is Role.MANAGER and state.stage is Stage.CLOSED,
+        anonymised=await service.anonymised(complaint_id),
     )  # fmt: skip
 
 
@@ -319,6 +321,24 @@ async def decide(
                                     refusal=refused, failed_action=decision)  # fmt: skip
         raise
     return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
+
+
+@router.post("/complaints/{complaint_id}/anonymise", dependencies=[CsrfChecked])
+async def anonymise(
+    request: Request, complaint_id: str, user: OptionalUser, service: ServiceDep, reason: Annotated[str, Form()] = ""
+) -> Response:
+    """A customer's personal data request, carried out by a manager (see ComplaintService.anonymise)."""
+    user = _require(user)
+    try:
+        if len(reason.strip()) < 3:
+            raise ServiceError(422, "invalid", "reason: give the customer's request")
+        await service.anonymise(user, complaint_id, reason.strip())
+    except ServiceError as refused:
+        if refused.status in (403, 409, 422):
+            return await _complaint(request, user, service, complaint_id, refused.status,
+                                    refusal=refused, failed_action="anonymise")  # fmt: skip
+        raise
+    return RedirectResponse(f"/complaints/{complaint_id}?done=anonymise", 303)
 
 
 @router.get("/complaints/{complaint_id}/letter")

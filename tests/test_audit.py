@@ -355,3 +355,30 @@ async def test_manager_anonymises_a_closed_complaint(stack: Stack) -> None:
     verified = await stack.cli("verify-log", cid)
     assert verified.returncode == 0, verified.stdout
     assert re.search(r"[1-9]\d* redacted by data requests", verified.stdout)
+
+
+async def test_manager_anonymises_from_the_complaint_page(stack: Stack) -> None:
+    cid = await stack.closed_and_archived()
+    http = stack.api.http
+
+    async def login(username: str) -> None:
+        page = await http.get("/login")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token
+        await http.post("/login", data={"username": username, "password": PASSWORD, "csrf_token": token.group(1)})
+
+    await login("lan.cs")
+    assert "Ẩn danh dữ liệu cá nhân" not in (await http.get(f"/complaints/{cid}")).text  # not a CS agent's call
+    http.cookies.clear()
+    await login("quang.manager")
+    page = await http.get(f"/complaints/{cid}")
+    assert "Ẩn danh dữ liệu cá nhân" in page.text and NAME in page.text
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert csrf
+    url = f"/complaints/{cid}/anonymise"
+    empty = await http.post(url, data={"csrf_token": csrf.group(1), "reason": " "})
+    assert empty.status_code == 422 and NAME in empty.text  # refused inline, nothing removed
+    done = await http.post(url, data={"csrf_token": csrf.group(1), "reason": "Khách yêu cầu qua tổng đài"})
+    assert done.status_code == 303
+    after = await http.get(done.headers["location"])
+    assert "Dữ liệu cá nhân của khách hàng đã được ẩn danh." in after.text and NAME not in after.text
