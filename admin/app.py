@@ -11,10 +11,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import InterfaceError, OperationalError
 from temporalio.client import Client
 
 from admin import admin_pages, api, codec_api, i18n, web
-from admin.errors import UNAVAILABLE, ServiceError
+from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
 from admin.security import LoginThrottle, SessionSigner
 from settings import Settings
 from store.engine import make_engine, make_sessionmaker
@@ -125,6 +126,14 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             {"error": "invalid", "message": f"{field or 'body'}: {error['msg']}", "field": field or None},
             status_code=422,
         )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(InterfaceError)
+    @app.exception_handler(ConnectionError)  # refused or reset before SQLAlchemy wraps it
+    async def store_down(request: Request, exc: Exception) -> Response:
+        # The database restarting or unreachable: a clear 503, like Temporal's, not a 500.
+        log.warning("Store unavailable on %s %s: %s", request.method, request.url.path, exc)
+        return await service_error(request, STORE_UNAVAILABLE)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -38,3 +38,4 @@ def no_access(complaint_id: str) -> ServiceError:
 
 
 UNAVAILABLE = ServiceError(503, "unavailable", "the workflow service is unavailable; nothing was applied, try again")
+STORE_UNAVAILABLE = ServiceError(503, "unavailable", "the complaint store is unavailable; try again in a moment")

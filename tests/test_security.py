@@ -233,3 +233,17 @@ def test_production_takes_its_secrets_from_the_environment_only(tmp_path: Path) 
         Settings(_env_file=None, environment="production", data_dir=tmp_path, payload_keys=new_key_spec("p"),  # type: ignore[call-arg]
                  secret_key="s" * 32, database_url="postgresql+asyncpg://x/y", demo_accounts=True)  # fmt: skip
     assert not list(tmp_path.iterdir()), "production generated a secret on disk"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/complaints", "/complaints"])
+async def test_a_store_that_is_down_gets_a_clear_503(tmp_path: Path, path: str) -> None:
+    closed_port = "postgresql+asyncpg://complaints@127.0.0.1:9/complaints"  # nothing listens on port 9
+    down = create_app(Settings(data_dir=tmp_path, database_url=closed_port))
+    cookie, _ = down.state.signer.dump("lan.cs")  # a signed session: checking it needs the store
+    async with down.router.lifespan_context(down):
+        response = await Browser(down).http.get(path, headers={"Authorization": "Bearer kn_x"} if "api" in path else {},
+                                                cookies={SESSION_COOKIE: cookie})  # fmt: skip
+    assert response.status_code == 503, response.text
+    assert "Traceback" not in response.text
+    if path.startswith("/api/"):
+        assert response.json()["error"] == "unavailable"
