@@ -7,7 +7,7 @@ instead of making a second one. Used by ``starter.py`` and the admin API alike.
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -21,6 +21,25 @@ from workflows.complaint import ComplaintWorkflow
 
 MAX_ID_ATTEMPTS = 20
 MEMO_INTAKE_KEY = "intake_key"
+# A letter may be entered days after it arrived, never from the future (clock skew aside) nor
+# from so long ago that its whole bound has passed many times over.
+MAX_BACKDATE = timedelta(days=30)
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+class IntakeRefused(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def check_received_at(received_at: datetime, now: datetime) -> None:
+    if received_at.tzinfo is None:
+        raise IntakeRefused("received_at", "give a time zone (e.g. +07:00 or Z)")
+    if received_at > now + CLOCK_SKEW:
+        raise IntakeRefused("received_at", "is in the future")
+    if received_at < now - MAX_BACKDATE:
+        raise IntakeRefused("received_at", f"is more than {MAX_BACKDATE.days} days ago")
 
 
 @dataclass(frozen=True)
@@ -50,6 +69,7 @@ async def file_complaint(
     key = intake.intake_key
     assert key is not None
     received_at = intake.received_at or now
+    check_received_at(received_at, now)
     policy = policy_from(settings, received_at)
     for attempt in range(MAX_ID_ATTEMPTS):
         complaint_id = complaint_id_for(key, attempt)

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Channel, Language
-from intake import complaint_state, file_complaint
+from intake import IntakeRefused, complaint_state, file_complaint
 from ops.commands import STORE_COMMANDS, store_command
 from settings import get_settings
 from temporal_client import connect
@@ -105,6 +105,9 @@ async def _import(client: Client, path: Path) -> int:
         except ValidationError as exc:
             errors.append(f"row {number}: {_first_error(exc)}")
             continue
+        except IntakeRefused as exc:
+            errors.append(f"row {number}: {exc}")
+            continue
         except RPCError as exc:
             errors.append(f"row {number}: not filed, Temporal answered: {exc.message}")
             continue
@@ -148,6 +151,9 @@ async def run(argv: list[str]) -> int:
             return 2
         try:
             filed = await file_complaint(client, settings, intake)
+        except IntakeRefused as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         except RPCError as exc:
             print(f"error: not filed, Temporal answered: {exc.message}", file=sys.stderr)
             return 1

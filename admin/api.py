@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
 from admin.complaints_service import AuditEvent, Filters
 from admin.deps import CurrentUser, ServiceDep, SessionDep, browser_session
@@ -31,7 +31,9 @@ class NewComplaint(BaseModel):
     customer: Customer
     subject: str = Field("", max_length=200)
     body: str
-    received_at: datetime | None = None
+    received_at: AwareDatetime | None = Field(
+        None, description="when it arrived, if earlier (a letter entered later); at most 30 days ago"
+    )
 
 
 class Filed(BaseModel):
@@ -71,7 +73,12 @@ class Error(BaseModel):
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (401, 403, 404, 409, 422, 503)}
 
 
-@router.post("/complaints", status_code=201, response_model=Filed, responses=ERRORS)
+@router.post(
+    "/complaints",
+    status_code=201,
+    response_model=Filed,
+    responses={**ERRORS, 200: {"model": Filed, "description": "already filed under this Idempotency-Key"}},
+)
 async def create_complaint(
     complaint: NewComplaint,
     user: CurrentUser,

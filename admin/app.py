@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from admin import admin_pages, api, codec_api, i18n, web
@@ -118,9 +119,19 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         body = {"error": exc.code, "message": exc.message} | ({"field": exc.field} if exc.field else {})
         return JSONResponse(body, status_code=exc.status)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """Starlette's own refusals (an unparseable body, a wrong method) in our error shape."""
+        if exc.status_code == 400 and request.url.path.startswith("/api/"):
+            return JSONResponse({"error": "invalid", "message": "body: not valid JSON", "field": "body"}, 422)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
+        return await service_error(request, ServiceError(exc.status_code, code, str(exc.detail)))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         error = exc.errors()[0]
+        if error.get("type") == "json_invalid":
+            return JSONResponse({"error": "invalid", "message": "body: not valid JSON", "field": "body"}, 422)
         field = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path", "header"))
         return JSONResponse(
             {"error": "invalid", "message": f"{field or 'body'}: {error['msg']}", "field": field or None},

@@ -24,7 +24,7 @@ from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, available_decisions, can_access, check
 from domain.vocabulary import CS_DEPARTMENT, Role, Stage
-from intake import Filed, file_complaint
+from intake import Filed, IntakeRefused, file_complaint
 from settings import Settings
 from store import projection, search
 from store.anonymise import anonymise
@@ -111,6 +111,8 @@ class ComplaintService:
         intake = intake.model_copy(update={"received_by": user.actor})
         try:
             return await file_complaint(await self.client(), self.settings, intake)
+        except IntakeRefused as exc:
+            raise ServiceError(422, "invalid", str(exc), field=exc.field) from exc
         except RPCError as exc:
             raise self._rpc_error(exc, "") from exc
 

@@ -205,3 +205,26 @@ async def test_history_is_the_audit_trail(api: Api) -> None:
     resolve = next(e for e in events if e["name"] == "resolve")
     assert resolve["fields"]["cause"] == "Modem lỗi"
     assert events[0]["kind"] == "started"
+
+
+@pytest.mark.parametrize(
+    ("received_at", "problem"),
+    [
+        ("2000-01-01T00:00:00Z", "more than 30 days ago"),
+        ("9999-12-31T00:00:00Z", "in the future"),
+        ("2026-01-01T00:00:00", "timezone"),
+    ],
+)
+async def test_intake_refuses_an_impossible_arrival_time(api: Api, received_at: str, problem: str) -> None:
+    body = {"channel": "post", "customer": CUSTOMER, "body": "Thư gửi", "received_at": received_at}
+    response = await api.call("lan.cs", "POST", "/api/v1/complaints", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "received_at" and problem in response.json()["message"].lower()
+
+
+async def test_an_unparseable_body_gets_the_error_shape(api: Api) -> None:
+    for raw in (b"\xff\xfe{", b"{"):
+        response = await api.call("lan.cs", "POST", "/api/v1/complaints", content=raw,
+                                  headers={"Content-Type": "application/json"})  # fmt: skip
+        assert response.status_code == 422 and response.json() == {
+            "error": "invalid", "message": "body: not valid JSON", "field": "body"}  # fmt: skip
