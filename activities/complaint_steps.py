@@ -1,11 +1,13 @@
 """The complaint's steps as activities: each projects one state change into the store, writes
 one complaint-log row and queues its mails, all in one transaction and idempotently."""
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -22,6 +24,7 @@ from store.engine import transaction
 from store.tables import Staff
 
 log = logging.getLogger(__name__)
+DELIVERED = "delivered"  # heartbeat detail: the SMTP server accepted this attempt's message
 
 
 class ComplaintActivities:
@@ -96,6 +99,10 @@ class ComplaintActivities:
                 raise ApplicationError(f"no queued mail {message_id}", non_retryable=True)
             if mail.status in ("sent", "sent_unconfirmed", "failed"):
                 return
+            if mail.status == "sending" and DELIVERED in activity.info().heartbeat_details:
+                # The server accepted it; only our bookkeeping was cut short (worker killed, store down).
+                await projection.mark_mail(session, message_id, status="sent", error=None, at=datetime.now(UTC))
+                return
             if mail.status == "sending":
                 await projection.mark_mail(
                     session, message_id, status="sent_unconfirmed", at=None, attempt=False,
@@ -123,7 +130,21 @@ class ComplaintActivities:
         except MailRejected as exc:
             await self._mark(message_id, "failed", str(exc))
             raise ApplicationError(str(exc), type="MailRejected", non_retryable=True) from exc
-        await self._mark(message_id, "sent", None, sent_at=datetime.now(UTC))
+        # Recorded with Temporal at once (a heartbeat, no store lock to wait for): a retry after a
+        # kill or a store outage from here on knows the mail went out and does not send it again.
+        activity.heartbeat(DELIVERED)
+        await self._mark_patiently(message_id, "sent", sent_at=datetime.now(UTC))
+
+    async def _mark_patiently(self, message_id: str, status: str, sent_at: datetime) -> None:
+        """The store may be restarting: retry in place rather than fail an attempt that delivered."""
+        for delay in (0.5, 1, 2, 4, 4):
+            try:
+                await self._mark(message_id, status, None, sent_at=sent_at)
+                return
+            except (OperationalError, InterfaceError, ConnectionError, OSError) as exc:
+                log.warning("Recording %s as %s failed (%s); retrying", message_id, status, exc)
+                await asyncio.sleep(delay)
+        await self._mark(message_id, status, None, sent_at=sent_at)  # a last try; else the retry sees DELIVERED
 
     # --- shared machinery ---
 

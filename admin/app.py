@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
@@ -51,6 +51,17 @@ def _lazy_client(settings: Settings, given: Client | None) -> Callable[[], Await
             return client[0]
 
     return get
+
+
+def _connection_problem(exc: DBAPIError) -> bool:
+    """The database is unreachable, shutting down or starting up (asyncpg's errors arrive as a
+    plain DBAPIError), as opposed to a query the database refused."""
+    text = str(exc.orig).lower()
+    return (
+        isinstance(exc, (OperationalError, InterfaceError))
+        or exc.connection_invalidated
+        or any(s in text for s in ("shutting down", "starting up", "connection", "terminat"))
+    )
 
 
 def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
@@ -138,10 +149,11 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             status_code=422,
         )
 
-    @app.exception_handler(OperationalError)
-    @app.exception_handler(InterfaceError)
+    @app.exception_handler(DBAPIError)
     @app.exception_handler(ConnectionError)  # refused or reset before SQLAlchemy wraps it
     async def store_down(request: Request, exc: Exception) -> Response:
+        if isinstance(exc, DBAPIError) and not _connection_problem(exc):
+            return await unexpected(request, exc)
         # The database restarting or unreachable: a clear 503, like Temporal's, not a 500.
         log.warning("Store unavailable on %s %s: %s", request.method, request.url.path, exc)
         return await service_error(request, STORE_UNAVAILABLE)

@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from admin.errors import UNAVAILABLE, ServiceError, no_access, not_found
+from admin.errors import OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
 from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, available_decisions, can_access, check
@@ -158,6 +158,9 @@ class ComplaintService:
                 raise ServiceError.from_code(cause.type or "refused", cause.message) from exc
             raise ServiceError(409, "refused", str(cause or exc)) from exc
         except RPCError as exc:
+            if exc.status in UNAVAILABLE_CODES:
+                # The request may have reached the server before it went away: do not claim otherwise.
+                raise OUTCOME_UNKNOWN from exc
             raise self._rpc_error(exc, complaint_id) from exc
         return result
 

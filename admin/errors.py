@@ -39,3 +39,9 @@ def no_access(complaint_id: str) -> ServiceError:
 
 UNAVAILABLE = ServiceError(503, "unavailable", "the workflow service is unavailable; nothing was applied, try again")
 STORE_UNAVAILABLE = ServiceError(503, "unavailable", "the complaint store is unavailable; try again in a moment")
+OUTCOME_UNKNOWN = ServiceError(
+    503,
+    "outcome_unknown",
+    "the workflow service went away during the decision; it may have been applied: reload the complaint before "
+    "trying again",
+)

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -19,10 +20,11 @@ from sqlalchemy import select
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from admin.accounts import issue_token, set_account
 from domain.models import ComplaintState
-from domain.vocabulary import Stage
+from domain.vocabulary import Role, Stage
 from mailcatcher import MailCatcher
-from store.engine import make_engine, make_sessionmaker
+from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from store.tables import Complaint, ComplaintLog, OutboxMail
 from tests.journey import CS, TECH
@@ -230,23 +232,51 @@ async def test_starter_refiles_nothing_and_reports_bad_input(dev_env, processes:
     assert "0 filed, 1 already filed" in processes.starter("import", str(as_json)).stdout
 
 
-async def test_decisions_through_the_temporal_cli(dev_env, processes: Processes) -> None:  # type: ignore[no-untyped-def]
-    """Operators can drive a complaint with the stock CLI: `temporal workflow update execute`."""
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_decisions_through_the_temporal_cli(dev_env, processes: Processes, store_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Operators can drive a complaint with the stock CLI: `temporal workflow update execute`,
+    reading the encrypted payloads through the admin's codec endpoint with a staff token."""
     processes.start_worker()
-    filed = processes.starter("file", "--channel", "livechat", "--name", "Hồ Quang", "--body", "Website báo lỗi 500")
-    cid = filed.stdout.strip()
-    temporal = str(Path(sys.executable).parent / "temporal")
-    address = processes.env["TEMPORAL_ADDRESS"]
-    payload = json.dumps({"actor": CS.model_dump(mode="json"), "summary": "Lỗi website", "category": "technical"})
-    done = subprocess.run(
-        [temporal, "workflow", "update", "execute", "--address", address, "--workflow-id", cid, "--name", "verify",
-         "--input", payload], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    refused = subprocess.run(
-        [temporal, "workflow", "update", "execute", "--address", address, "--workflow-id", cid, "--name", "verify",
-         "--input", payload], capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert refused.returncode != 0 and "wrong_stage" in (refused.stdout + refused.stderr)
-    state = await wait_for(dev_env.client, cid, lambda s: s.department is not None)
-    assert (state.stage, state.department) == (Stage.IN_PROGRESS, "TECH")
+    engine = make_engine(store_url)
+    async with transaction(make_sessionmaker(engine)) as session:
+        await set_account(session, "lan.cs", Role.CS_AGENT, "CS", "mật-khẩu-cli-1")
+        token = await issue_token(session, "lan.cs")
+    await engine.dispose()
+    port = _free_port()
+    env = processes.env | {"COMPLAINTS_ADMIN_PORT": str(port), "COMPLAINTS_DEMO_ACCOUNTS": "false"}
+    admin = subprocess.Popen([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        for _ in range(300):
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                await asyncio.sleep(0.1)
+        filed = processes.starter("file", "--channel", "livechat", "--name", "Hồ Quang", "--body", "Website báo lỗi")
+        cid = filed.stdout.strip()
+        temporal = str(Path(sys.executable).parent / "temporal")
+        address = processes.env["TEMPORAL_ADDRESS"]
+        payload = json.dumps({"actor": CS.model_dump(mode="json"), "summary": "Lỗi website", "category": "technical"})
+        command = [temporal, "workflow", "update", "execute", "--address", address, "--workflow-id", cid,
+                   "--name", "verify", "--input", payload]  # fmt: skip
+        codec = ["--codec-endpoint", f"http://127.0.0.1:{port}/codec", "--codec-auth", f"Bearer {token}"]
+        done = await asyncio.to_thread(subprocess.run, command + codec, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert "Lỗi website" in done.stdout  # the encrypted result, decoded by the admin's codec
+        without = await asyncio.to_thread(subprocess.run, [temporal, "workflow", "query", "--address", address,
+                                           "--workflow-id", cid, "--name", "state"], capture_output=True, text=True,
+                                           timeout=60)  # fmt: skip
+        assert "Hồ Quang" not in without.stdout + without.stderr  # no key, no personal data
+        refused = await asyncio.to_thread(subprocess.run, command + codec, capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "wrong_stage" in (refused.stdout + refused.stderr)
+        state = await wait_for(dev_env.client, cid, lambda s: s.department is not None)
+        assert (state.stage, state.department) == (Stage.IN_PROGRESS, "TECH")
+    finally:
+        admin.terminate()
+        admin.wait(timeout=30)

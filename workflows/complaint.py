@@ -6,7 +6,7 @@ is next) live in ``domain``; the side effects live in activities, called by name
 
 import asyncio
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -106,7 +106,7 @@ class ComplaintWorkflow:
                         break
                 continue
             async with self._lock:
-                await self._fire(kind)
+                await self._fire(kind, at)
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._start.archive_history and workflow.patched(ARCHIVE_PATCH):
@@ -198,8 +198,10 @@ class ComplaintWorkflow:
         self._state = assign_department(self._state, result.department, payload.actor, now, reason)
         self._upsert_search_attributes()
 
-    async def _fire(self, kind: TimerKind) -> None:
-        self._state = apply_timer(self._state, kind, workflow.now())
+    async def _fire(self, kind: TimerKind, due: datetime) -> None:
+        # Never logged before it was due: after a server restart workflow.now() has been seen to
+        # lag behind the timer that just fired (the time of the previous workflow task).
+        self._state = apply_timer(self._state, kind, max(workflow.now(), due))
         if kind is TimerKind.FIRST_RESPONSE:
             await self._project(Activity.RECORD, mails=_mails(("first_response_breach", S)))
         elif kind is TimerKind.WARNING:

@@ -1,0 +1,293 @@
+"""The four faults, each injected while the driver carries complaints through their journeys.
+
+A scenario decides which store it runs on, may shape some journeys for its own probes, and
+injects its fault from a task that runs beside the driver; it reports how many faults it
+injected, figures of its own and problems (anything that broke a promise of the product).
+"""
+
+import asyncio
+import contextlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+
+from faults.journeys import Browser, Driver, Journey, JourneyFailed, Kind, Stats
+from faults.postgres import PostgresCluster
+from faults.stack import Stack, free_port
+from faults.staff import Login
+
+
+@dataclass
+class Context:
+    stack: Stack
+    driver: Driver
+    logins: dict[str, Login]
+    rng: random.Random
+    count: int
+    stats: Stats
+    postgres: PostgresCluster | None = None
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # the driver has finished
+    faults: int = 0
+    extra: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    async def until_filed(self, share: float) -> None:
+        await self._until(lambda: self.driver.filed >= share * self.count)
+
+    async def until_finished(self, share: float) -> None:
+        await self._until(lambda: self.driver.finished >= share * self.count)
+
+    async def _until(self, condition: Callable[[], bool]) -> None:
+        """Until ``condition`` holds (checked at each filing or finished journey) or the driver is done."""
+        while not condition() and not self.done.is_set():
+            self.driver.progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.driver.progress.wait(), 1.0)
+
+
+class Scenario:
+    name = ""
+    store = "sqlite"
+
+    def prepare(self, stack: Stack) -> None:
+        """Extra processes or settings, before anything starts."""
+
+    def shape(self, journeys: list[Journey]) -> tuple[list[Journey], list[Journey]]:
+        """(bounded, side): side journeys run beside the bounded ones (they mostly wait)."""
+        return journeys, []
+
+    async def inject(self, ctx: Context) -> None:
+        raise NotImplementedError
+
+
+class WorkerKill(Scenario):
+    """SIGKILL the worker at random moments spread over the run (a random share of the journeys
+    done), restart it at once or after a while; in-flight steps and mails are cut anywhere."""
+
+    name = "worker-kill"
+    KILLS = 6
+    MIN_GAP = 4.0  # seconds between a restart and the next kill: a worker that gets to run
+
+    async def inject(self, ctx: Context) -> None:
+        for share in sorted(ctx.rng.uniform(0.03, 0.85) for _ in range(self.KILLS)):
+            await ctx.until_finished(share)
+            if ctx.done.is_set():
+                return
+            await asyncio.to_thread(ctx.stack.kill_worker)
+            ctx.faults += 1
+            await asyncio.sleep(ctx.rng.choice([0.0, 0.0, 0.5, 1.0, 3.0, 6.0]))
+            await asyncio.to_thread(ctx.stack.start_worker)
+            await asyncio.sleep(self.MIN_GAP + ctx.rng.uniform(0.0, 4.0))
+
+
+# Seconds-long SLA timers on a second admin process: the policy is snapshotted by the process
+# that files (intake.policy_from with the admin's settings).
+TIMER_SLA = {
+    "COMPLAINTS_SLA_FIRST_RESPONSE": "PT15S",
+    "COMPLAINTS_SLA_WARNING": "PT25S",
+    "COMPLAINTS_SLA_RESOLUTION": "PT35S",
+}
+
+
+class TemporalRestart(Scenario):
+    """Stop the dev server (persistent SQLite) mid-journeys and start it again on the same file.
+
+    Probes: complaints held at ``in_progress`` get a ``resolve`` during the outage (each must be
+    a 503 with the JSON error body, and not applied after the restart); one new complaint is
+    filed during the outage (503; filing the same key afterwards must create it, not find it);
+    complaints filed with 15-35 s timers just before the outage must still get their
+    first-response notice, warning and breach escalation, the ones due during it right after.
+    """
+
+    name = "temporal-restart"
+    OUTAGE = 22.0
+    OUTAGE_AFTER = 5.0  # seconds after the timer complaints are filed: their timers fall in the outage
+
+    def __init__(self) -> None:
+        self.timers: list[Journey] = []
+        self.probes: list[Journey] = []
+        self.late_filing: Journey | None = None
+
+    def prepare(self, stack: Stack) -> None:
+        stack.add_admin("admin-timers", free_port(), TIMER_SLA)
+
+    def shape(self, journeys: list[Journey]) -> tuple[list[Journey], list[Journey]]:
+        n_timers = max(1, min(10, len(journeys) // 20))
+        n_probes = max(1, min(8, len(journeys) // 25))
+        self.timers = journeys[:n_timers]
+        for i, journey in enumerate(self.timers):
+            journey.kind, journey.admin, journey.late_verify = Kind.TIMER, "admin-timers", i % 2 == 1
+            journey.gate = asyncio.Event()  # filed only when the outage is near
+        self.probes = journeys[n_timers : n_timers + n_probes]
+        for journey in self.probes:
+            journey.kind, journey.hold_at = Kind.EMAIL, "in_progress"
+        self.late_filing = journeys[n_timers + n_probes]
+        self.late_filing.kind = Kind.EMAIL
+        bounded = journeys[n_timers + n_probes + 1 :]
+        return bounded, self.timers + self.probes
+
+    async def inject(self, ctx: Context) -> None:
+        assert self.late_filing is not None
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(p.reached.wait() for p in self.probes))
+        for journey in self.timers:
+            assert journey.gate is not None
+            journey.gate.set()
+        await asyncio.gather(*(j.filed.wait() for j in self.timers))
+        await asyncio.sleep(self.OUTAGE_AFTER)
+        stopped = datetime.now(UTC)
+        await asyncio.to_thread(ctx.stack.stop_temporal)
+        ctx.faults += 1
+        back_at = loop.time() + self.OUTAGE
+        held = [p for p in self.probes if p.failure is None and p.state and p.state["stage"] == "in_progress"]
+        answers = await asyncio.gather(
+            *(self._probe_decision(ctx, p) for p in held), self._probe_filing(ctx, self.late_filing)
+        )
+        clear = sum(1 for ok in answers if ok)
+        await asyncio.sleep(max(0.0, back_at - loop.time()))
+        restarting = datetime.now(UTC)
+        await asyncio.to_thread(ctx.stack.start_temporal)
+        # Not applied: each probe still in_progress with no resolve in its log.
+        untouched = 0
+        for probe in held:
+            try:
+                state = await ctx.driver.fetch(probe)
+            except JourneyFailed as exc:
+                ctx.problems.append(f"probe {probe.name}: unreadable after the restart: {exc}")
+                continue
+            if state["stage"] == "in_progress" and all(e["action"] != "resolve" for e in state["log"]):
+                untouched += 1
+            else:
+                ctx.problems.append(
+                    f"probe {probe.name}: the resolve sent during the outage was applied: {state['stage']}"
+                )
+        for probe in self.probes:
+            probe.release.set()
+        ctx.extra["outage_503"] = (f"{clear}/{len(answers)}", clear != len(answers))
+        ctx.extra["not_applied"] = (f"{untouched}/{len(held)}", untouched != len(held) or not held)
+        # Filing the same key now must create the complaint: the outage attempt left nothing.
+        await ctx.driver.carry(self.late_filing)
+        # Every timer fired; the ones that came due while the server was down, once it was back.
+        await asyncio.gather(*(j.finished.wait() for j in self.timers))
+        checked = [(j, self._timers(j, stopped, restarting)) for j in self.timers]
+        fine = sum(1 for _, (wrong, _) in checked if not wrong)
+        in_outage = sum(n for _, (_, n) in checked)
+        ctx.extra["timers"] = (f"{fine}/{len(self.timers)}", fine != len(self.timers) or not in_outage)
+        ctx.extra["timers_in_outage"] = (str(in_outage), not in_outage)
+        ctx.problems += [f"timers of {j.name}: {'; '.join(wrong)}" for j, (wrong, _) in checked if wrong]
+
+    @staticmethod
+    def _timers(journey: Journey, stopped: datetime, restarting: datetime) -> tuple[list[str], int]:
+        """What is wrong with the journey's timers (each must fire; one due during the outage
+        fires, by the audit log, once the server is back), and how many were due during it."""
+        if journey.state is None:
+            return ["never read"], 0
+        fired = {e["action"]: e["at"] for e in journey.state["log"] if e["actor"]["role"] == "system"}
+        expected = {"warning", "breach"} | ({"first_response_breach"} if journey.late_verify else set())
+        due = {
+            "first_response_breach": journey.state["first_response_due"],
+            "warning": journey.state["warning_at"],
+            "breach": journey.state["deadline"],
+        }
+        wrong = [f"{kind} never fired" for kind in sorted(expected - fired.keys())]
+        in_outage = [kind for kind in expected if stopped <= datetime.fromisoformat(due[kind]) < restarting]
+        wrong += [
+            f"{kind} due {due[kind]} (in the outage {stopped:%H:%M:%S}-{restarting:%H:%M:%S}) logged at {fired[kind]}"
+            for kind in in_outage
+            if kind in fired and datetime.fromisoformat(fired[kind]) < restarting
+        ]
+        return wrong, len(in_outage)
+
+    async def _probe_decision(self, ctx: Context, probe: Journey) -> bool:
+        body = {"cause": "Đứt cáp", "resolution": "Nối lại cáp", "within_authority": True, "reply_draft": "Đã nối cáp."}
+        url = f"{ctx.stack.admin_url()}/api/v1/complaints/{probe.complaint_id}/actions/resolve"
+        return self._clear_503(
+            ctx, probe.name, await ctx.driver.api.request("POST", url, ctx.driver.token(probe.department), body)
+        )
+
+    async def _probe_filing(self, ctx: Context, journey: Journey) -> bool:
+        body = {
+            "channel": "email",
+            "customer": {"name": "Probe", "email": "probe@example.vn"},
+            "body": "Thử khi máy chủ dừng",
+        }
+        url = f"{ctx.stack.admin_url()}/api/v1/complaints"
+        headers = {"Idempotency-Key": journey.key}
+        response = await ctx.driver.api.request("POST", url, ctx.driver.token("cs"), body, headers)
+        return self._clear_503(ctx, f"filing {journey.key}", response)
+
+    @staticmethod
+    def _clear_503(ctx: Context, what: str, response: httpx.Response | None) -> bool:
+        if response is None:
+            ctx.problems.append(f"{what}: no answer during the Temporal outage (expected a 503)")
+            return False
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        ok = response.status_code == 503 and isinstance(body, dict) and {"error", "message"} <= body.keys()
+        if not ok:
+            ctx.problems.append(f"{what}: answered {response.status_code} {response.text[:200]} during the outage")
+        return ok
+
+
+class SmtpDown(Scenario):
+    """Stop the mail catcher for a while: mails wait (``pending`` on the complaint page) and are
+    delivered once, with backoff, when it is back on the same port and directory."""
+
+    name = "smtp-down"
+    OUTAGE = 20.0
+
+    async def inject(self, ctx: Context) -> None:
+        await ctx.until_filed(0.25)
+        before = {j.complaint_id for j in ctx.driver.journeys if j.complaint_id}
+        await asyncio.to_thread(ctx.stack.stop_catcher)
+        ctx.faults += 1
+        loop = asyncio.get_running_loop()
+        back_at = loop.time() + self.OUTAGE
+        browser = Browser(ctx.stack.admin_url())
+        pending_pages: set[str] = set()
+        try:
+            await browser.login(ctx.logins["cs"])
+            while loop.time() < back_at - 2:
+                await asyncio.sleep(3.0)
+                fresh = [j.complaint_id for j in ctx.driver.journeys if j.complaint_id and j.complaint_id not in before]
+                for cid in fresh[-5:]:
+                    if "pending" in await browser.mail_statuses(cid):
+                        pending_pages.add(cid)
+        except (JourneyFailed, httpx.HTTPError) as exc:
+            ctx.problems.append(f"complaint page during the SMTP outage: {exc!r}")
+        finally:
+            await browser.close()
+        await asyncio.sleep(max(0.0, back_at - loop.time()))
+        await asyncio.to_thread(ctx.stack.start_catcher)
+        ctx.extra["pending_seen"] = (str(len(pending_pages)), not pending_pages)
+
+
+class PostgresRestart(Scenario):
+    """The store on PostgreSQL, stopped for a while mid-run and later restarted quickly."""
+
+    name = "postgres-restart"
+    store = "postgresql"
+    OUTAGE = 10.0
+
+    async def inject(self, ctx: Context) -> None:
+        assert ctx.postgres is not None
+        await ctx.until_filed(0.3)
+        await asyncio.to_thread(ctx.postgres.stop)
+        ctx.faults += 1
+        await asyncio.sleep(self.OUTAGE)
+        await asyncio.to_thread(ctx.postgres.start)
+        await ctx.until_filed(0.65)
+        if ctx.done.is_set():
+            return
+        # `pg_ctl restart -m fast`, as an operator applying a configuration change does.
+        await asyncio.to_thread(ctx.postgres.stop)
+        await asyncio.to_thread(ctx.postgres.start)
+        ctx.faults += 1
+
+
+SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in (WorkerKill, TemporalRestart, SmtpDown, PostgresRestart)}
