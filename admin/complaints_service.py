@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from admin.errors import OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
+from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
 from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, available_decisions, can_access, check
@@ -114,6 +114,8 @@ class ComplaintService:
         except IntakeRefused as exc:
             raise ServiceError(422, "invalid", str(exc), field=exc.field) from exc
         except RPCError as exc:
+            if exc.status in UNAVAILABLE_CODES:
+                raise FILING_UNKNOWN from exc
             raise self._rpc_error(exc, "") from exc
 
     async def state(self, user: User, complaint_id: str) -> ComplaintState:

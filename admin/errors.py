@@ -45,3 +45,9 @@ OUTCOME_UNKNOWN = ServiceError(
     "the workflow service went away during the decision; it may have been applied: reload the complaint before "
     "trying again",
 )
+FILING_UNKNOWN = ServiceError(
+    503,
+    "outcome_unknown",
+    "the workflow service went away while filing; it may have been filed: send it again with the same "
+    "Idempotency-Key (it is never filed twice)",
+)

@@ -236,6 +236,8 @@ class Driver:
             if response is not None and response.status_code not in RETRYABLE:
                 raise JourneyFailed(f"filing answered {response.status_code}: {response.text[:300]}")
             failed_with = response.status_code if response is not None else 0
+            if failed_with == 503 and _error(response) != "unavailable":  # type: ignore[arg-type]
+                failed_with = -503  # "outcome unknown": an honest 503 that may have filed it
             attempt += 1
             self.api.stats.retried += 1
             journey.note(f"file attempt {attempt} failed ({failed_with})")
@@ -280,7 +282,9 @@ class Driver:
                     return
             if response is not None and response.status_code not in RETRYABLE:
                 raise JourneyFailed(f"{step.decision} answered {response.status_code}: {response.text[:300]}")
-            was_503 = response is not None and response.status_code == 503
+            # A 503 that claims "nothing was applied" (error "unavailable") must be true; one that
+            # says the outcome is unknown ("outcome_unknown") may have been applied.
+            was_503 = response is not None and response.status_code == 503 and _error(response) == "unavailable"
             ambiguous = True
             attempt += 1
             journey.note(f"{step.decision} attempt {attempt} failed ({response.status_code if response else 0})")
@@ -384,3 +388,11 @@ class Browser:
         if page.status_code != 200:
             raise JourneyFailed(f"complaint page {complaint_id} answered {page.status_code}")
         return self.BADGE.findall(page.text)
+
+
+def _error(response: httpx.Response) -> str | None:
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body.get("error") if isinstance(body, dict) else None
