@@ -1,0 +1,24 @@
+"""What the phases share: the profile, the processes, the clients and the floor plan."""
+
+from dataclasses import dataclass, field
+
+from temporalio.client import Client
+
+from bench.profile import Profile
+from bench.shape import FloorPlan, Shape
+from bench.stack import Proc, Stack
+from settings import Settings
+
+
+@dataclass
+class Bench:
+    profile: Profile
+    stack: Stack
+    settings: Settings
+    ours: Client  # our data converter (as the admin and starter use)
+    floor: Client  # Temporal's default data converter
+    worker: Proc
+    admin_url: str
+    shape: Shape
+    plan: FloorPlan
+    tokens: dict[str, str] = field(default_factory=dict)  # username → API token

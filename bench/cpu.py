@@ -1,0 +1,49 @@
+"""CPU time per process over a measurement: where the time goes, and a figure that contention
+on the machine distorts much less than wall-clock throughput does."""
+
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from bench.stack import Stack
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CLIENT = "bench client"
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process, from /proc/<pid>/stat (utime, stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+class CpuMeter:
+    """Accumulates per-process CPU seconds over measured spans, and the jobs done in them."""
+
+    def __init__(self, stack: Stack, names: tuple[str, ...]) -> None:
+        self.stack, self.names = stack, names
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.jobs = 0
+        self._start: dict[str, float] = {}
+
+    def _now(self) -> dict[str, float]:
+        now = {p.name: cpu_seconds(p.pid) for p in self.stack.procs if p.name in self.names and p.popen.poll() is None}
+        now[CLIENT] = time.process_time()
+        return now
+
+    def begin(self) -> None:
+        self._start = self._now()
+
+    def end(self, jobs: int) -> None:
+        for name, value in self._now().items():
+            if name in self._start:
+                self.seconds[name] += value - self._start[name]
+        self.jobs += jobs
+
+    def per_job_ms(self) -> dict[str, float]:
+        return {name: 1000 * s / self.jobs for name, s in self.seconds.items()} if self.jobs else {}
+
+    def describe(self) -> str:
+        parts = [f"{name} {ms:.0f}" for name, ms in self.per_job_ms().items()]
+        return ", ".join(parts) + f" (total {sum(self.per_job_ms().values()):.0f})"

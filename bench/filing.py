@@ -1,0 +1,43 @@
+"""3. Intake: POST /api/v1/complaints per second against a bare start_workflow of the floor
+(with a start input of our size), at the same concurrency."""
+
+import asyncio
+
+import httpx
+
+from bench import floor_client, journey
+from bench.context import Bench
+from bench.load import throughput
+from bench.report import Ratio, say, show
+from bench.stats import Figure
+
+TARGET = 0.8
+
+
+async def run(b: Bench) -> list[Ratio]:
+    p = b.profile
+    say(f"3. Intake (concurrency {p.intake_concurrency})")
+    token = b.tokens[journey.CS_AGENT.user]
+    mine = Figure("intake.ours", "intake ours (POST /api/v1/complaints)", "filed/s")
+    base = Figure("intake.floor", "intake floor (start_workflow)", "started/s")
+    async with httpx.AsyncClient(
+        base_url=b.admin_url, headers={"Authorization": f"Bearer {token}"}, timeout=60
+    ) as http:
+
+        async def ours(i: int) -> None:
+            response = await http.post("/api/v1/complaints", json=journey.api_intake(f"in{i}"))
+            if response.status_code != 201:
+                raise RuntimeError(f"intake: {response.status_code} {response.text[:300]}")
+
+        async def floor(i: int) -> None:
+            await floor_client.start(b.floor, b.plan, f"in{i}")
+
+        for r in range(p.runs):
+            pairs = [(mine, ours), (base, floor)]
+            for figure, job in pairs if r % 2 == 0 else reversed(pairs):
+                figure.add(await throughput(p.intake_requests, p.intake_concurrency, job))
+                await asyncio.sleep(p.settle)
+    mine.note = base.note = f"{p.intake_requests} per run"
+    show(mine)
+    show(base)
+    return [Ratio("intake ours/floor", mine, base, ">=", TARGET)]
