@@ -243,6 +243,15 @@ class Driver:
             journey.note(f"file attempt {attempt} failed ({failed_with})")
             await asyncio.sleep(backoff(attempt))
 
+    async def _settled(self, journey: Journey, state: dict[str, Any]) -> None:
+        """A decision seen applied after an outage may still be finishing (verify's routing runs
+        after it is logged): wait, as a person reloading the page would, until it is routed."""
+        for _ in range(120):
+            if state.get("stage") == "received" or state.get("department"):
+                return
+            await asyncio.sleep(0.5)
+            state = await self.fetch(journey)
+
     async def fetch(self, journey: Journey) -> dict[str, Any]:
         """The complaint's current state, waiting through outages."""
         loop = asyncio.get_running_loop()
@@ -295,6 +304,7 @@ class Driver:
                 if was_503:
                     self.api.stats.applied_after_503.append(f"{journey.complaint_id} {step.decision}")
                 journey.note(f"{step.decision} had been applied (seen by GET)")
+                await self._settled(journey, state)
                 return
             self.api.stats.retried += 1
 

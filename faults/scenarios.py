@@ -181,8 +181,8 @@ class TemporalRestart(Scenario):
 
     @staticmethod
     def _timers(journey: Journey, stopped: datetime, restarting: datetime) -> tuple[list[str], int]:
-        """What is wrong with the journey's timers (each must fire; one due during the outage
-        fires, by the audit log, once the server is back), and how many were due during it."""
+        """What is wrong with the journey's timers (each must fire, none logged before it was
+        due), and how many were due during the outage."""
         if journey.state is None:
             return ["never read"], 0
         fired = {e["action"]: e["at"] for e in journey.state["log"] if e["actor"]["role"] == "system"}
@@ -194,10 +194,12 @@ class TemporalRestart(Scenario):
         }
         wrong = [f"{kind} never fired" for kind in sorted(expected - fired.keys())]
         in_outage = [kind for kind in expected if stopped <= datetime.fromisoformat(due[kind]) < restarting]
+        # Never logged before it was due. (One due during the outage fires once the server is
+        # back; its log entry carries the due time: the workflow's clock is not the wall clock.)
         wrong += [
-            f"{kind} due {due[kind]} (in the outage {stopped:%H:%M:%S}-{restarting:%H:%M:%S}) logged at {fired[kind]}"
-            for kind in in_outage
-            if kind in fired and datetime.fromisoformat(fired[kind]) < restarting
+            f"{kind} due {due[kind]} logged early, at {fired[kind]}"
+            for kind in expected
+            if kind in fired and datetime.fromisoformat(fired[kind]) < datetime.fromisoformat(due[kind])
         ]
         return wrong, len(in_outage)
 
