@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
 from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
-from domain.transitions import TRANSITIONS, available_decisions, can_access, check
+from domain.transitions import TRANSITIONS, Refusal, available_decisions, can_access, check
 from domain.vocabulary import CS_DEPARTMENT, Role, Stage
 from intake import Filed, IntakeRefused, file_complaint
 from settings import Settings
@@ -261,15 +261,20 @@ class ComplaintService:
         row = await self.session.get(Complaint, complaint_id)
         return row is not None and row.anonymised_at is not None
 
+    async def anonymise_refusal(self, user: User, state: ComplaintState) -> Refusal | None:
+        """Why ``user`` may not anonymise this complaint now (None: they may); domain's rule."""
+        row = await self.session.get(Complaint, state.complaint_id)
+        completed = await load_archive(self.session, state.complaint_id) is not None
+        return may_anonymise(user.actor, state.stage, completed, row is not None and row.anonymised_at is not None)
+
     async def anonymise(self, user: User, complaint_id: str, reason: str) -> DataRequest:
         """A personal data request, carried out in the store (the workflow and the archive keep
         their encrypted copy for the audit)."""
         state = await self.state(user, complaint_id)
-        row = await self.session.get(Complaint, complaint_id)
-        completed = await load_archive(self.session, complaint_id) is not None
-        refusal = may_anonymise(user.actor, state.stage, completed, row is not None and row.anonymised_at is not None)
+        refusal = await self.anonymise_refusal(user, state)
         if refusal is not None:
             raise ServiceError.refused(refusal)
+        row = await self.session.get(Complaint, complaint_id)
         if row is None:  # closed and archived, yet not in the store: `starter.py reconcile` first
             raise not_found(complaint_id)
         request = await anonymise(self.session, row, user.username, reason, datetime.now(UTC))

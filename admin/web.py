@@ -300,7 +300,7 @@ async def _complaint(
         f"/workflows/{complaint_id}",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
-        may_anonymise=user.role is Role.MANAGER and state.stage is Stage.CLOSED,
+        may_anonymise=await service.anonymise_refusal(user, state) is None,
         anonymised=await service.anonymised(complaint_id),
     )  # fmt: skip
 
