@@ -14,9 +14,11 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from domain.ids import complaint_id_for
+from domain.lifecycle import new_state
 from domain.models import ComplaintIntake, ComplaintStart, ComplaintState
 from domain.sla import SlaPolicy, build_policy
 from settings import Settings
+from workflows import search_attributes as sa
 from workflows.complaint import ComplaintWorkflow
 
 MAX_ID_ATTEMPTS = 20
@@ -90,6 +92,8 @@ async def file_complaint(
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 # In the memo, the key is readable from the server alone (no worker needed).
                 memo={MEMO_INTAKE_KEY: key},
+                # Indexed from the start: the workflow upserts only what its decisions change.
+                search_attributes=sa.at_start(new_state(start)) if search_attributes else None,
             )
             return Filed(complaint_id, created=True)
         except WorkflowAlreadyStartedError:

@@ -27,11 +27,18 @@ from workflows.history_archive import HistoryArchiveWorkflow
 log = logging.getLogger("worker")
 
 # Our pure modules and pydantic are deterministic: pass them through rather than re-import
-# them in every workflow sandbox (faster, and one copy of the pydantic classes).
+# them in every workflow sandbox (faster, and one copy of the pydantic classes). Replay tests
+# run the recorded histories under this strict sandbox, which still re-imports the workflows.
+PURE_MODULES = ("domain", "pydantic", "pydantic_core", "email_validator", "idna", "annotated_types")
+STRICT_SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES)
+)
+# The worker also passes the workflow modules through: re-importing them (and re-running
+# @workflow.defn over the transition table's handlers) for every complaint it takes into its
+# cache cost more CPU than the rest of that complaint's workflow code. The sandbox still
+# checks every other module they touch; the strict one above is kept for the replay tests.
 SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(
-        "domain", "pydantic", "pydantic_core", "email_validator", "idna", "annotated_types"
-    )
+    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES, "workflows")
 )
 
 

@@ -22,7 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
 from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
-from domain.transitions import TRANSITIONS, Refusal, available_decisions, can_access, check
+from domain.transitions import TRANSITIONS, Refusal, available_decisions, can_access, can_access_department, check
 from domain.vocabulary import CS_DEPARTMENT, Role, Stage
 from intake import Filed, IntakeRefused, file_complaint
 from settings import Settings
@@ -97,9 +97,7 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 class ComplaintService:
-    def __init__(
-        self, session: AsyncSession, temporal: Callable[[], Awaitable[Client]], settings: Settings
-    ) -> None:
+    def __init__(self, session: AsyncSession, temporal: Callable[[], Awaitable[Client]], settings: Settings) -> None:
         # Temporal is connected on first use: listing and searching read the store only, so
         # they keep working while Temporal is down (decisions then get a clear 503).
         self.session, self._temporal, self.settings = session, temporal, settings
@@ -145,12 +143,15 @@ class ComplaintService:
             payload = transition.payload.model_validate({**body, "actor": user.actor.model_dump()})
         except ValidationError as exc:
             raise ServiceError.invalid(exc) from exc
-        state = await self.state(user, complaint_id)
-        # Checked here first so a refusal gets its status without a round trip; the workflow's
-        # validator applies the same check again (it is the authority) and leaves no history.
-        refusal = check(name, payload, state, datetime.now(UTC))
-        if refusal is not None:
-            raise ServiceError.refused(refusal)
+        projected = (
+            await self.session.execute(select(Complaint.department_code).where(Complaint.id == complaint_id))
+        ).first()
+        if projected is None:  # just filed (not projected yet), or unknown: the workflow answers
+            await self._precheck(user, complaint_id, name, payload)
+        elif not can_access_department(user.actor, projected.department_code):
+            raise no_access(complaint_id)
+        # No state query first (a round trip per decision): the workflow's validator applies the
+        # transition table and its refusal carries the same code; a refused update leaves no history.
         handle = (await self.client()).get_workflow_handle(complaint_id)
         try:
             result: ComplaintState = await handle.execute_update(name, payload, result_type=ComplaintState)
@@ -160,11 +161,20 @@ class ComplaintService:
                 raise ServiceError.from_code(cause.type or "refused", cause.message) from exc
             raise ServiceError(409, "refused", str(cause or exc)) from exc
         except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:  # past retention: the store's copy refuses it
+                await self._precheck(user, complaint_id, name, payload)
             if exc.status in UNAVAILABLE_CODES:
                 # The request may have reached the server before it went away: do not claim otherwise.
                 raise OUTCOME_UNKNOWN from exc
             raise self._rpc_error(exc, complaint_id) from exc
         return result
+
+    async def _precheck(self, user: User, complaint_id: str, name: str, payload: Any) -> None:
+        """The transition table on the complaint's current state, as the workflow would apply it."""
+        state = await self.state(user, complaint_id)
+        refusal = check(name, payload, state, datetime.now(UTC))
+        if refusal is not None:
+            raise ServiceError.refused(refusal)
 
     async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
         query = select(Complaint)

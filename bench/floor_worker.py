@@ -13,6 +13,7 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench.floor import FloorWorkflow, noop
 from settings import Settings
@@ -28,6 +29,11 @@ def floor_config(client: Client, settings: Settings, queue: str) -> dict[str, An
     template = build_worker(client, settings, ComplaintActivities(sessions, settings))
     config: dict[str, Any] = dict(template.config())
     config |= {"client": client, "task_queue": queue, "workflows": [FloorWorkflow], "activities": [noop]}
+    runner = config.get("workflow_runner")
+    if isinstance(runner, SandboxedWorkflowRunner):
+        # Ours passes its workflow modules through the sandbox: so does the floor, with its own.
+        restrictions = runner.restrictions.with_passthrough_modules("bench")
+        config["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
     return config
 
 

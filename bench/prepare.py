@@ -75,6 +75,10 @@ async def up(stack: Stack, profile: Profile, temporal_db: Path | None) -> Bench:
     problems = _matches(shape, floor_shape)
     verdict = "same counts and sizes" if not problems else "DIFFERS: " + "; ".join(problems)
     say(f"  floor's own history: {verdict}")
+    say(
+        f"  history events ours {shape.events}, floor {floor_shape.events}; "
+        f"workflow tasks ours {shape.workflow_tasks}, floor {floor_shape.workflow_tasks}"
+    )
 
     async def warm(i: int) -> None:
         await asyncio.gather(

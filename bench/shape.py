@@ -60,6 +60,8 @@ class Segment:
 @dataclass
 class Shape:
     segments: list[Segment]
+    events: int = 0
+    workflow_tasks: int = 0
 
     @property
     def start(self) -> Segment:
@@ -99,8 +101,10 @@ async def read_shape(handle: WorkflowHandle[Any, Any]) -> Shape:
     by_schedule: dict[int, Activity] = {}
     batch = 0  # a workflow task's commands share a batch; a timer restart goes before its batch's activities
     placed: list[tuple[Segment, int, int, Activity | str]] = []
+    events = 0
     async for event in handle.fetch_history_events():
         kind, seg = event.event_type, segments[-1]
+        events += 1
         if kind == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED:
             seg.request_bytes = size(event.workflow_execution_started_event_attributes.input.payloads)
         elif kind == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
@@ -130,7 +134,7 @@ async def read_shape(handle: WorkflowHandle[Any, Any]) -> Shape:
     order = {id(s): i for i, s in enumerate(segments)}
     for seg, _, _, op in sorted(placed, key=lambda p: (order[id(p[0])], p[1], p[2])):
         seg.ops.append(op)
-    return Shape(segments)
+    return Shape(segments, events, batch)
 
 
 # --- the floor's inputs, padded to the same payload sizes under the default converter ---

@@ -9,7 +9,7 @@ from temporalio.worker import Replayer
 
 from tests.conftest import CONVERTER
 from tests.record_histories import HISTORIES, JOURNEYS
-from worker import SANDBOX
+from worker import STRICT_SANDBOX
 from workflows.complaint import ComplaintWorkflow
 
 
@@ -20,6 +20,6 @@ def test_every_journey_has_a_recorded_history() -> None:
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=CONVERTER, workflow_runner=SANDBOX)
+    replayer = Replayer(workflows=[ComplaintWorkflow], data_converter=CONVERTER, workflow_runner=STRICT_SANDBOX)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None

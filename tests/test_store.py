@@ -39,6 +39,7 @@ from domain.vocabulary import DEFAULT_ROUTING, Category, Channel, Priority, Role
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import alembic_config, upgrade
 from store.projection import (
+    KEPT_ON_CONFLICT,
     add_lesson,
     add_letter,
     append_log,
@@ -47,6 +48,7 @@ from store.projection import (
     get_mail,
     log_rows,
     mark_mail,
+    complaint_values,
     project_complaint,
     staff_with_roles,
 )
@@ -348,6 +350,14 @@ async def test_project_complaint_upserts_and_never_moves_backwards(db: Db) -> No
     assert as_utc(row.updated_at) == s4.log[-1].at
     assert row.intake_key == s1.intake_key
     assert await count(db, Complaint, id=cid) == 1
+
+
+def test_projection_writes_every_column_but_the_anonymisation_mark() -> None:
+    """The prepared upsert updates every column but the keys and the anonymisation mark; a
+    column the projection forgot would silently stay as first written."""
+    columns = {c.name for c in Complaint.__table__.columns}
+    assert set(complaint_values(history()[-1], "k")) == columns - {"anonymised_at"}
+    assert set(KEPT_ON_CONFLICT) <= columns
 
 
 # --- 4. the log is written once per (complaint, seq) ---

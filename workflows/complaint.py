@@ -55,6 +55,9 @@ MAIL_RETRY = RetryPolicy(
 
 # Runs that completed before archiving existed replay without the child (workflow.patched).
 ARCHIVE_PATCH = "archive-history-on-completion"
+# Since this patch the index is upserted once per decision or timer, and only what changed
+# (the intake sets it at start); older runs replay their upsert before every step.
+INDEX_PATCH = "search-attributes-on-change"
 
 C, D, E, S = Audience.CUSTOMER, Audience.DEPARTMENT, Audience.ESCALATION, Audience.CS_SUPERVISOR
 
@@ -82,6 +85,7 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintState:
         await self._project(Activity.RECEIVE, mails=_mails(("acknowledgement", C)))
+        self._index_changes()
         self._received = True
         while True:
             timer = next_timer(self._state, self._policy)
@@ -106,7 +110,10 @@ class ComplaintWorkflow:
                         break
                 continue
             async with self._lock:
-                await self._fire(kind, at)
+                try:
+                    await self._fire(kind, at)
+                finally:
+                    self._index_changes()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._start.archive_history and workflow.patched(ARCHIVE_PATCH):
@@ -141,7 +148,10 @@ class ComplaintWorkflow:
         async with self._lock:
             # Checked again under the lock: another decision may have moved the stage meanwhile.
             self._validate(name, payload)
-            await self._apply(name, payload)
+            try:
+                await self._apply(name, payload)
+            finally:
+                self._index_changes()
             return self._state
 
     async def _signalled(self, name: str, payload: Decision) -> None:
@@ -196,7 +206,8 @@ class ComplaintWorkflow:
         if result.department is None:
             raise ApplicationError("routing gave no department", non_retryable=True)
         self._state = assign_department(self._state, result.department, payload.actor, now, reason)
-        self._upsert_search_attributes()
+        if not self._indexes_changes():
+            self._upsert_search_attributes()
 
     async def _fire(self, kind: TimerKind, due: datetime) -> None:
         # Never logged before it was due: after a server restart workflow.now() has been seen to
@@ -220,7 +231,8 @@ class ComplaintWorkflow:
         requested_department: str | None = None,
     ) -> StepResult:
         """Run the step's activity on the current state, then deliver its mails in the background."""
-        self._upsert_search_attributes()
+        if not self._indexes_changes():
+            self._upsert_search_attributes()
         state = self._state
         step = StepInput(
             # The last entry only: it carries the hash a step that logs (route) chains onto.
@@ -249,20 +261,18 @@ class ComplaintWorkflow:
         return result
 
     def _upsert_search_attributes(self) -> None:
-        if not self._start.search_attributes:
-            return
-        s = self._state
-        workflow.upsert_search_attributes(
-            [
-                sa.STATUS.value_set(s.stage.value),
-                sa.CHANNEL.value_set(s.channel.value),
-                sa.CATEGORY.value_set(s.category.value) if s.category else sa.CATEGORY.value_unset(),
-                sa.DEPARTMENT.value_set(s.department) if s.department else sa.DEPARTMENT.value_unset(),
-                sa.DEADLINE.value_set(s.deadline),
-                sa.OVERDUE.value_set(s.overdue),
-                sa.ESCALATION_LEVEL.value_set(s.escalation_level),
-            ]
-        )
+        """Before INDEX_PATCH: every attribute, before every step."""
+        if self._start.search_attributes:
+            workflow.upsert_search_attributes(sa.updates(self._state))
+
+    def _indexes_changes(self) -> bool:
+        return self._start.search_attributes and workflow.patched(INDEX_PATCH)
+
+    def _index_changes(self) -> None:
+        """After a decision, a timer or the intake: upsert only the attributes that changed."""
+        if self._indexes_changes():
+            if changed := sa.updates(self._state, workflow.info().typed_search_attributes):
+                workflow.upsert_search_attributes(changed)
 
 
 def _decision_handlers(name: str, payload_type: type[Decision]) -> dict[str, Callable[..., Any]]:
