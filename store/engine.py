@@ -25,7 +25,14 @@ def make_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # Plan every statement for its own parameters: a search's best plan depends on the text (a
+    # phone number matches one row, a common word thousands), and a generic plan PostgreSQL
+    # settled on while the table was small stays after it grows: measured 2 ms → 360 ms for one
+    # phone number at 100,000 complaints. Planning costs a fraction of a millisecond.
+    server_settings = {"plan_cache_mode": "force_custom_plan"}
+    return create_async_engine(
+        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"server_settings": server_settings}
+    )
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
