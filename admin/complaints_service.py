@@ -8,7 +8,7 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,6 +33,7 @@ from store.tables import Complaint, DataRequest, OutboxMail, Staff
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
+HEALTH_TIMEOUT = timedelta(seconds=5)
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
@@ -150,9 +151,16 @@ class ComplaintService:
             await self._precheck(user, complaint_id, name, payload)
         elif not can_access_department(user.actor, projected.department_code):
             raise no_access(complaint_id)
-        # No state query first (a round trip per decision): the workflow's validator applies the
-        # transition table and its refusal carries the same code; a refused update leaves no history.
-        handle = (await self.client()).get_workflow_handle(complaint_id)
+        # No state query first (a round trip through the worker): the workflow's validator applies
+        # the transition table and its refusal carries the same code; a refused update leaves no
+        # history. A health check (server only, ~1 ms) keeps "nothing was applied" a true answer
+        # when Temporal is already down.
+        client = await self.client()
+        try:
+            await client.service_client.check_health(timeout=HEALTH_TIMEOUT)
+        except RPCError as exc:
+            raise self._rpc_error(exc, complaint_id) from exc
+        handle = client.get_workflow_handle(complaint_id)
         try:
             result: ComplaintState = await handle.execute_update(name, payload, result_type=ComplaintState)
         except WorkflowUpdateFailedError as exc:

@@ -2,17 +2,24 @@
 idempotent intake, listing and access by department."""
 
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import issue_token
 from admin.app import create_app
+from domain.lifecycle import new_state
+from domain.models import ComplaintStart
+from domain.sla import SlaPolicy
 from settings import Settings
 from store.engine import transaction
-from tests.journey import event_count, quiesce, running_worker
+from store.projection import project_complaint
+from tests.conftest import CONVERTER, binary
+from tests.journey import event_count, intake, quiesce, running_worker
 
 USERS = ["lan.cs", "hung.cs", "minh.tech", "ha.billing", "tuan.tech", "thu.billing", "quang.manager", "admin"]
 
@@ -228,3 +235,29 @@ async def test_an_unparseable_body_gets_the_error_shape(api: Api) -> None:
                                   headers={"Content-Type": "application/json"})  # fmt: skip
         assert response.status_code == 422 and response.json() == {
             "error": "invalid", "message": "body: not valid JSON", "field": "body"}  # fmt: skip
+
+
+async def test_a_decision_while_temporal_is_down_says_nothing_was_applied(settings: Settings, sessions: Any) -> None:
+    """A decision is not preceded by a state query any more; a health check keeps the plain 503
+    "unavailable" (nothing was applied, try again) true when the server is already down, where
+    the update alone could only answer "outcome_unknown"."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=CONVERTER, ui=False
+    )
+    start = ComplaintStart(complaint_id="KN-DOWN01", intake=intake(), received_at=datetime.now(UTC), policy=SlaPolicy())
+    async with transaction(sessions) as session:
+        token = await issue_token(session, "lan.cs")
+        await project_complaint(session, new_state(start))  # projected: the store says who may act
+    app = create_app(settings, temporal=env.client)
+    await env.shutdown()
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test") as http,
+    ):
+        response = await http.post(
+            "/api/v1/complaints/KN-DOWN01/actions/verify",
+            json=BODIES["verify"],
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "unavailable"
