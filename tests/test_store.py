@@ -43,12 +43,12 @@ from store.projection import (
     add_lesson,
     add_letter,
     append_log,
+    complaint_values,
     department_for,
     enqueue_mail,
     get_mail,
     log_rows,
     mark_mail,
-    complaint_values,
     project_complaint,
     staff_with_roles,
 )
