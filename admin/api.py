@@ -107,8 +107,8 @@ async def list_complaints(
     channel: Channel | None = None,
     overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    received_from: datetime | None = None,
-    received_to: datetime | None = None,
+    received_from: AwareDatetime | None = None,
+    received_to: AwareDatetime | None = None,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> ComplaintList:

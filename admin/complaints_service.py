@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import and_, or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
@@ -92,7 +92,10 @@ def _cursor(row: Complaint) -> str:
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, cid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
-        return datetime.fromisoformat(at), cid
+        received = datetime.fromisoformat(at)
+        if received.tzinfo is None:  # ours always carry the zone
+            raise ValueError(at)
+        return received, cid
     except ValueError as exc:
         raise ServiceError(422, "invalid", "invalid cursor", field="after") from exc
 
@@ -185,9 +188,9 @@ class ComplaintService:
             raise ServiceError.refused(refusal)
 
     async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
-        query = select(Complaint)
+        conditions: list[ColumnElement[bool]] = []
         if not user.sees_all:
-            query = query.where(Complaint.department_code == user.department)
+            conditions.append(Complaint.department_code == user.department)
         for column, value in (
             (Complaint.stage, filters.stage),
             (Complaint.department_code, filters.department),
@@ -196,18 +199,25 @@ class ComplaintService:
             (Complaint.overdue, filters.overdue),
         ):
             if value is not None and value != "":
-                query = query.where(column == value)
-        if filters.received_from:
-            query = query.where(Complaint.received_at >= filters.received_from)
-        if filters.received_to:
-            query = query.where(Complaint.received_at < filters.received_to)
-        if filters.q:
-            query = query.where(search.matches(self.session.get_bind().dialect.name, filters.q))
+                conditions.append(column == value)
+        newest, oldest = filters.received_to, filters.received_from
+        if oldest:
+            conditions.append(Complaint.received_at >= oldest)
+        if newest:
+            conditions.append(Complaint.received_at < newest)
         if after:
             at, cid = _parse_cursor(after)
-            query = query.where(or_(Complaint.received_at < at, and_(Complaint.received_at == at, Complaint.id < cid)))
-        query = query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(limit + 1)
-        rows = list((await self.session.scalars(query)).all())
+            conditions.append(or_(Complaint.received_at < at, and_(Complaint.received_at == at, Complaint.id < cid)))
+            newest = at if newest is None else min(newest, at)
+        dialect = self.session.get_bind().dialect.name
+        if filters.q and search.in_received_order(dialect, filters.q):
+            rows = await search.newest_matches(self.session, filters.q, conditions, limit + 1, newest, oldest)
+        else:
+            if filters.q:
+                conditions.append(search.matches(dialect, filters.q))
+            query = select(Complaint).where(*conditions)
+            query = query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(limit + 1)
+            rows = list((await self.session.scalars(query)).all())
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, _cursor(rows[-1]) if more and rows else None)

@@ -1,14 +1,19 @@
 """Text search over complaints (subject, body, customer) that uses an index on both databases:
-SQLite keeps an FTS5 trigram table beside the complaints (migration 0003 and its triggers);
-PostgreSQL has a pg_trgm GIN index on the same lower-cased document expression."""
+SQLite keeps an FTS5 trigram table beside the complaints (migrations 0003 and 0005, with their
+triggers), its rowids in received order; PostgreSQL stores the lower-cased document in a
+generated column (migration 0005) with a pg_trgm GIN index."""
 
+import math
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, column, func, or_, select, table, text
+from sqlalchemy import ColumnElement, String, column, literal_column, or_, select, table, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from store.tables import Complaint
 
-# The document, as SQL; migration 0003 indexes exactly this expression.
+# The document, as SQL; migrations index exactly this expression.
 DOCUMENT_PARTS = (
     "subject || ' ' || body || ' ' || customer_name || ' ' || coalesce(customer_email, '') || ' ' || "
     "coalesce(customer_phone, '')"
@@ -16,15 +21,25 @@ DOCUMENT_PARTS = (
 # PostgreSQL's lower() folds all of Unicode; SQLite's folds ASCII only, so there the FTS5
 # trigram tokenizer (case-insensitive, Unicode-aware) does the folding on the raw document.
 DOCUMENT_SQL = f"lower({DOCUMENT_PARTS})"
-FTS_TABLE = table("complaints_search", column("id"), column("document"))
+POSTGRES_DOCUMENT = literal_column("complaints.search_document", String)  # not mapped: never loaded
+FTS_TABLE = table("complaints_search", column("rowid"), column("id"), column("document"))
+# An FTS rowid is the received second shifted left by SLOT_BITS, plus a slot within that second.
+SLOT_BITS = 24
+SLOTS = 1 << SLOT_BITS
+TRIGRAM = 3  # the shortest query the trigram index can match
 
 
-def _document() -> ColumnElement[str]:
-    parts: Any = (
-        Complaint.subject + " " + Complaint.body + " " + Complaint.customer_name + " "
-        + func.coalesce(Complaint.customer_email, "") + " " + func.coalesce(Complaint.customer_phone, "")
-    )  # fmt: skip
-    return func.lower(parts)
+def rowid_bucket(received_at_sql: str) -> str:
+    """The first FTS rowid of the second a complaint was received in, as SQL (for the triggers)."""
+    return f"(CAST(strftime('%s', {received_at_sql}) AS INTEGER) << {SLOT_BITS})"
+
+
+def _bucket(at: datetime) -> int:
+    return math.floor(at.timestamp()) << SLOT_BITS
+
+
+def _phrase(query: str) -> Any:
+    return text("complaints_search MATCH :phrase").bindparams(phrase='"' + query.replace('"', '""') + '"')
 
 
 def matches(dialect: str, query: str) -> ColumnElement[bool]:
@@ -33,12 +48,45 @@ def matches(dialect: str, query: str) -> ColumnElement[bool]:
     if dialect == "sqlite":
         # A quoted FTS5 phrase: matched through the trigram index and folded for all of Unicode
         # (LIKE folds ASCII only). Trigrams need three characters; shorter queries use LIKE.
-        where = (
-            text("complaints_search MATCH :phrase").bindparams(phrase='"' + query.replace('"', '""') + '"')
-            if len(query) >= 3
-            else FTS_TABLE.c.document.like(like)
-        )
+        where = _phrase(query) if len(query) >= TRIGRAM else FTS_TABLE.c.document.like(like)
         found = Complaint.id.in_(select(FTS_TABLE.c.id).where(where))
     else:
-        found = _document().like(like)
+        found = POSTGRES_DOCUMENT.like(like)
     return or_(found, Complaint.id == query.upper())
+
+
+def in_received_order(dialect: str, query: str) -> bool:
+    """Whether ``newest_matches`` serves this search: SQLite's trigram index, walked newest first."""
+    return dialect == "sqlite" and len(query) >= TRIGRAM
+
+
+async def newest_matches(
+    session: AsyncSession,
+    query: str,
+    conditions: Sequence[ColumnElement[bool]],
+    n: int,
+    newest: datetime | None = None,
+    oldest: datetime | None = None,
+) -> list[Complaint]:
+    """The ``n`` first complaints in list order (received_at, id, both descending) that match
+    ``query`` as ``matches`` does and meet ``conditions``; ``newest``/``oldest`` bound the
+    received times the conditions allow, so the walk starts and stops near them.
+
+    The index is walked newest second first and stops after ``n`` rows, so a common phrase
+    costs one page, not one row per match. Within one second the slots follow insertion, not
+    id, so the last second reached is read whole and the page re-sorted in list order."""
+    where = [_phrase(query), *conditions]
+    if newest is not None:  # a second either side: strftime and Python agree, by a margin
+        where.append(FTS_TABLE.c.rowid < _bucket(newest) + 2 * SLOTS)
+    if oldest is not None:
+        where.append(FTS_TABLE.c.rowid >= _bucket(oldest) - SLOTS)
+    walk = select(Complaint, FTS_TABLE.c.rowid).join_from(FTS_TABLE, Complaint, Complaint.id == FTS_TABLE.c.id)
+    found = (await session.execute(walk.where(*where).order_by(FTS_TABLE.c.rowid.desc()).limit(n))).all()
+    rows = {row.id: row for row, _ in found}
+    if len(found) == n:
+        last = found[-1][1] >> SLOT_BITS << SLOT_BITS
+        rest = walk.where(*where, FTS_TABLE.c.rowid.between(last, last + SLOTS - 1))
+        rows.update((row.id, row) for row, _ in (await session.execute(rest)).all())
+    named = select(Complaint).where(Complaint.id == query.upper(), *conditions)
+    rows.update((row.id, row) for row in (await session.scalars(named)).all())
+    return sorted(rows.values(), key=lambda row: (row.received_at, row.id), reverse=True)[:n]

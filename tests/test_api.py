@@ -1,6 +1,7 @@
 """The JSON API on the real dev server with a real worker: every decision × role, errors,
 idempotent intake, listing and access by department."""
 
+import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -200,6 +201,10 @@ async def test_department_scope_and_listing(api: Api) -> None:
     by_name = (await api.call("lan.cs", "GET", "/api/v1/complaints?q=văn đức&limit=200")).json()["items"]
     assert {tech, billing} <= {i["id"] for i in by_name}
     assert (await api.call("lan.cs", "GET", "/api/v1/complaints?q=zzzqqq")).json()["items"] == []
+    naive_cursor = base64.urlsafe_b64encode(b"2026-01-01T00:00:00|KN-1").decode()
+    for bad in ("received_from=2026-01-01T00:00:00", f"q=chậm&after={naive_cursor}", "after=???"):
+        refused = await api.call("lan.cs", "GET", f"/api/v1/complaints?{bad}")
+        assert refused.status_code == 422, (bad, refused.text)  # a time without its zone is ambiguous
     overdue = (await api.call("lan.cs", "GET", "/api/v1/complaints?overdue=true&stage=in_progress")).json()
     assert tech not in {i["id"] for i in overdue["items"]}
 

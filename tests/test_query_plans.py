@@ -33,6 +33,8 @@ CASES: list[tuple[User, Filters]] = [
     (TECH, Filters()),
     (TECH, Filters(stage="in_progress")),
     (CS, Filters(q="KN-22222A")),
+    (CS, Filters(q="khách 4242")),
+    (TECH, Filters(q="mạng chậm", stage="in_progress")),
     (CS, Filters(received_from=datetime(2026, 1, 1, tzinfo=UTC))),
 ]
 
@@ -91,18 +93,18 @@ async def big_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
 
 
 class Capture(ComplaintService):
-    """The service, with the statement it would run captured instead of executed."""
+    """The service, with the first statement it would run captured instead of executed."""
 
     statement: Any = None
 
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, None, Settings())  # type: ignore[arg-type]
 
-        async def scalars(statement: Any) -> Any:
+        async def capture(statement: Any) -> Any:
             self.statement = statement
             raise _Captured
 
-        session.scalars = scalars  # type: ignore[method-assign]
+        session.scalars = session.execute = capture  # type: ignore[method-assign]
 
 
 class _Captured(Exception):
