@@ -29,7 +29,7 @@ from settings import Settings
 from store import projection, search
 from store.anonymise import anonymise
 from store.archive import load_archive
-from store.tables import Complaint, DataRequest, OutboxMail, Staff
+from store.tables import LISTED, Complaint, DataRequest, OutboxMail, Staff
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
@@ -215,7 +215,7 @@ class ComplaintService:
         else:
             if filters.q:
                 conditions.append(search.matches(dialect, filters.q))
-            query = select(Complaint).where(*conditions)
+            query = select(Complaint).options(LISTED).where(*conditions)
             query = query.order_by(Complaint.received_at.desc(), Complaint.id.desc()).limit(limit + 1)
             rows = list((await self.session.scalars(query)).all())
         more = len(rows) > limit

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, String, column, literal_column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from store.tables import Complaint
+from domain.ids import is_complaint_id
+from store.tables import LISTED, Complaint
 
 # The document, as SQL; migrations index exactly this expression.
 DOCUMENT_PARTS = (
@@ -52,7 +53,7 @@ def matches(dialect: str, query: str) -> ColumnElement[bool]:
         found = Complaint.id.in_(select(FTS_TABLE.c.id).where(where))
     else:
         found = POSTGRES_DOCUMENT.like(like)
-    return or_(found, Complaint.id == query.upper())
+    return or_(found, Complaint.id == query.upper()) if is_complaint_id(query.upper()) else found
 
 
 def in_received_order(dialect: str, query: str) -> bool:
@@ -69,24 +70,33 @@ async def newest_matches(
     oldest: datetime | None = None,
 ) -> list[Complaint]:
     """The ``n`` first complaints in list order (received_at, id, both descending) that match
-    ``query`` as ``matches`` does and meet ``conditions``; ``newest``/``oldest`` bound the
-    received times the conditions allow, so the walk starts and stops near them.
+    ``query`` as ``matches`` does and meet ``conditions``, loaded as ``LISTED``;
+    ``newest``/``oldest`` bound the received times the conditions allow, so the walk starts and
+    stops near them.
 
-    The index is walked newest second first and stops after ``n`` rows, so a common phrase
-    costs one page, not one row per match. Within one second the slots follow insertion, not
-    id, so the last second reached is read whole and the page re-sorted in list order."""
+    The index is walked newest second first and stops after a page, so a common phrase costs a
+    page, not one row per match. Within one second the slots follow insertion, not id: when the
+    page ends inside a second that has more matches, that second is read whole, and the page is
+    re-sorted in list order."""
     where = [_phrase(query), *conditions]
     if newest is not None:  # a second either side: strftime and Python agree, by a margin
         where.append(FTS_TABLE.c.rowid < _bucket(newest) + 2 * SLOTS)
     if oldest is not None:
         where.append(FTS_TABLE.c.rowid >= _bucket(oldest) - SLOTS)
-    walk = select(Complaint, FTS_TABLE.c.rowid).join_from(FTS_TABLE, Complaint, Complaint.id == FTS_TABLE.c.id)
-    found = (await session.execute(walk.where(*where).order_by(FTS_TABLE.c.rowid.desc()).limit(n))).all()
-    rows = {row.id: row for row, _ in found}
-    if len(found) == n:
-        last = found[-1][1] >> SLOT_BITS << SLOT_BITS
-        rest = walk.where(*where, FTS_TABLE.c.rowid.between(last, last + SLOTS - 1))
-        rows.update((row.id, row) for row, _ in (await session.execute(rest)).all())
-    named = select(Complaint).where(Complaint.id == query.upper(), *conditions)
-    rows.update((row.id, row) for row in (await session.scalars(named)).all())
+    walk = (
+        select(Complaint, FTS_TABLE.c.rowid)
+        .join_from(FTS_TABLE, Complaint, Complaint.id == FTS_TABLE.c.id)
+        .options(LISTED)
+        .where(*where)
+    )
+    # One past the page tells whether the page's last second goes on beyond it.
+    found = (await session.execute(walk.order_by(FTS_TABLE.c.rowid.desc()).limit(n + 1))).all()
+    rows = {row.id: row for row, _ in found[:n]}
+    if len(found) > n and found[n][1] >> SLOT_BITS == found[n - 1][1] >> SLOT_BITS:
+        second = found[n - 1][1] >> SLOT_BITS << SLOT_BITS
+        rest = await session.execute(walk.where(FTS_TABLE.c.rowid.between(second, second + SLOTS - 1)))
+        rows.update((row.id, row) for row, _ in rest.all())
+    if is_complaint_id(query.upper()):
+        named = select(Complaint).options(LISTED).where(Complaint.id == query.upper(), *conditions)
+        rows.update((row.id, row) for row in (await session.scalars(named)).all())
     return sorted(rows.values(), key=lambda row: (row.received_at, row.id), reverse=True)[:n]

@@ -15,7 +15,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, load_only, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -130,6 +130,15 @@ class Complaint(Base):
         Index("ix_complaints_department_received", "department_code", "received_at", "id"),
         Index("ix_complaints_overdue_received", "overdue", "received_at", "id"),
     )
+
+
+# What a list of complaints shows (the API's summary, the list pages): the state document and
+# the texts stay in the database, and reading one of them by mistake raises instead of loading.
+LISTED = load_only(
+    Complaint.id, Complaint.channel, Complaint.customer_name, Complaint.subject, Complaint.category,
+    Complaint.department_code, Complaint.stage, Complaint.overdue, Complaint.escalation_level,
+    Complaint.received_at, Complaint.deadline, raiseload=True,
+)  # fmt: skip
 
 
 class ComplaintLog(Base):

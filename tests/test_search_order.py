@@ -18,6 +18,7 @@ from alembic import command
 from sqlalchemy import delete, insert, text, update
 
 from admin.complaints_service import ComplaintService, Filters, User
+from domain.ids import complaint_id_for
 from domain.vocabulary import Role
 from settings import Settings
 from store.engine import make_engine, make_sessionmaker
@@ -32,7 +33,7 @@ ORIGIN = datetime(2026, 3, 1, tzinfo=UTC)
 
 def row(i: int, received: datetime, body: str, department: str = "CS", name: str = "Khách") -> dict[str, Any]:
     return {
-        "id": f"KN-T{i:05d}", "intake_key": None, "channel": "email", "customer_name": f"{name} {i}",
+        "id": complaint_id_for(f"t{i}"), "intake_key": None, "channel": "email", "customer_name": f"{name} {i}",
         "customer_email": None, "customer_phone": None, "customer_address": None, "language": "vi",
         "subject": f"Phản ánh {i}", "body": body, "summary": None, "category": None, "priority": "normal",
         "department_code": department, "stage": "in_progress", "outcome": None, "overdue": False,
@@ -43,11 +44,12 @@ def row(i: int, received: datetime, body: str, department: str = "CS", name: str
 
 
 def dataset(n: int = 600) -> list[dict[str, Any]]:
-    """Complaints bunched into few seconds (and many into the very same instant), a third matching."""
+    """Complaints mostly bunched into few seconds (many in the very same instant), a third matching."""
     rng = random.Random(5)
     out = []
     for i in range(n):
-        second = ORIGIN + timedelta(seconds=rng.randrange(12))
+        crowded = rng.random() < 0.7  # the rest alone in their second: pages end on either kind
+        second = ORIGIN + timedelta(seconds=rng.randrange(12) if crowded else rng.randrange(20, 40_000))
         received = second if rng.random() < 0.4 else second + timedelta(microseconds=rng.randrange(1_000_000))
         body = f"mạng chập chờn, {PHRASE.lower() if i % 2 else PHRASE.upper()} đứt" if i % 3 == 0 else "mạng chậm"
         out.append(row(i, received, body, department=rng.choice(["CS", "TECH"])))
@@ -108,7 +110,7 @@ CASES = [
     (TECH, Filters(q=PHRASE), 5),
     (CS, Filters(q=PHRASE, department="TECH"), 4),
     (CS, Filters(q="chập", received_from=ORIGIN + timedelta(seconds=3), received_to=ORIGIN + timedelta(seconds=7)), 6),
-    (CS, Filters(q="kn-t00003"), 5),  # an id, and no document contains it
+    (CS, Filters(q=complaint_id_for("t3").lower()), 5),  # an id, and no document contains it
     (CS, Filters(q="không có"), 5),
 ]
 
