@@ -1,6 +1,7 @@
 """CPU time per process over a measurement: where the time goes, and a figure that contention
 on the machine distorts much less than wall-clock throughput does."""
 
+import asyncio
 import os
 import time
 from collections import defaultdict
@@ -47,3 +48,20 @@ class CpuMeter:
     def describe(self) -> str:
         parts = [f"{name} {ms:.0f}" for name, ms in self.per_job_ms().items()]
         return ", ".join(parts) + f" (total {sum(self.per_job_ms().values()):.0f})"
+
+
+async def until_quiet(stack: Stack, at_least: float, within: float = 60.0, busy: float = 0.1) -> float:
+    """Wait at least ``at_least`` seconds, then until the stack's processes together use less
+    than ``busy`` of one core over half a second (a backlog one side left, such as workflows
+    started but not yet taken through their first step, is not charged to the next side).
+    Gives up after ``within`` seconds; returns the seconds waited."""
+    began = time.monotonic()
+    await asyncio.sleep(at_least)
+    window = 0.5
+    while time.monotonic() - began < within:
+        before = [(p, cpu_seconds(p.pid)) for p in stack.procs if p.popen.poll() is None]
+        await asyncio.sleep(window)
+        used = sum(cpu_seconds(p.pid) - seconds for p, seconds in before if p.popen.poll() is None)
+        if used / window < busy:
+            break
+    return time.monotonic() - began
