@@ -4,8 +4,8 @@ query plan shows no full table scan (SQLite and PostgreSQL). Their speed is meas
 
 import os
 import random
-import uuid
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from store.tables import Complaint
+from tests.scratch_postgres import scratch_database
 
 ROWS = 100_000
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
@@ -68,28 +69,20 @@ async def fill(session: AsyncSession) -> None:
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 async def big_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('big') / 'complaints.db'}"
-    else:
-        base = os.environ.get("COMPLAINTS_TEST_POSTGRES_URL")
-        if not base:
-            pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (scripts/with-postgres.sh)")
-        name = f"plans_{uuid.uuid4().hex[:8]}"
-        admin = make_engine(base)
-        async with admin.connect() as conn:
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-            await conn.execute(text(f"CREATE DATABASE {name}"))
-        await admin.dispose()
-        url = base.rsplit("/", 1)[0] + f"/{name}"
-    await upgrade(url)
-    engine = make_engine(url)
-    sessions = make_sessionmaker(engine)
-    async with sessions() as session:
-        await fill(session)
-        await session.execute(text("ANALYZE"))
-        await session.commit()
-    yield request.param, sessions
-    await engine.dispose()
+    async with AsyncExitStack() as cleanup:
+        if request.param == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('big') / 'complaints.db'}"
+        else:
+            url = await cleanup.enter_async_context(scratch_database("plans"))
+        await upgrade(url)
+        engine = make_engine(url)
+        cleanup.push_async_callback(engine.dispose)
+        sessions = make_sessionmaker(engine)
+        async with sessions() as session:
+            await fill(session)
+            await session.execute(text("ANALYZE"))
+            await session.commit()
+        yield request.param, sessions
 
 
 class Capture(ComplaintService):

@@ -5,9 +5,7 @@ here has many of both. The triggers keep that index right through edits, deletes
 migration from the previous schema."""
 
 import asyncio
-import os
 import random
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +22,7 @@ from settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
+from tests.scratch_postgres import scratch_database
 
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 TECH = User("minh.tech", "Minh", Role.DEPARTMENT_STAFF, "TECH", "vi")
@@ -89,19 +88,8 @@ async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     if request.param == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}"
         return
-    base = os.environ.get("COMPLAINTS_TEST_POSTGRES_URL")
-    if not base:
-        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (scripts/with-postgres.sh)")
-    name = f"search_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(base)
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"CREATE DATABASE {name}"))
-    yield base.rsplit("/", 1)[0] + f"/{name}"
-    async with admin.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-    await admin.dispose()
+    async with scratch_database("search") as url:
+        yield url
 
 
 CASES = [

@@ -1,0 +1,33 @@
+"""A throwaway PostgreSQL database on the cluster `make test` starts (scripts/with-postgres.sh)."""
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import text
+
+from store.engine import make_engine
+
+POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
+
+
+@asynccontextmanager
+async def scratch_database(prefix: str) -> AsyncIterator[str]:
+    """The URL of a new, empty database, dropped on exit; fails the test when no cluster is set."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.fail(f"{POSTGRES_ENV} is not set: run through `make test` (scripts/with-postgres.sh)")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(base)
+    try:
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f"CREATE DATABASE {name}"))
+        yield base.rsplit("/", 1)[0] + f"/{name}"
+        async with admin.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+    finally:
+        await admin.dispose()
