@@ -23,6 +23,7 @@ from store.migrate import upgrade
 from temporal_client import connect
 from workflows.complaint import ComplaintWorkflow
 from workflows.history_archive import HistoryArchiveWorkflow
+from workflows.job_order import JobsInOrderRunner
 
 log = logging.getLogger("worker")
 
@@ -30,15 +31,21 @@ log = logging.getLogger("worker")
 # them in every workflow sandbox (faster, and one copy of the pydantic classes). Replay tests
 # run the recorded histories under this strict sandbox, which still re-imports the workflows.
 PURE_MODULES = ("domain", "pydantic", "pydantic_core", "email_validator", "idna", "annotated_types")
-STRICT_SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES)
+# Both feed the complaint workflow its jobs one at a time, updates last (workflows/job_order.py).
+IN_ORDER = (ComplaintWorkflow.__name__,)
+STRICT_SANDBOX = JobsInOrderRunner(
+    SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES)),
+    IN_ORDER,
 )
 # The worker also passes the workflow modules through: re-importing them (and re-running
 # @workflow.defn over the transition table's handlers) for every complaint it takes into its
 # cache cost more CPU than the rest of that complaint's workflow code. The sandbox still
 # checks every other module they touch; the strict one above is kept for the replay tests.
-SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES, "workflows")
+SANDBOX = JobsInOrderRunner(
+    SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES, "workflows")
+    ),
+    IN_ORDER,
 )
 
 

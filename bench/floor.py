@@ -6,8 +6,8 @@ same background activities, and restarts its one long timer as often as ours doe
 "bump" wakes the main loop, which cancels its timer and starts a new one). What is left
 between ours and this is the cost of our workflow code, activities and data conversion.
 
-Only the standard library and temporalio here: this module is re-imported in the workflow
-sandbox for every floor workflow, as ours is.
+Only the standard library, temporalio and the job-order marker here: this module is
+re-imported in the workflow sandbox for every floor workflow, as ours is.
 """
 
 from dataclasses import dataclass, field
@@ -16,6 +16,9 @@ from typing import Any
 
 from temporalio import activity, workflow
 from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.job_order import mark_jobs_in_order
 
 WORKFLOW = "BenchFloorWorkflow"
 UPDATE = "step"
@@ -61,6 +64,7 @@ class FloorWorkflow:
 
     @workflow.run
     async def run(self, start: FloorSegment) -> None:
+        mark_jobs_in_order()  # as ours: the same marker, the same runner
         await self._run_ops(start.ops)
         self._started = True
         while True:  # like ours: wait for "state changed or the next timer", forever

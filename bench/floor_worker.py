@@ -15,9 +15,10 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from bench.floor import FloorWorkflow, noop
+from bench.floor import WORKFLOW, FloorWorkflow, noop
 from settings import Settings
 from store.engine import make_engine, make_sessionmaker
+from workflows.job_order import JobsInOrderRunner
 
 
 def floor_config(client: Client, settings: Settings, queue: str) -> dict[str, Any]:
@@ -30,10 +31,11 @@ def floor_config(client: Client, settings: Settings, queue: str) -> dict[str, An
     config: dict[str, Any] = dict(template.config())
     config |= {"client": client, "task_queue": queue, "workflows": [FloorWorkflow], "activities": [noop]}
     runner = config.get("workflow_runner")
-    if isinstance(runner, SandboxedWorkflowRunner):
-        # Ours passes its workflow modules through the sandbox: so does the floor, with its own.
-        restrictions = runner.restrictions.with_passthrough_modules("bench")
-        config["workflow_runner"] = SandboxedWorkflowRunner(restrictions=restrictions)
+    if isinstance(runner, JobsInOrderRunner) and isinstance(runner.inner, SandboxedWorkflowRunner):
+        # Ours passes its workflow modules through the sandbox and takes its jobs in order: so
+        # does the floor, with its own modules and workflow.
+        restrictions = runner.inner.restrictions.with_passthrough_modules("bench")
+        config["workflow_runner"] = JobsInOrderRunner(SandboxedWorkflowRunner(restrictions=restrictions), [WORKFLOW])
     return config
 
 

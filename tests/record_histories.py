@@ -105,6 +105,11 @@ async def filed_indexed_on_change(
     return handle
 
 
+async def jobs_in_order(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """Recorded with workflows/job_order.py's marker: jobs one at a time, updates last."""
+    return await beyond_authority(env, client, settings)
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -116,6 +121,7 @@ JOURNEYS: dict[str, Journey] = {
         breach,
         duplicate,
         filed_indexed_on_change,
+        jobs_in_order,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.transitions import TRANSITIONS, check
     from domain.vocabulary import Stage
     from workflows import search_attributes as sa
+    from workflows.job_order import mark_jobs_in_order
 
 # Steps are short database writes; a worker killed mid-step is retried on another after this.
 STEP_TIMEOUT = timedelta(seconds=15)
@@ -84,6 +85,7 @@ class ComplaintWorkflow:
 
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintState:
+        mark_jobs_in_order()
         await self._project(Activity.RECEIVE, mails=_mails(("acknowledgement", C)))
         self._index_changes()
         self._received = True
