@@ -95,9 +95,11 @@ async def settle(sessions: async_sessionmaker[AsyncSession], closed_ids: list[st
         await asyncio.sleep(1.0)
 
 
-async def workflow_states(client: Client, ids: list[str]) -> dict[str, ComplaintState | None]:
-    """The ``state`` query of each complaint (None: not found in Temporal)."""
+async def workflow_states(client: Client, ids: list[str]) -> tuple[dict[str, ComplaintState | None], dict[str, str]]:
+    """The ``state`` query of each complaint (None: not answered), and why each unanswered one
+    was not: missing from Temporal, or the query's last failure (e.g. a replay that fails)."""
     gate = asyncio.Semaphore(16)
+    why: dict[str, str] = {}
 
     async def one(cid: str) -> ComplaintState | None:
         async with gate:
@@ -109,14 +111,16 @@ async def workflow_states(client: Client, ids: list[str]) -> dict[str, Complaint
                     return state
                 except RPCError as exc:
                     if exc.status is RPCStatusCode.NOT_FOUND:
+                        why[cid] = "missing in Temporal"
                         return None
-                except WorkflowQueryFailedError:
-                    pass
+                    why[cid] = f"query failed: {exc.message[:200]}"
+                except WorkflowQueryFailedError as exc:
+                    why[cid] = f"query failed: {str(exc)[:200]}"
                 await asyncio.sleep(1.0)  # e.g. a query on a dead worker's sticky queue
             return None
 
     states = await asyncio.gather(*(one(cid) for cid in ids))
-    return dict(zip(ids, states, strict=True))
+    return dict(zip(ids, states, strict=True)), why
 
 
 def compare(state: ComplaintState, row: Complaint, log: list[tuple[int, str]], lessons: int) -> list[str]:
@@ -157,7 +161,7 @@ async def count(
     for journey in journeys:
         if journey.complaint_id is None:
             problems.append(f"lost: complaint #{journey.number} was never filed: {journey.failure}")
-    states = await workflow_states(client, ids)
+    states, unanswered = await workflow_states(client, ids)
     async with sessions() as session:
         rows = {r.id: r for r in (await session.scalars(select(Complaint).where(Complaint.id.in_(ids)))).all()}
         logs: dict[str, list[tuple[int, str]]] = defaultdict(list)
@@ -190,7 +194,7 @@ async def count(
         state, row = states.get(cid), rows.get(cid)
         if state is None or state.stage is not Stage.CLOSED or row is None:
             figures.lost += 1
-            seen = "missing in Temporal" if state is None else f"stage {state.stage.value}"
+            seen = unanswered.get(cid, "not answered") if state is None else f"stage {state.stage.value}"
             problems.append(f"lost: {cid} {seen}, store row {'present' if row else 'missing'}; {journey.failure or ''}")
             problems.append(f"  trail of {cid}: {' | '.join(journey.trail[-8:])}")
             if state is None or row is None:
