@@ -3,6 +3,7 @@ projection), the outbox and what the receiving SMTP server actually got, by Mess
 
 import asyncio
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -10,13 +11,16 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowQueryFailedError
+from temporalio.client import Client, WorkflowHistory, WorkflowQueryFailedError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Replayer
 
 from domain.models import ComplaintState
 from domain.vocabulary import Outcome, Stage
 from faults.journeys import Journey
 from store.tables import Complaint, ComplaintLog, Lesson, OutboxMail
+from worker import STRICT_SANDBOX
+from workflows.complaint import ComplaintWorkflow
 
 WAITING = ("pending", "sending")  # outbox states that may still change
 _HEADERS = BytesParser(policy=policy.default)
@@ -121,6 +125,26 @@ async def workflow_states(client: Client, ids: list[str]) -> tuple[dict[str, Com
 
     states = await asyncio.gather(*(one(cid) for cid in ids))
     return dict(zip(ids, states, strict=True)), why
+
+
+async def unreplayable(client: Client, ids: list[str]) -> dict[str, str]:
+    """The complaints whose history fails to replay with today's workflow code under the
+    strict sandbox: what an auditor's query on a closed complaint, or a worker restarting
+    while it is open, would meet."""
+
+    complaint_of: dict[str, str] = {}  # run id -> complaint id
+
+    async def histories() -> AsyncIterator[WorkflowHistory]:
+        for cid in ids:
+            history = await client.get_workflow_handle(cid).fetch_history()
+            complaint_of[history.run_id] = cid
+            yield history
+
+    replayer = Replayer(
+        workflows=[ComplaintWorkflow], data_converter=client.data_converter, workflow_runner=STRICT_SANDBOX
+    )
+    results = await replayer.replay_workflows(histories(), raise_on_replay_failure=False)
+    return {complaint_of[run]: str(failure)[:300] for run, failure in results.replay_failures.items()}
 
 
 def compare(state: ComplaintState, row: Complaint, log: list[tuple[int, str]], lessons: int) -> list[str]:
@@ -236,6 +260,9 @@ async def count(
     for mid in sorted(expected_ids):
         if not received[mid] and mid not in flagged_missing:
             problems.append(f"mail lost: {mid} never reached the receiving server")
+    failures = await unreplayable(client, ids)
+    problems += [f"history does not replay: {cid}: {failure}" for cid, failure in failures.items()]
+    figures.extra["unreplayable"] = (str(len(failures)), bool(failures))
     figures.extra["unconfirmed"] = (str(len(flagged)), False)
     figures.extra["unconfirmed_not_received"] = (str(len(flagged_missing)), False)
     figures.extra["mail_retries"] = (str(sum(1 for m in outbox if m.attempts > 1)), False)
