@@ -50,6 +50,16 @@ class CpuMeter:
         return ", ".join(parts) + f" (total {sum(self.per_job_ms().values()):.0f})"
 
 
+def ceiling(ours: CpuMeter, floor: CpuMeter, free: str = "worker") -> str | None:
+    """Where the CPU-bound ratio would stand if our ``free`` process cost nothing: floor CPU per
+    job over the rest of ours. Below the target, no work in that process alone can meet it."""
+    mine, base = ours.per_job_ms(), floor.per_job_ms()
+    rest = sum(ms for name, ms in mine.items() if name != free)
+    if not rest or not base:
+        return None
+    return f"{sum(base.values()) / rest:.2f} (floor CPU over ours without the {free})"
+
+
 async def until_quiet(stack: Stack, at_least: float, within: float = 60.0, busy: float = 0.1) -> float:
     """Wait at least ``at_least`` seconds, then until the stack's processes together use less
     than ``busy`` of one core over half a second (a backlog one side left, such as workflows

@@ -7,7 +7,7 @@ import httpx
 
 from bench import floor_client, journey
 from bench.context import Bench
-from bench.cpu import CpuMeter, until_quiet
+from bench.cpu import CpuMeter, ceiling, until_quiet
 from bench.load import throughput
 from bench.report import Ratio, say, show
 from bench.stats import Figure
@@ -50,4 +50,6 @@ async def run(b: Bench) -> list[Ratio]:
     show(base)
     for who, meter in meters.items():
         say(f"    CPU ms per intake, until the stack is quiet again, {who:<5}: {meter.describe()}")
+    if bound := ceiling(meters["ours"], meters["floor"]):
+        say(f"    ceiling if our worker cost nothing: {bound}")
     return [Ratio("intake ours/floor", mine, base, ">=", TARGET)]

@@ -5,7 +5,7 @@ import asyncio
 
 from bench import floor_client, journey
 from bench.context import Bench
-from bench.cpu import CpuMeter
+from bench.cpu import CpuMeter, ceiling
 from bench.load import throughput
 from bench.report import Ratio, say, show
 from bench.stats import Figure
@@ -46,5 +46,7 @@ async def run(b: Bench) -> list[Ratio]:
         if ours_ms:
             # Where throughput tends when the CPU is the limit (it is, on 2 shared cores).
             say(f"    CPU per journey floor/ours: {floor_ms / ours_ms:.2f}")
+        if bound := ceiling(meters["ours"], meters["floor"]):
+            say(f"    ceiling if our worker cost nothing: {bound}")
         ratios.append(Ratio(f"lifecycle c={concurrency} ours/floor", mine, base, ">=", TARGET))
     return ratios
