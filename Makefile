@@ -28,7 +28,7 @@ system-deps:
 	fi
 
 run: setup
-	$(PY) devstack.py
+	$(PY) -m localstack.devstack
 
 worker: setup
 	$(PY) worker.py

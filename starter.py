@@ -24,12 +24,12 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from tqdm import tqdm
 
+from config.settings import get_settings
 from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Channel, Language
-from intake import IntakeRefused, complaint_state, file_complaint
+from intake.filing import IntakeRefused, complaint_state, file_complaint
 from ops.commands import STORE_COMMANDS, store_command
-from settings import get_settings
-from temporal_client import connect
+from temporal_client.connection import connect
 
 
 def _parser() -> argparse.ArgumentParser:

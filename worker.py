@@ -16,11 +16,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.complaint_steps import ComplaintActivities
 from activities.history_archive import HistoryArchiveActivities
+from config.settings import Settings, get_settings
 from ops.archive_sweep import sweep
-from settings import Settings, get_settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
-from temporal_client import connect
+from temporal_client.connection import connect
 from workflows.complaint import ComplaintWorkflow
 from workflows.history_archive import HistoryArchiveWorkflow
 from workflows.job_order import JobsInOrderRunner

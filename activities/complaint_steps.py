@@ -14,11 +14,11 @@ from temporalio.exceptions import ApplicationError
 
 from activities.mail_render import render_letter, render_mail
 from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
+from config.settings import Settings
 from domain.lifecycle import assign_department
 from domain.models import ComplaintState
 from domain.steps import Activity, Audience, MailRequest, StepInput, StepResult
 from domain.vocabulary import CS_DEPARTMENT, Language, Outcome, Role
-from settings import Settings
 from store import projection
 from store.engine import transaction
 from store.tables import Staff

@@ -211,7 +211,7 @@ def environment() -> Environment:
 
 
 def _company_defaults() -> dict[str, object]:
-    from settings import get_settings  # late: rendering must not need settings when the caller passes them
+    from config.settings import get_settings  # late: rendering must not need settings when the caller passes them
 
     settings = get_settings()
     return {

@@ -18,7 +18,7 @@ import aiosmtplib
 from aiosmtplib.email import extract_sender, flatten_message
 from aiosmtplib.response import SMTPResponse
 
-from settings import Settings
+from config.settings import Settings
 
 log = logging.getLogger(__name__)
 

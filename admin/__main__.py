@@ -15,8 +15,8 @@ from sqlalchemy import select
 
 from admin.accounts import AccountError, issue_token, set_account
 from admin.sign_in import login_succeeded, revoke_sessions, revoke_token, utcnow
+from config.settings import get_settings
 from domain.vocabulary import Role
-from settings import get_settings
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from store.tables import Staff

@@ -33,9 +33,9 @@ from admin.complaints_service import User
 from admin.deps import SessionDep, SettingsDep
 from admin.errors import ServiceError
 from admin.web import CsrfChecked, OptionalUser, _require, render
+from config.settings import Settings
 from domain.sla import ONE_DAY, CalendarKind, vn_holidays
 from domain.vocabulary import DEFAULT_ROUTING, OPEN_STAGES, Category, Role, Stage
-from settings import Settings
 from store.tables import Complaint, Department, RoutingRule, Staff
 
 router = APIRouter(include_in_schema=False)

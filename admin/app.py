@@ -18,9 +18,9 @@ from temporalio.client import Client
 from admin import admin_pages, api, codec_api, i18n, web
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
 from admin.security import LoginThrottle, SessionSigner
-from settings import Settings
+from config.settings import Settings
 from store.engine import make_engine, make_sessionmaker
-from temporal_client import codec, connect
+from temporal_client.connection import codec, connect
 
 log = logging.getLogger("admin")
 # Swagger UI's files, shipped by the fastapi-offline package (the registries are all we reach).

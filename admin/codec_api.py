@@ -17,7 +17,7 @@ from temporalio.api.common.v1 import Payload
 
 from admin.deps import CurrentUser
 from admin.errors import ServiceError
-from payload_codec import PayloadKeyError
+from encryption.payload_codec import PayloadKeyError
 
 log = logging.getLogger("admin.codec")
 router = APIRouter(prefix="/codec", include_in_schema=False)

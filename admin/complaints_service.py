@@ -20,12 +20,12 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
+from config.settings import Settings
 from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, Refusal, available_decisions, can_access, can_access_department, check
 from domain.vocabulary import CS_DEPARTMENT, Role, Stage
-from intake import Filed, IntakeRefused, file_complaint
-from settings import Settings
+from intake.filing import Filed, IntakeRefused, file_complaint
 from store import projection, search
 from store.anonymise import anonymise
 from store.archive import load_archive

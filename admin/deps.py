@@ -11,7 +11,7 @@ from admin.complaints_service import ComplaintService, User
 from admin.errors import ServiceError
 from admin.security import SESSION_COOKIE, Session, hash_token
 from admin.sign_in import session_valid, utcnow
-from settings import Settings
+from config.settings import Settings
 from store.tables import Staff
 
 

@@ -7,7 +7,7 @@ from temporalio.client import Client
 from bench.profile import Profile
 from bench.shape import FloorPlan, Shape
 from bench.stack import Proc, Stack
-from settings import Settings
+from config.settings import Settings
 
 
 @dataclass

@@ -16,7 +16,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from bench.floor import WORKFLOW, FloorWorkflow, noop
-from settings import Settings
+from config.settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from workflows.job_order import JobsInOrderRunner
 

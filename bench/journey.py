@@ -8,11 +8,11 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from config.settings import Settings
 from domain.models import Actor, ComplaintIntake, ComplaintState, Customer
 from domain.transitions import TRANSITIONS
 from domain.vocabulary import Channel, Role
-from intake import file_complaint
-from settings import Settings
+from intake.filing import file_complaint
 
 CS_AGENT = Actor(user="lan.cs", role=Role.CS_AGENT, department="CS")
 TECH_STAFF = Actor(user="minh.tech", role=Role.DEPARTMENT_STAFF, department="TECH")

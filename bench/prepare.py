@@ -13,9 +13,9 @@ from bench.profile import Profile
 from bench.report import note, say
 from bench.shape import Shape, floor_plan, quiesce, read_shape
 from bench.stack import FLOOR_QUEUE, Stack, wait_for_pollers
-from settings import Settings
+from config.settings import Settings
 from store.migrate import upgrade
-from temporal_client import connect
+from temporal_client.connection import connect
 
 WARM_UP = 5  # journeys of each kind before anything is measured (imports, caches, connections)
 

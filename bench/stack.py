@@ -19,7 +19,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
-from workflows.search_attributes import CLI_TYPES
+from domain.search_index import CLI_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -117,7 +117,7 @@ class Stack:
             "TEMPORAL_NAMESPACE": "default",
         }
         try:  # payload encryption, where the product has it: one key for every process
-            from payload_codec import new_key_spec  # type: ignore[import-not-found,unused-ignore]
+            from encryption.payload_codec import new_key_spec  # type: ignore[import-not-found,unused-ignore]
 
             self.env["COMPLAINTS_PAYLOAD_KEYS"] = new_key_spec("bench1")
         except ImportError:
@@ -181,7 +181,7 @@ class Stack:
     def start_mailcatcher(self) -> Proc:
         port = free_port()
         mail = self.tmp / "data" / "mail"
-        args = [sys.executable, str(ROOT / "mailcatcher.py"), "--host", "127.0.0.1", "--port", str(port)]
+        args = [sys.executable, "-m", "localstack.mailcatcher", "--host", "127.0.0.1", "--port", str(port)]
         proc = self.start("mailcatcher", [*args, "--dir", str(mail)])
         wait_for_port(port, proc)
         self.env |= {"COMPLAINTS_SMTP_HOST": "127.0.0.1", "COMPLAINTS_SMTP_PORT": str(port)}

@@ -60,6 +60,8 @@ class ArchiveRequest(BaseModel):
     run_id: str
 
 
+# Workflow type names: clients start and find workflows by name, never by importing them.
+COMPLAINT_WORKFLOW = "ComplaintWorkflow"
 ARCHIVE_WORKFLOW = "HistoryArchiveWorkflow"
 
 

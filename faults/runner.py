@@ -12,15 +12,15 @@ from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from config.settings import Settings
 from faults.checks import Figures, count, settle
 from faults.journeys import Api, Driver, Stats, plan
 from faults.postgres import PostgresCluster
 from faults.scenarios import Context, Scenario
 from faults.stack import Stack, free_port
 from faults.staff import create_staff
-from settings import Settings
 from store.engine import make_engine, make_sessionmaker
-from temporal_client import connect
+from temporal_client.connection import connect
 
 DRIVER_LIMIT = 480.0  # seconds; a driver still busy after this has lost complaints
 SETTLE_LIMIT = 150.0  # mail retries back off up to a minute and more after an outage

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from settings import Settings
-from workflows.search_attributes import CLI_TYPES
+from config.settings import Settings
+from domain.search_index import CLI_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 # The dev server's SQLite in WAL mode with synchronous=NORMAL: still durable across process
@@ -209,7 +209,17 @@ class Stack:
         )  # fmt: skip
         self.catcher = self._process(
             "mailcatcher",
-            [PYTHON, "mailcatcher.py", "--host", "127.0.0.1", "--port", str(self.smtp_port), "--dir", str(self.mail)],
+            [
+                PYTHON,
+                "-m",
+                "localstack.mailcatcher",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.smtp_port),
+                "--dir",
+                str(self.mail),
+            ],
             self.smtp_port,
         )
         self.worker = self._process("worker", [PYTHON, "worker.py"], None)

@@ -7,16 +7,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
-from activities.history_archive import archive_run
-from domain.steps import ArchiveRequest
+from domain.steps import COMPLAINT_WORKFLOW, ArchiveRequest
 from store.archive import archived_runs
+from temporal_client.histories import archive_run
 
 log = logging.getLogger("archive")
 
 
 def closed_runs_query(task_queue: str) -> str:
     # This deployment's task queue only: a namespace may host several (tests, staging).
-    return f"WorkflowType = 'ComplaintWorkflow' AND TaskQueue = '{task_queue}' AND ExecutionStatus != 'Running'"
+    return f"WorkflowType = '{COMPLAINT_WORKFLOW}' AND TaskQueue = '{task_queue}' AND ExecutionStatus != 'Running'"
+
 
 BATCH = 200
 

@@ -8,21 +8,19 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+from config.settings import Settings
 from ops.archive_sweep import sweep
 from ops.export import NotFound, export_complaint
 from ops.reconcile import reconcile
 from ops.verify_log import complaint_ids, verify_complaint
-from settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
-from temporal_client import connect, data_converter
+from temporal_client.connection import connect, data_converter
 
 STORE_COMMANDS = ("reconcile", "archive", "export", "verify-log")
 
 
-async def _reconcile(
-    client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, dry_run: bool
-) -> int:
+async def _reconcile(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, dry_run: bool) -> int:
     report = await reconcile(client, sessions, task_queue, repair=not dry_run)
     verb = "would repair" if dry_run else "repaired"
     print(

@@ -12,10 +12,10 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
-from history_tools import decrypted
 from store.archive import load_archive, verify_digest
 from store.projection import log_rows
 from store.tables import Base, Complaint
+from temporal_client.histories import decrypted
 
 JSON_PLAIN = base64.b64encode(b"json/plain").decode()
 

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from domain.models import ComplaintState
-from intake import MEMO_INTAKE_KEY
+from intake.filing import MEMO_INTAKE_KEY
 from store.archive import archived_runs
 from store.engine import transaction
 from store.projection import append_log, complaint_values, log_rows, project_complaint

@@ -9,10 +9,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.converter import DataConverter
 
 from domain.audit_chain import GENESIS, detail_digest, entry_hash
-from history_tools import final_state
 from store.archive import load_archive, verify_digest
 from store.projection import log_rows
 from store.tables import ComplaintLog
+from temporal_client.histories import final_state
 
 
 @dataclass

@@ -11,13 +11,13 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from mailcatcher import MailCatcher
-from payload_codec import new_key_spec
-from settings import Settings
+from config.settings import Settings
+from domain import search_index as search_attributes
+from encryption.payload_codec import new_key_spec
+from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
-from temporal_client import data_converter
-from workflows import search_attributes
+from temporal_client.connection import data_converter
 
 BIN = Path(sys.prefix) / "bin"
 # One payload key for the whole run, in the environment so that the worker, admin and

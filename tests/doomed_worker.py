@@ -13,8 +13,8 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from settings import Settings
-from temporal_client import data_converter
+from config.settings import Settings
+from temporal_client.connection import data_converter
 from worker import SANDBOX
 from workflows.complaint import ComplaintWorkflow
 

@@ -11,10 +11,10 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.complaint_steps import ComplaintActivities
+from config.settings import Settings
 from domain.models import Actor, ComplaintIntake, ComplaintStart, ComplaintState, Customer, Decision
 from domain.sla import SlaPolicy
 from domain.vocabulary import Channel, Role
-from settings import Settings
 from worker import build_worker
 from workflows.complaint import ComplaintWorkflow
 

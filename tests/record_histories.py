@@ -20,18 +20,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from config.settings import Settings
+from domain import search_index as search_attributes
 from domain.models import Decide, Reject, Reopen, ResolveOnSpot, SignReply
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
-from intake import file_complaint
-from mailcatcher import MailCatcher
-from settings import Settings
+from intake.filing import file_complaint
+from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from tests import journey as journey_helpers
 from tests.conftest import binary
 from tests.journey import BILLING, BILLING_SUP, CS, TECH_SUP, decide, intake, running_worker, start
 from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
-from workflows import search_attributes
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 Journey = Callable[[WorkflowEnvironment, Client, Settings], Awaitable[WorkflowHandle[Any, Any]]]

@@ -4,9 +4,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from config.settings import Settings
 from domain.models import Close, Escalate, Reply, Resolve, Verify
 from domain.vocabulary import Category, Channel, ReplyMethod, Stage
-from settings import Settings
 from tests.journey import CS, TECH, decide, intake, start
 
 VERIFY = Verify(actor=CS, summary="Khách mất kết nối liên tục", category=Category.TECHNICAL)

@@ -22,11 +22,11 @@ from temporalio.testing import WorkflowEnvironment
 from admin import admin_pages
 from admin.accounts import set_account
 from admin.app import create_app
+from config.settings import Settings
 from domain.models import Actor, Close, Escalate, Reply, Resolve, Verify
 from domain.sla import CalendarKind
 from domain.vocabulary import DEFAULT_ROUTING, Category, Channel, ReplyMethod, Role
-from intake import file_complaint
-from settings import Settings
+from intake.filing import file_complaint
 from store.engine import transaction
 from store.tables import Complaint, Department, RoutingRule, Staff
 from tests.journey import CS, decide, intake, running_worker

@@ -13,10 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import issue_token
 from admin.app import create_app
+from config.settings import Settings
 from domain.lifecycle import new_state
 from domain.models import ComplaintStart
 from domain.sla import SlaPolicy
-from settings import Settings
 from store.engine import transaction
 from store.projection import project_complaint
 from tests.conftest import CONVERTER, binary

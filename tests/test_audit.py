@@ -33,18 +33,18 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from admin.accounts import issue_token, set_account
 from admin.app import create_app
+from config.settings import Settings
 from domain.data_requests import REDACTED
 from domain.models import ComplaintState
 from domain.vocabulary import Role
-from history_tools import _payloads_in
-from mailcatcher import MailCatcher
+from encryption.payload_codec import ENCODING
+from localstack.mailcatcher import MailCatcher
 from ops.reconcile import differences
-from payload_codec import ENCODING
-from settings import Settings
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from store.projection import complaint_values, project_complaint
 from store.tables import Complaint, ComplaintLog, DataRequest, HistoryArchive, Lesson, Letter, OutboxMail
+from temporal_client.histories import _payloads_in
 from tests.journey import running_worker
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from admin.accounts import set_account
 from admin.app import create_app
+from config.settings import Settings
 from domain.vocabulary import Role
-from settings import Settings
 from store.engine import transaction
 from tests.journey import running_worker
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from settings import Settings
-from workflows.search_attributes import CLI_TYPES
+from config.settings import Settings
+from domain.search_index import CLI_TYPES
 
 ROOT = Path(__file__).resolve().parent.parent
 SETUP_SH = ROOT / "deploy" / "temporal" / "setup.sh"
@@ -310,7 +310,7 @@ def test_temporal_ui_decodes_through_the_admin_codec(services: dict[str, Any]) -
 def test_mailcatcher(services: dict[str, Any]) -> None:
     mailcatcher = services["mailcatcher"]
     assert _command(mailcatcher) == [
-        *("python", "mailcatcher.py"),
+        *("python", "-m", "localstack.mailcatcher"),
         *("--host", "0.0.0.0", "--port", "1025", "--dir", "/data/mail"),
     ]
     assert "/data" in [target for _, target in _volumes(mailcatcher)]

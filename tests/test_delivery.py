@@ -9,7 +9,7 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.complaint_steps import ComplaintActivities
 from activities.mail_send import MailUnavailable
-from mailcatcher import MailCatcher
+from localstack.mailcatcher import MailCatcher
 from store import projection
 from store.engine import transaction
 from store.tables import OutboxMail

@@ -23,7 +23,7 @@ from temporalio.service import RPCError
 from admin.accounts import issue_token, set_account
 from domain.models import ComplaintState
 from domain.vocabulary import Role, Stage
-from mailcatcher import MailCatcher
+from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from store.tables import Complaint, ComplaintLog, OutboxMail

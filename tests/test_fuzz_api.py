@@ -42,11 +42,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import issue_token
 from admin.app import create_app
+from config.settings import Settings
 from domain.models import Actor, ComplaintState
 from domain.transitions import TRANSITIONS, available_decisions
 from domain.vocabulary import Role
-from mailcatcher import MailCatcher
-from settings import Settings
+from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from tests.journey import running_worker

@@ -21,8 +21,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from activities.complaint_steps import ComplaintActivities
+from config.settings import Settings
 from domain.steps import Activity, StepInput, StepResult
-from settings import Settings
 from tests.conftest import CONVERTER
 from tests.journey import decide, intake, start, state_of
 from tests.stages import VERIFY

@@ -20,9 +20,9 @@ from activities.mail_render import (
     render_mail,
 )
 from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
+from config.settings import Settings
 from domain.vocabulary import Language
-from mailcatcher import MailCatcher
-from settings import Settings
+from localstack.mailcatcher import MailCatcher
 
 CASE = "KN-7F3K9Q"
 SCRIPT = "<script>alert(1)</script>"

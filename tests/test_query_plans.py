@@ -14,8 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.complaints_service import ComplaintService, Filters, User
+from config.settings import Settings
 from domain.vocabulary import Category, Channel, Role, Stage
-from settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from store.tables import Complaint

@@ -16,9 +16,9 @@ from alembic import command
 from sqlalchemy import delete, insert, text, update
 
 from admin.complaints_service import ComplaintService, Filters, User
+from config.settings import Settings
 from domain.ids import complaint_id_for
 from domain.vocabulary import Role
-from settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint

@@ -21,13 +21,13 @@ from admin.accounts import issue_token, set_account
 from admin.app import create_app
 from admin.security import SESSION_COOKIE
 from admin.sign_in import LOCKOUT_AFTER
+from config.settings import Settings
 from domain.models import Customer
 from domain.vocabulary import Role
-from payload_codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyError, new_key_spec, parse_keys
-from settings import Settings
+from encryption.payload_codec import ENCODING, KEY_ID, EncryptionCodec, PayloadKeyError, new_key_spec, parse_keys
 from store.engine import transaction
 from store.tables import Staff, StaffSession
-from temporal_client import data_converter
+from temporal_client.connection import data_converter
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "mật-khẩu-an-toàn-1"
@@ -167,9 +167,7 @@ async def test_session_is_new_at_each_login_and_dies_at_logout(app: Any, session
     assert (await second.http.get("/", follow_redirects=False)).headers["location"] == "/login"
 
 
-async def test_lockout_after_repeated_failures_survives_a_restart(
-    app: Any, settings: Settings, sessions: Any
-) -> None:
+async def test_lockout_after_repeated_failures_survives_a_restart(app: Any, settings: Settings, sessions: Any) -> None:
     attacker = Browser(app)
     statuses = [(await attacker.login("thu.billing", f"đoán-{i}")).status_code for i in range(LOCKOUT_AFTER + 1)]
     assert statuses == [401] * LOCKOUT_AFTER + [429]  # throttled in memory, and locked in the store

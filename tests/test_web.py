@@ -17,9 +17,9 @@ import pytest
 
 from admin.accounts import set_account
 from admin.app import create_app
+from config.settings import Settings
 from domain.sla import VN_TZ
 from domain.vocabulary import Role
-from settings import Settings
 from store.engine import transaction
 from tests.journey import running_worker
 

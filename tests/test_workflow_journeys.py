@@ -12,7 +12,7 @@ from temporalio.service import RPCError
 from domain.models import Decide, Escalate, Reject, Reopen, Reply, ResolveOnSpot, SignReply
 from domain.sla import CalendarKind, SlaPolicy, vn_holidays
 from domain.vocabulary import Category, Channel, Outcome, ReplyMethod, Stage, SupervisorChoice
-from mailcatcher import MailCatcher
+from localstack.mailcatcher import MailCatcher
 from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail
 from tests.journey import (
     BILLING,

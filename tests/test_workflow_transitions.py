@@ -10,6 +10,7 @@ import pytest
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from domain import search_index as search_attributes
 from domain.models import (
     Close,
     Decide,
@@ -42,7 +43,6 @@ from tests.journey import (
     state_of,
 )
 from tests.stages import at_stage
-from workflows import search_attributes
 
 # decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong stage)
 ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {

@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from domain import search_index as sa
     from domain.lifecycle import (
         TimerKind,
         apply_decision,
@@ -27,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.models import ComplaintStart, ComplaintState, Decision, LogEntry
     from domain.steps import (
         ARCHIVE_WORKFLOW,
+        COMPLAINT_WORKFLOW,
         Activity,
         ArchiveRequest,
         Audience,
@@ -37,7 +39,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.transitions import TRANSITIONS, check
     from domain.vocabulary import Stage
-    from workflows import search_attributes as sa
     from workflows.job_order import mark_jobs_in_order
 
 # Steps are short database writes; a worker killed mid-step is retried on another after this.
@@ -301,4 +302,4 @@ def _decision_handlers(name: str, payload_type: type[Decision]) -> dict[str, Cal
 for _name, _transition in TRANSITIONS.items():
     for _attr, _fn in _decision_handlers(_name, _transition.payload).items():
         setattr(ComplaintWorkflow, _attr, _fn)
-workflow.defn(name="ComplaintWorkflow")(ComplaintWorkflow)
+workflow.defn(name=COMPLAINT_WORKFLOW)(ComplaintWorkflow)

@@ -16,7 +16,7 @@ def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from settings import get_settings
+    from config.settings import get_settings
 
     return get_settings().effective_database_url
 

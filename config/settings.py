@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.sla import CalendarKind
 
-ROOT = Path(__file__).resolve().parent
+ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
@@ -122,7 +122,7 @@ class Settings(BaseSettings):
         return self.secret_key or self._generated("secret_key", lambda: secrets.token_urlsafe(48))
 
     def effective_payload_keys(self) -> str:
-        from payload_codec import new_key_spec
+        from encryption.payload_codec import new_key_spec
 
         return self.payload_keys or self._generated("payload_keys", lambda: new_key_spec("dev1"))
 

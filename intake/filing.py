@@ -13,13 +13,13 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from config.settings import Settings
+from domain import search_index as sa
 from domain.ids import complaint_id_for
 from domain.lifecycle import new_state
 from domain.models import ComplaintIntake, ComplaintStart, ComplaintState
 from domain.sla import SlaPolicy, build_policy
-from settings import Settings
-from workflows import search_attributes as sa
-from workflows.complaint import ComplaintWorkflow
+from domain.steps import COMPLAINT_WORKFLOW
 
 MAX_ID_ATTEMPTS = 20
 MEMO_INTAKE_KEY = "intake_key"
@@ -84,7 +84,7 @@ async def file_complaint(
         )
         try:
             await client.start_workflow(
-                ComplaintWorkflow.run,  # type: ignore[arg-type]
+                COMPLAINT_WORKFLOW,
                 start,
                 id=complaint_id,
                 task_queue=settings.task_queue,

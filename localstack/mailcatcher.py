@@ -2,7 +2,7 @@
 
 Run it beside the worker (``make run`` does)::
 
-    python mailcatcher.py --host 127.0.0.1 --port 1025 --dir data/mail
+    python -m localstack.mailcatcher --host 127.0.0.1 --port 1025 --dir data/mail
 
 Every message is stored as an ``.eml`` file in the directory (UTC timestamp + Message-ID in
 the name), so staff can open each mail the system sent with any mail reader, and a restarted
@@ -227,7 +227,7 @@ class MailCatcher:
 def main(argv: list[str] | None = None) -> int:
     defaults: dict[str, Any] = {"host": "127.0.0.1", "port": 1025, "dir": Path("data/mail")}
     try:
-        from settings import get_settings
+        from config.settings import get_settings
 
         settings = get_settings()
         defaults = {"host": settings.smtp_host, "port": settings.smtp_port, "dir": settings.data_dir / "mail"}

@@ -6,8 +6,8 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 
-from payload_codec import EncryptionCodec, parse_keys
-from settings import Settings
+from config.settings import Settings
+from encryption.payload_codec import EncryptionCodec, parse_keys
 
 
 def _tls(settings: Settings) -> TLSConfig | bool:

@@ -1,16 +1,23 @@
-"""Reading workflow histories, live or archived: decrypting every payload in them (for an
-export auditors can read) and the final state a completed run returned."""
+"""Workflow histories, live or archived: archiving a closed run into the store, decrypting
+every payload (for an export auditors can read) and the final state a completed run returned."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
-from temporalio.client import WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.converter import DataConverter
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import ComplaintState
+from domain.steps import ArchiveRequest
+from store.archive import save_archive
+from store.engine import transaction
 
 
 def _payloads_in(message: Message) -> list[Payload]:
@@ -51,3 +58,35 @@ async def final_state(history: WorkflowHistory, converter: DataConverter) -> Com
             values: list[Any] = await converter.decode(list(payloads), [ComplaintState])
             return values[0] if values else None
     return None
+
+
+async def archive_run(client: Client, sessions: async_sessionmaker[AsyncSession], request: ArchiveRequest) -> bool:
+    """Store the run's full history as Temporal exports it (payloads stay encrypted).
+
+    Raises a retryable error while the run is still open: the archive is of the whole
+    history, completion event included.
+    """
+    handle = client.get_workflow_handle(request.complaint_id, run_id=request.run_id)
+    try:
+        described = await handle.describe()
+        if described.status in (None, WorkflowExecutionStatus.RUNNING):
+            raise ApplicationError(f"{request.complaint_id} is still running", type="NotClosedYet")
+        history = await handle.fetch_history()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise ApplicationError(
+                f"{request.complaint_id} run {request.run_id} is gone from Temporal",
+                type="HistoryGone",
+                non_retryable=True,
+            ) from exc
+        raise
+    async with transaction(sessions) as session:
+        return await save_archive(
+            session,
+            complaint_id=request.complaint_id,
+            run_id=request.run_id,
+            closed_at=described.close_time,
+            archived_at=datetime.now(UTC),
+            event_count=len(history.events),
+            history_json=history.to_json(),
+        )

@@ -19,11 +19,11 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from admin.accounts import ensure_demo_accounts
+from config.settings import Settings, get_settings
+from domain.search_index import CLI_TYPES
 from domain.vocabulary import Role
-from settings import Settings, get_settings
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
-from workflows.search_attributes import CLI_TYPES
 
 RETENTION = "3650d"  # ten years of history for auditors
 
@@ -138,7 +138,8 @@ def main() -> None:
     catcher = start(
         [
             sys.executable,
-            "mailcatcher.py",
+            "-m",
+            "localstack.mailcatcher",
             "--host",
             settings.smtp_host,
             "--port",

@@ -1,0 +1,1 @@
+"""Settings: the one pydantic-settings class every process reads."""

@@ -1,0 +1,1 @@
+"""Payload encryption: what keeps personal data out of Temporal's history in clear."""

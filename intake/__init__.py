@@ -1,0 +1,1 @@
+"""Filing complaints exactly once per intake key, whatever the channel."""

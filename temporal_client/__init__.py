@@ -1,0 +1,1 @@
+"""Talking to Temporal: connecting (with the payload codec), reading and archiving histories."""
