@@ -1,4 +1,5 @@
-"""The admin application: FastAPI with the JSON API (and, next to it, the staff pages)."""
+"""The admin application: FastAPI with the JSON API, the staff pages and the codec endpoint;
+security headers, and one answer per kind of error (no stack trace ever reaches a user)."""
 
 import asyncio
 import importlib.util
@@ -15,8 +16,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
-from admin import admin_pages, api, codec_api, i18n, web
+from admin import i18n
+from admin.deps import LoginRequired
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
+from admin.rendering import render
+from admin.routes import administration, api, auth, complaints, dashboard, mails, work
+from admin.routes import codec as codec_routes
 from admin.security import LoginThrottle, SessionSigner
 from config.settings import Settings
 from store.engine import make_engine, make_sessionmaker
@@ -85,10 +90,8 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.throttle = LoginThrottle()
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
-    app.include_router(api.router)
-    app.include_router(web.router)
-    app.include_router(admin_pages.router)
-    app.include_router(codec_api.router)
+    for routes in (api, auth, work, complaints, dashboard, mails, administration, codec_routes):
+        app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
     app.mount("/docs-static", StaticFiles(directory=SWAGGER_STATIC), name="docs-static")
 
@@ -113,20 +116,20 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             response.headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         return response
 
-    @app.exception_handler(web.LoginRequired)
-    async def login_required(request: Request, exc: web.LoginRequired) -> Response:
+    @app.exception_handler(LoginRequired)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
         return RedirectResponse("/login", 303)
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
         if request.url.path.startswith("/codec/"):  # the Temporal UI must be able to read the refusal
             body = {"error": exc.code, "message": exc.message}
-            return JSONResponse(body, status_code=exc.status, headers=codec_api.cors_headers(request))
+            return JSONResponse(body, status_code=exc.status, headers=codec_routes.cors_headers(request))
         if not request.url.path.startswith("/api/"):
             title = {401: "Log in", 403: "You do not have access to this complaint.", 404: "Not found"}.get(
                 exc.status, "Something went wrong"
             )
-            return web.render(request, None, "error.html", exc.status, title=title, message=exc.message)
+            return render(request, None, "error.html", exc.status, title=title, message=exc.message)
         body = {"error": exc.code, "message": exc.message} | ({"field": exc.field} if exc.field else {})
         return JSONResponse(body, status_code=exc.status)
 

@@ -1,18 +1,30 @@
-"""Typed FastAPI dependencies: the database session, the Temporal client, the current user."""
+"""Typed FastAPI dependencies, in the manner of the FastAPI full-stack template's ``deps.py``:
+the database session, the settings, the services, and who is asking, with authorisation
+itself as a dependency (a route that takes ``AdminEditor`` cannot run for anyone else)."""
 
+import secrets
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.complaints_service import ComplaintService, User
 from admin.errors import ServiceError
+from admin.rendering import PRELOGIN_CSRF
 from admin.security import SESSION_COOKIE, Session, hash_token
+from admin.services.administration import AdministrationService
+from admin.services.complaints import ComplaintService
+from admin.services.dashboard import DashboardService
+from admin.services.staff_directory import StaffDirectory
 from admin.sign_in import session_valid, utcnow
+from admin.users import User
 from config.settings import Settings
-from store.tables import Staff
+from domain import access
+from domain.vocabulary import Role
+
+
+class LoginRequired(Exception):
+    """A page was asked for without a session: the app redirects to the login page."""
 
 
 def get_settings(request: Request) -> Settings:
@@ -36,31 +48,95 @@ def browser_session(request: Request) -> Session | None:
 
 async def optional_user(request: Request, session: SessionDep) -> User | None:
     """The user of a bearer token or of the session cookie, if any."""
+    directory = StaffDirectory(session)
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        token = header[7:].strip()
-        staff = await session.scalar(select(Staff).where(Staff.token_hash == hash_token(token), Staff.active))
+        staff = await directory.active_by_token_hash(hash_token(header[7:].strip()))
         if staff is None:
             raise ServiceError(401, "unauthorized", "invalid or revoked API token")
         return User.of(staff)
     cookie = browser_session(request)
     if cookie is None or not await session_valid(session, cookie, utcnow()):
         return None
-    staff = await session.scalar(select(Staff).where(Staff.username == cookie.username, Staff.active))
+    staff = await directory.active_by_username(cookie.username)
     return User.of(staff) if staff else None
 
 
-async def current_user(user: Annotated[User | None, Depends(optional_user)]) -> User:
+OptionalUser = Annotated[User | None, Depends(optional_user)]
+
+
+async def current_user(user: OptionalUser) -> User:
+    """API callers: 401 without a token or session."""
     if user is None:
         raise ServiceError(401, "unauthorized", "log in or send a bearer token")
     return user
 
 
+async def current_staff(user: OptionalUser) -> User:
+    """Page visitors: to the login page without a session."""
+    if user is None:
+        raise LoginRequired
+    return user
+
+
 CurrentUser = Annotated[User, Depends(current_user)]
+CurrentStaff = Annotated[User, Depends(current_staff)]
+
+
+async def administration_reader(user: CurrentStaff) -> User:
+    """Managers read the administration pages; administrators edit them; nobody else opens them."""
+    if user.role not in (Role.ADMIN, Role.MANAGER):
+        raise ServiceError(403, "no_access", "Only administrators and managers can open the administration pages.")
+    return user
+
+
+async def administration_editor(user: CurrentStaff) -> User:
+    if user.role is not Role.ADMIN:
+        raise ServiceError(403, "no_access", "Only administrators can change these settings.")
+    return user
+
+
+async def mail_reader(user: CurrentStaff) -> User:
+    if not access.reads_all_mail(user.actor):
+        raise ServiceError(403, "no_access", "Only customer service, managers and administrators can read this mail.")
+    return user
+
+
+AdminReader = Annotated[User, Depends(administration_reader)]
+AdminEditor = Annotated[User, Depends(administration_editor)]
+MailReader = Annotated[User, Depends(mail_reader)]
+
+
+async def _csrf(request: Request) -> None:
+    """Every form carries the session's CSRF token (before login: the double-submit cookie's)."""
+    form = await request.form()
+    token = form.get("csrf_token")
+    session = browser_session(request)
+    expected = session.csrf if session else request.cookies.get(PRELOGIN_CSRF)
+    if not (isinstance(token, str) and expected and secrets.compare_digest(token, expected)):
+        raise ServiceError(403, "csrf", "The form has expired. Please try again.")
+
+
+CsrfChecked = Depends(_csrf)
 
 
 def get_service(request: Request, session: SessionDep, settings: SettingsDep) -> ComplaintService:
     return ComplaintService(session, request.app.state.temporal, settings)
 
 
+def get_dashboard(session: SessionDep) -> DashboardService:
+    return DashboardService(session)
+
+
+def get_administration(session: SessionDep) -> AdministrationService:
+    return AdministrationService(session)
+
+
+def get_directory(session: SessionDep) -> StaffDirectory:
+    return StaffDirectory(session)
+
+
 ServiceDep = Annotated[ComplaintService, Depends(get_service)]
+DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]
+AdministrationDep = Annotated[AdministrationService, Depends(get_administration)]
+DirectoryDep = Annotated[StaffDirectory, Depends(get_directory)]

@@ -28,6 +28,7 @@ from babel.support import Translations
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
+from domain.access import DUE_SOON
 from domain.sla import VN_TZ
 from domain.transitions import RefusalCode
 from domain.vocabulary import Category, Channel, Outcome, Priority, ReplyMethod, Role, Stage, SupervisorChoice
@@ -43,8 +44,6 @@ STATIC_DIR = HERE / "static"
 
 """Asia/Ho_Chi_Minh: UTC+7 all year (Vietnam has no daylight saving time)."""
 
-DUE_SOON = timedelta(days=3)
-"""A deadline closer than this is "due soon" (the countdown turns amber); app.js uses the same bound."""
 
 EMPTY = "—"
 

@@ -116,18 +116,6 @@ class Refusal:
         return f"{self.code.value}: {self.message}"
 
 
-def can_access(actor: Actor, state: ComplaintState) -> bool:
-    """Department staff and supervisors see their own department's complaints (CS sees all)."""
-    return can_access_department(actor, state.department)
-
-
-def can_access_department(actor: Actor, department: str | None) -> bool:
-    """``can_access`` for a complaint known only by its department (a store row)."""
-    if actor.role in (Role.CS_AGENT, Role.MANAGER, Role.ADMIN, Role.SYSTEM):
-        return True
-    return actor.department in (department, CS_DEPARTMENT)
-
-
 def check(name: str, payload: Decision, state: ComplaintState, now: datetime) -> Refusal | None:
     """``None`` if ``payload.actor`` may take decision ``name`` on ``state`` now, else why not."""
     transition = TRANSITIONS.get(name)

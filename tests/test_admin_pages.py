@@ -19,7 +19,9 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
-from admin import admin_pages
+from admin.errors import ServiceError
+from admin.routes.administration import iso_duration
+from admin.services.mailbox import mail_path
 from admin.accounts import set_account
 from admin.app import create_app
 from config.settings import Settings
@@ -73,10 +75,7 @@ class Browser:
 
 
 def with_admin_pages(settings: Settings, dev_env: WorkflowEnvironment) -> Any:
-    application = create_app(settings, temporal=dev_env.client)
-    if not any(getattr(r, "path", "") == "/dashboard" for r in application.routes):
-        application.include_router(admin_pages.router)
-    return application
+    return create_app(settings, temporal=dev_env.client)
 
 
 @pytest.fixture
@@ -382,14 +381,14 @@ async def test_mail_viewer(app: object, settings: Settings) -> None:
 
 def test_mail_path_refuses_escapes(tmp_path: Path) -> None:
     (tmp_path / "a.eml").write_text("Subject: a\n\n")
-    assert admin_pages.mail_path(tmp_path, "a.eml") == tmp_path / "a.eml"
+    assert mail_path(tmp_path, "a.eml") == tmp_path / "a.eml"
     for bad in ["../a.eml", "..\\a.eml", "x/../a.eml", "/etc/passwd", "a.EML.txt", ".a.eml", "a.eml\x00"]:
-        with pytest.raises(admin_pages.ServiceError) as refused:
-            admin_pages.mail_path(tmp_path, bad)
+        with pytest.raises(ServiceError) as refused:
+            mail_path(tmp_path, bad)
         assert refused.value.status == 404
 
 
 def test_iso_durations() -> None:
-    assert admin_pages.iso_duration(timedelta(days=20)) == "P20D"
-    assert admin_pages.iso_duration(timedelta(days=1, hours=2)) == "P1DT2H"
-    assert admin_pages.iso_duration(timedelta(seconds=60)) == "PT1M"
+    assert iso_duration(timedelta(days=20)) == "P20D"
+    assert iso_duration(timedelta(days=1, hours=2)) == "P1DT2H"
+    assert iso_duration(timedelta(seconds=60)) == "PT1M"

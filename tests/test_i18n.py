@@ -47,7 +47,7 @@ VOCABULARIES: dict[str, list[str]] = {
     "supervisor_choice": [c.value for c in SupervisorChoice],
     "decision": list(TRANSITIONS),
     "refusal": [c.value for c in RefusalCode],
-    "event": ["started", "decision", "signal", "timer", "completed"],  # admin.complaints_service.AuditEvent.kind
+    "event": ["started", "decision", "signal", "timer", "completed"],  # admin.services.complaints.AuditEvent.kind
 }
 
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")

@@ -13,7 +13,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.complaints_service import ComplaintService, Filters, User
+from admin.services.complaints import ComplaintService, Filters
+from admin.users import User
 from config.settings import Settings
 from domain.vocabulary import Category, Channel, Role, Stage
 from store.engine import make_engine, make_sessionmaker

@@ -15,7 +15,8 @@ import pytest
 from alembic import command
 from sqlalchemy import delete, insert, text, update
 
-from admin.complaints_service import ComplaintService, Filters, User
+from admin.services.complaints import ComplaintService, Filters
+from admin.users import User
 from config.settings import Settings
 from domain.ids import complaint_id_for
 from domain.vocabulary import Role

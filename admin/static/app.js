@@ -2,7 +2,7 @@
  *
  * 1. Live countdowns: every element with data-deadline="2026-11-27T20:30:00Z" (ISO 8601, UTC)
  *    shows the time left in its data-lang (vi | en, else the page's <html lang>) and gets the class
- *    countdown plus ok / soon (< 3 days left) / late (past the deadline); refreshed every 30 s.
+ *    countdown plus ok / soon (less than the body's data-due-soon-ms left) / late (past the deadline); refreshed every 30 s.
  *    The wording matches the server's duration_left filter (admin/i18n.py), so nothing jumps on load.
  * 2. Confirmations: a button, link or form with data-confirm="text" asks before it acts.
  * 3. Filters: a <select> or checkbox with data-autosubmit submits its form when changed.
@@ -11,7 +11,8 @@
   "use strict";
 
   var REFRESH_MS = 30 * 1000;
-  var DUE_SOON_MS = 3 * 24 * 3600 * 1000;
+  // The bound of "due soon" comes from the server (domain/access.py DUE_SOON), on <body>.
+  var DUE_SOON_MS = Number(document.body.getAttribute("data-due-soon-ms"));
 
   var WORDS = {
     vi: {

@@ -20,42 +20,24 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
+from admin.services.queues import QUEUE_LIMIT, work_queues
+from admin.users import User
 from config.settings import Settings
+from domain.access import can_access, can_access_department
 from domain.data_requests import may_anonymise, redact_detail
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
-from domain.transitions import TRANSITIONS, Refusal, available_decisions, can_access, can_access_department, check
-from domain.vocabulary import CS_DEPARTMENT, Role, Stage
+from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
+from domain.vocabulary import Role, Stage
 from intake.filing import Filed, IntakeRefused, file_complaint
-from store import projection, search
+from store import projection, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
-from store.tables import LISTED, Complaint, DataRequest, OutboxMail, Staff
+from store.tables import LISTED, Complaint, DataRequest, Department, Letter, OutboxMail
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
 HEALTH_TIMEOUT = timedelta(seconds=5)
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
-
-
-@dataclass(frozen=True)
-class User:
-    username: str
-    full_name: str
-    role: Role
-    department: str | None
-    language: str
-
-    @property
-    def actor(self) -> Actor:
-        return Actor(user=self.username, role=self.role, department=self.department)
-
-    @property
-    def sees_all(self) -> bool:
-        return self.role in (Role.CS_AGENT, Role.MANAGER, Role.ADMIN) or self.department == CS_DEPARTMENT
-
-    @classmethod
-    def of(cls, staff: Staff) -> "User":
-        return cls(staff.username, staff.full_name, Role(staff.role), staff.department_code, staff.language)
 
 
 @dataclass(frozen=True)
@@ -83,6 +65,23 @@ class AuditEvent:
     name: str
     actor: dict[str, Any] | None
     fields: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ComplaintPage:
+    state: ComplaintState
+    actions: list[str]
+    mails: list[OutboxMail]
+    events: list[AuditEvent]
+    departments: list[Department]
+    anonymised: bool
+    may_anonymise: bool
+
+
+@dataclass(frozen=True)
+class Queue:
+    title: str  # msgid
+    rows: list[Complaint]
 
 
 def _cursor(row: Complaint) -> str:
@@ -188,18 +187,18 @@ class ComplaintService:
             raise ServiceError.refused(refusal)
 
     async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
-        conditions: list[ColumnElement[bool]] = []
-        if not user.sees_all:
-            conditions.append(Complaint.department_code == user.department)
+        conditions: list[ColumnElement[bool]] = scopes.visible_to(user.actor)
         for column, value in (
             (Complaint.stage, filters.stage),
             (Complaint.department_code, filters.department),
             (Complaint.category, filters.category),
             (Complaint.channel, filters.channel),
-            (Complaint.overdue, filters.overdue),
         ):
             if value is not None and value != "":
                 conditions.append(column == value)
+        if filters.overdue is not None:
+            overdue = scopes.overdue(datetime.now(UTC))
+            conditions.append(overdue if filters.overdue else ~overdue)
         newest, oldest = filters.received_to, filters.received_from
         if oldest:
             conditions.append(Complaint.received_at >= oldest)
@@ -222,10 +221,40 @@ class ComplaintService:
         rows = rows[:limit]
         return Page(rows, _cursor(rows[-1]) if more and rows else None)
 
-    async def mails(self, user: User, complaint_id: str) -> list[OutboxMail]:
-        await self.state(user, complaint_id)
+    async def _mails(self, complaint_id: str) -> list[OutboxMail]:
         query = select(OutboxMail).where(OutboxMail.complaint_id == complaint_id).order_by(OutboxMail.created_at)
         return list((await self.session.scalars(query)).all())
+
+    async def page(self, user: User, complaint_id: str) -> ComplaintPage:
+        """Everything the complaint page shows, from one state query and one read of the row."""
+        state = await self.state(user, complaint_id)
+        return ComplaintPage(
+            state=state,
+            actions=self.actions(user, state),
+            mails=await self._mails(complaint_id),
+            events=await self._audit(complaint_id),
+            departments=await self.departments(),
+            anonymised=await self.anonymised(complaint_id),
+            may_anonymise=await self.anonymise_refusal(user, state) is None,
+        )
+
+    async def departments(self) -> list[Department]:
+        return list((await self.session.scalars(select(Department).order_by(Department.code))).all())
+
+    async def queues(self, user: User) -> list[Queue]:
+        """The queues of the user's landing page (``admin.services.queues``), soonest deadline first."""
+        found = []
+        for title, where in work_queues(user.actor):
+            query = select(Complaint).where(*scopes.visible_to(user.actor), where).order_by(Complaint.deadline)
+            found.append(Queue(title, list((await self.session.scalars(query.limit(QUEUE_LIMIT))).all())))
+        return found
+
+    async def letter(self, user: User, complaint_id: str) -> Letter | None:
+        """The latest issued letter of a complaint the user may see."""
+        await self.state(user, complaint_id)
+        query = select(Letter).where(Letter.complaint_id == complaint_id).order_by(Letter.seq.desc()).limit(1)
+        found: Letter | None = await self.session.scalar(query)
+        return found
 
     async def _stored_state(self, complaint_id: str) -> ComplaintState:
         row = await self.session.get(Complaint, complaint_id)
@@ -258,9 +287,12 @@ class ComplaintService:
         return WorkflowHistory.from_json(complaint_id, archived.history_json)
 
     async def history(self, user: User, complaint_id: str) -> list[AuditEvent]:
+        await self.state(user, complaint_id)
+        return await self._audit(complaint_id)
+
+    async def _audit(self, complaint_id: str) -> list[AuditEvent]:
         """The audit trail, read from the workflow history itself (who, what, when, fields);
         from the store's archive once Temporal's retention has removed it."""
-        await self.state(user, complaint_id)
         history = await self._history(complaint_id)
         redact = redact_detail if await self.anonymised(complaint_id) else dict
         converter = (await self.client()).data_converter

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from admin.complaints_service import AuditEvent, Filters
 from admin.deps import CurrentUser, ServiceDep, SessionDep, browser_session
 from admin.errors import ServiceError
 from admin.security import csrf_ok
+from admin.services.complaints import AuditEvent, Filters
 from admin.sign_in import revoke_token
 from domain.models import ComplaintIntake, ComplaintState, Customer
 from domain.vocabulary import Category, Channel, Stage

@@ -1,0 +1,68 @@
+"""Rendering a staff page: the Jinja2 environment (Vietnamese by default, English on a
+toggle), the menu of the user's role, and the context every page shares."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from admin import forms, i18n
+from admin.security import SESSION_COOKIE
+from admin.users import User
+from domain import access
+from domain.vocabulary import Role
+
+LANG_COOKIE, PRELOGIN_CSRF = "kn_lang", "kn_csrf"
+templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(i18n.TEMPLATES_DIR), autoescape=True, undefined=jinja2.StrictUndefined
+)
+i18n.install(templates)
+templates.globals["field_labels"] = forms.LABELS
+templates.globals["due_soon_ms"] = int(access.DUE_SOON.total_seconds() * 1000)
+
+
+@jinja2.pass_context
+def _value_label(context: Any, field: str, value: Any) -> str:
+    """A decision field's value as staff read it: vocabulary values by their translated names."""
+    lang = i18n.normalize(context.get("lang"))
+    vocabulary = {"category": "category", "priority": "priority", "method": "reply_method",
+                  "decision": "supervisor_choice"}.get(field)  # fmt: skip
+    if vocabulary:
+        return i18n.label(lang, vocabulary, value)
+    if isinstance(value, bool):
+        return i18n.gettext(lang, "Yes" if value else "No")
+    return str(value)
+
+
+templates.globals["value_label"] = _value_label
+
+
+def language(request: Request, user: User | None) -> str:
+    return i18n.normalize(user.language if user else request.cookies.get(LANG_COOKIE))
+
+
+def _nav(user: User, path: str) -> list[dict[str, Any]]:
+    items = [("/", "My work"), ("/complaints", "Complaints"), ("/complaints/new", "New complaint"),
+             ("/dashboard", "Dashboard")]  # fmt: skip
+    if access.reads_all_mail(user.actor):
+        items.append(("/mails", "Mail"))
+    if user.role in (Role.ADMIN, Role.MANAGER):
+        items.append(("/admin/staff", "Administration"))
+    return [{"href": href, "label": label, "active": path == href} for href, label in items]
+
+
+def _csrf_token(request: Request) -> str:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = request.app.state.signer.load(cookie)
+    return session.csrf if session else request.cookies.get(PRELOGIN_CSRF, "")
+
+
+def render(request: Request, user: User | None, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    base = {
+        "request": request, "lang": language(request, user), "user": user, "csrf_token": _csrf_token(request),
+        "nav": _nav(user, request.url.path) if user else [], "messages": [], "now": datetime.now(UTC),
+    }  # fmt: skip
+    html = templates.get_template(name).render(base | context)
+    return HTMLResponse(html, status_code=status)

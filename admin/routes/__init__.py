@@ -1,0 +1,1 @@
+"""Routes grouped by feature: thin over the services, authorised by the typed dependencies of admin.deps."""

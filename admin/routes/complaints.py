@@ -1,0 +1,157 @@
+"""The complaint pages: the list with its filters, filing a new complaint, and the complaint page
+with exactly the decisions its user may take. Thin over ``ComplaintService``."""
+
+import secrets
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from admin import forms, i18n
+from admin.deps import CsrfChecked, CurrentStaff, ServiceDep
+from admin.errors import ServiceError
+from admin.rendering import language, render
+from admin.services.complaints import ComplaintService, Filters
+from admin.users import User
+from domain.models import ComplaintIntake, Customer
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/complaints")
+async def complaint_list(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
+    q = request.query_params
+    overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
+    filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
+                      category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
+                      q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
+                      received_to=_day(q.get("to"), next_day=True))  # fmt: skip
+    page = await service.search(user, filters, q.get("after") or None)
+    args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
+    next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
+    return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
+                  departments=await service.departments())  # fmt: skip
+
+
+def _day(value: str | None, next_day: bool = False) -> datetime | None:
+    """A yyyy-mm-dd date from the filter form, as the start of that day in Vietnam (or the next)."""
+    try:
+        day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=i18n.VN_TZ)
+    except ValueError:
+        return None
+    return day + timedelta(days=1) if next_day else day
+
+
+@router.get("/complaints/new")
+async def new_complaint_page(request: Request, user: CurrentStaff) -> Response:
+    # a key per form: submitting it twice (double click, reload) files one complaint
+    values = {"form_key": secrets.token_hex(8)}
+    return render(request, user, "new.html", error=None, values=values, title="New complaint")
+
+
+@router.post("/complaints/new", dependencies=[CsrfChecked])
+async def new_complaint(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    try:
+        intake = ComplaintIntake.model_validate(
+            {
+                "channel": form.get("channel"),
+                "customer": Customer(
+                    name=form.get("name", ""),
+                    email=form.get("email") or None,
+                    phone=form.get("phone") or None,
+                    address=form.get("address") or None,
+                    language=form.get("language") or "vi",
+                ),
+                "subject": form.get("subject", ""),
+                "body": form.get("body", ""),
+                "received_at": form.get("received_at") or None,
+                "intake_key": f"web:{user.username}:{form.get('form_key')}" if form.get("form_key") else None,
+            }
+        )
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][-1]) if error["loc"] else "body"
+        lang = language(request, user)
+        label = i18n.gettext(lang, forms.LABELS.get(field, field.capitalize()))
+        message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
+        return render(request, user, "new.html", 422, error=message, values=form, title="New complaint")
+    filed = await service.file(user, intake)
+    return RedirectResponse(f"/complaints/{filed.complaint_id}?filed={'new' if filed.created else 'again'}", 303)
+
+
+@router.get("/complaints/{complaint_id}")
+async def complaint_page(request: Request, complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+    return await _complaint(request, user, service, complaint_id)
+
+
+async def _complaint(
+    request: Request, user: User, service: ComplaintService, complaint_id: str, status: int = 200, **extra: Any
+) -> Response:
+    page = await service.page(user, complaint_id)
+    settings = service.settings
+    return render(
+        request, user, "complaint.html", status,
+        state=page.state, actions=[(name, forms.fields(name)) for name in page.actions],
+        mails=page.mails, departments=page.departments, events=page.events,
+        notes=[e for e in page.state.log if e.action == "note"],
+        temporal_url=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{complaint_id}",
+        filed=request.query_params.get("filed"), done=request.query_params.get("done"),
+        refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
+        may_anonymise=page.may_anonymise, anonymised=page.anonymised,
+    )  # fmt: skip
+
+
+@router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])
+async def decide(
+    request: Request, complaint_id: str, decision: str, user: CurrentStaff, service: ServiceDep
+) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if decision not in forms.TRANSITIONS:
+        raise ServiceError(404, "unknown_decision", decision)
+    try:
+        await service.decide(user, complaint_id, decision, forms.payload_from_form(decision, form))
+    except ServiceError as refused:
+        if refused.status in (403, 409, 422):
+            return await _complaint(request, user, service, complaint_id, refused.status,
+                                    refusal=refused, failed_action=decision)  # fmt: skip
+        raise
+    return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
+
+
+@router.post("/complaints/{complaint_id}/anonymise", dependencies=[CsrfChecked])
+async def anonymise(
+    request: Request, complaint_id: str, user: CurrentStaff, service: ServiceDep, reason: Annotated[str, Form()] = ""
+) -> Response:
+    """A customer's personal data request, carried out by a manager (see ComplaintService.anonymise)."""
+    try:
+        if len(reason.strip()) < 3:
+            raise ServiceError(422, "invalid", "reason: give the customer's request")
+        await service.anonymise(user, complaint_id, reason.strip())
+    except ServiceError as refused:
+        if refused.status in (403, 409, 422):
+            return await _complaint(request, user, service, complaint_id, refused.status,
+                                    refusal=refused, failed_action="anonymise")  # fmt: skip
+        raise
+    return RedirectResponse(f"/complaints/{complaint_id}?done=anonymise", 303)
+
+
+@router.get("/complaints/{complaint_id}/letter")
+async def letter(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+    """The supervisor-signed written reply as issued (print-ready HTML, no script)."""
+    issued = await service.letter(user, complaint_id)
+    if issued is None:
+        raise ServiceError(404, "not_found", f"no letter for {complaint_id}")
+    # The letter carries its own print styles; it may not run script nor be framed elsewhere.
+    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    return HTMLResponse(issued.html, headers={"Content-Security-Policy": csp})
+
+
+@router.get("/complaints/{complaint_id}/history.json")
+async def raw_history(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+    body = await service.raw_history(user, complaint_id)
+    return Response(body, media_type="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{complaint_id}-history.json"'})  # fmt: skip

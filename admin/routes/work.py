@@ -1,0 +1,14 @@
+"""``/``: "My work", the queues of the user's role, soonest deadline first."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from admin.deps import CurrentStaff, ServiceDep
+from admin.rendering import render
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/")
+async def my_work(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
+    return render(request, user, "work.html", queues=await service.queues(user), title="My work")
