@@ -48,17 +48,18 @@ class ComplaintActivities:
 
     @activity.defn(name=Activity.ROUTE.value)
     async def route(self, step: StepInput) -> StepResult:
-        """Pick the department (asked for, or the routing table's) and project the routed state."""
+        """Pick the department (asked for, or the routing table's), work out the routed state
+        and project it; the workflow takes the routing's log entry from the result as it is."""
+        request = step.route_request()
         async with transaction(self._sessions) as session:
-            department = step.requested_department
+            department = request.requested_department
             if department is None:
                 if step.state.category is None:
                     raise ApplicationError("cannot route a complaint without a category", non_retryable=True)
                 department = await projection.department_for(session, step.state.category)
-            entry = step.entry
-            routed = assign_department(step.state, department, entry.actor, entry.at, entry.detail.get("reason"))
+            routed = assign_department(step.state, department, request.actor, request.at, request.reason)
             result = await self._write(session, step.model_copy(update={"state": routed, "entry": routed.log[-1]}))
-        return result.model_copy(update={"department": department})
+        return result.model_copy(update={"department": department, "route_entry": routed.log[-1]})
 
     @activity.defn(name=Activity.RESOLVE.value)
     async def resolve(self, step: StepInput) -> StepResult:

@@ -162,6 +162,19 @@ def assign_department(
     return record(state, "route", actor, now, detail, department=department, stage=Stage.IN_PROGRESS)
 
 
+def with_route_entry(state: ComplaintState, entry: LogEntry) -> ComplaintState:
+    """The state after a routing the route activity computed with :func:`assign_department`
+    (``entry`` is that routing's log entry), without computing it a second time."""
+    return state.model_copy(
+        update={
+            "department": entry.detail["department"],
+            "stage": Stage.IN_PROGRESS,
+            "version": entry.seq,
+            "log": [*state.log, entry],
+        }
+    )
+
+
 def target_department(payload: Decision) -> str | None:
     """The department a decision explicitly sends the complaint to, if any."""
     if isinstance(payload, (Verify, Reroute)):

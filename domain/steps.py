@@ -1,10 +1,11 @@
 """What the workflow hands its activities: the contract between orchestration and side effects."""
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from domain.models import ComplaintState, LogEntry
+from domain.models import Actor, ComplaintState, LogEntry
 
 
 class Audience(StrEnum):
@@ -22,20 +23,45 @@ class MailRequest(BaseModel):
     audience: Audience
 
 
+class RouteRequest(BaseModel):
+    """Send the complaint to a department: the one asked for, else the routing table's."""
+
+    actor: Actor
+    at: datetime
+    reason: str | None = None
+    requested_department: str | None = None
+
+
 class StepInput(BaseModel):
-    """One step to project: the state after it (with only its last log entry) and that entry."""
+    """One step to project: the state after it (with only its last log entry) and that entry.
+    A route step carries ``route`` instead: the activity works out the routed state itself."""
 
     state: ComplaintState
     entry: LogEntry
     intake_key: str | None = None
     mails: list[MailRequest] = Field(default_factory=list)
-    # route: the department asked for explicitly (else the routing table decides)
+    route: RouteRequest | None = None
+    # Route steps scheduled before ``route`` existed: the department asked for, and the request
+    # itself in ``entry`` (a placeholder log entry). Read only to finish those.
     requested_department: str | None = None
+
+    def route_request(self) -> RouteRequest:
+        if self.route is not None:
+            return self.route
+        return RouteRequest(
+            actor=self.entry.actor,
+            at=self.entry.at,
+            reason=self.entry.detail.get("reason"),
+            requested_department=self.requested_department,
+        )
 
 
 class StepResult(BaseModel):
     message_ids: list[str] = Field(default_factory=list)
     department: str | None = None
+    # route: the log entry of the routing, as the activity projected it (the workflow appends it
+    # as is); None in results recorded before it was returned.
+    route_entry: LogEntry | None = None
 
 
 class Activity(StrEnum):

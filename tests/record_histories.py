@@ -110,6 +110,13 @@ async def jobs_in_order(env: WorkflowEnvironment, client: Client, settings: Sett
     return await beyond_authority(env, client, settings)
 
 
+async def route_entry_from_the_activity(
+    env: WorkflowEnvironment, client: Client, settings: Settings
+) -> WorkflowHandle[Any, Any]:
+    """Recorded once the route activity returned the routing's log entry (computed once, there)."""
+    return await beyond_authority(env, client, settings)
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -122,6 +129,7 @@ JOURNEYS: dict[str, Journey] = {
         duplicate,
         filed_indexed_on_change,
         jobs_in_order,
+        route_entry_from_the_activity,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

@@ -1,7 +1,20 @@
 """``ComplaintWorkflow``: one durable workflow per complaint, id = complaint id.
 
-Orchestration only. The rules (who may decide what, what each decision changes, which timer
-is next) live in ``domain``; the side effects live in activities, called by name.
+The company's procedure (../shared/seed), step by step, and where each lives:
+
+  01 Receive           ``run``: the intake is projected and acknowledged (the ``receive`` step)
+  02 Check & classify  decision ``verify`` (CS confirms and classifies), then routing to a department;
+                       ``reject`` (e.g. a duplicate), or ``resolve_on_spot`` for a customer in person
+  03 Handle            ``resolve`` by the department (beyond its authority: escalated), ``escalate``,
+                       the supervisor's ``decide`` (approve, return, reroute), ``reroute``
+  04 Answer            ``reply`` by CS; a written complaint's letter is signed: ``sign_reply``
+  05 Close             ``close`` with root cause and lessons; ``reopen`` within the window
+  Never past 20 days   the timers in ``run``: first response, day-15 warning, day-20 breach (repeated)
+  At any open stage    ``note``: an internal note, the stage unchanged
+
+Orchestration only: who may decide what is ``domain.transitions``, what the state becomes is
+``domain.lifecycle``, which step and mails follow is ``domain.effects``; the side effects live
+in activities, called by name.
 """
 
 import asyncio
@@ -15,6 +28,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from domain import effects
     from domain import search_index as sa
     from domain.lifecycle import (
         TimerKind,
@@ -24,15 +38,15 @@ with workflow.unsafe.imports_passed_through():
         new_state,
         next_timer,
         target_department,
+        with_route_entry,
     )
-    from domain.models import ComplaintStart, ComplaintState, Decision, LogEntry
+    from domain.models import ComplaintStart, ComplaintState, Decision
     from domain.steps import (
         ARCHIVE_WORKFLOW,
         COMPLAINT_WORKFLOW,
         Activity,
         ArchiveRequest,
-        Audience,
-        MailRequest,
+        RouteRequest,
         StepInput,
         StepResult,
         archive_workflow_id,
@@ -61,16 +75,6 @@ ARCHIVE_PATCH = "archive-history-on-completion"
 # (the intake sets it at start); older runs replay their upsert before every step.
 INDEX_PATCH = "search-attributes-on-change"
 
-C, D, E, S = Audience.CUSTOMER, Audience.DEPARTMENT, Audience.ESCALATION, Audience.CS_SUPERVISOR
-
-
-# The customer's mail when a complaint closes straight from intake.
-CLOSING_MAIL = {"reject": "rejected", "resolve_on_spot": "resolved_on_spot"}
-
-
-def _mails(*pairs: tuple[str, Audience]) -> list[MailRequest]:
-    return [MailRequest(purpose=p, audience=a) for p, a in pairs]
-
 
 # Decorated with @workflow.defn at the bottom, once the table's handlers are attached.
 class ComplaintWorkflow:
@@ -87,8 +91,8 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintState:
         mark_jobs_in_order()
-        await self._project(Activity.RECEIVE, mails=_mails(("acknowledgement", C)))
-        self._index_changes()
+        await self._project(effects.RECEIVE)
+        self._upsert_changed_search_attributes()
         self._received = True
         while True:
             timer = next_timer(self._state, self._policy)
@@ -116,7 +120,7 @@ class ComplaintWorkflow:
                 try:
                     await self._fire(kind, at)
                 finally:
-                    self._index_changes()
+                    self._upsert_changed_search_attributes()
         await workflow.wait_condition(workflow.all_handlers_finished)
         await asyncio.gather(*self._deliveries, return_exceptions=True)
         if self._start.archive_history and workflow.patched(ARCHIVE_PATCH):
@@ -154,7 +158,7 @@ class ComplaintWorkflow:
             try:
                 await self._apply(name, payload)
             finally:
-                self._index_changes()
+                self._upsert_changed_search_attributes()
             return self._state
 
     async def _signalled(self, name: str, payload: Decision) -> None:
@@ -164,90 +168,54 @@ class ComplaintWorkflow:
             workflow.logger.warning("Signal %s refused: %s", name, refused)
 
     async def _apply(self, name: str, payload: Decision) -> None:
-        was = self._state
-        self._state = apply_decision(was, name, payload, workflow.now(), self._policy)
-        stage = self._state.stage
-        if name == "verify":
-            await self._project(Activity.VERIFY)
-            await self._route(payload, None)
-        elif name in CLOSING_MAIL:
-            await self._project(Activity.CLOSE, mails=_mails((CLOSING_MAIL[name], C)))
-        elif name == "reroute" or (name == "decide" and target_department(payload)):
-            await self._project(Activity.RECORD)
-            reason = getattr(payload, "reason", None) or getattr(payload, "instructions", None)
-            await self._route(payload, reason)
-        elif name == "resolve":
-            await self._project(Activity.RESOLVE)
-            if stage is Stage.ESCALATED:  # beyond the department's authority
-                await self._project(Activity.ESCALATE, mails=_mails(("escalated", E)))
-        elif name == "escalate":
-            await self._project(Activity.ESCALATE, mails=_mails(("escalated", E)))
-        elif name == "sign_reply" and stage is Stage.REPLIED:
-            await self._project(Activity.REPLY, mails=_mails(("reply", C)))
-        elif name == "reply":
-            mails = _mails(("reply", C)) if self._state.reply_method == "email" else []
-            await self._project(Activity.REPLY, mails=mails)
-        elif name == "close":
-            await self._project(Activity.CLOSE, mails=_mails(("closing", C)))
-        elif name == "reopen":
-            await self._project(Activity.ESCALATE, mails=_mails(("reopened", C), ("escalated", E)))
-        else:  # decide (approve/return), sign_reply refused, note
-            await self._project(Activity.RECORD)
+        self._state = apply_decision(self._state, name, payload, workflow.now(), self._policy)
+        then = effects.decision_effects(name, payload, self._state)
+        for step in then.steps:
+            await self._project(step)
+        if then.route:
+            await self._route(payload, then.route_reason)
 
     async def _route(self, payload: Decision, reason: str | None) -> None:
-        """The route activity picks the department and projects ``assign_department`` itself;
-        applying the same pure function here with the same inputs keeps both sides equal."""
-        now = workflow.now()
-        template = LogEntry(
-            seq=self._state.version + 1,
-            at=now,
-            action="route",
-            actor=payload.actor,
-            detail={"reason": reason} if reason else {},
+        """The route activity picks the department and projects the routed state; the workflow
+        appends the routing's log entry from its result."""
+        request = RouteRequest(
+            actor=payload.actor, at=workflow.now(), reason=reason, requested_department=target_department(payload)
         )
-        result = await self._project(Activity.ROUTE, entry=template, requested_department=target_department(payload))
+        result = await self._project(effects.Step(Activity.ROUTE), route=request)
         if result.department is None:
             raise ApplicationError("routing gave no department", non_retryable=True)
-        self._state = assign_department(self._state, result.department, payload.actor, now, reason)
-        if not self._indexes_changes():
-            self._upsert_search_attributes()
+        if result.route_entry is not None:
+            self._state = with_route_entry(self._state, result.route_entry)
+        else:  # a result recorded before the activity returned its entry: the same pure function
+            self._state = assign_department(self._state, result.department, request.actor, request.at, reason)
+        if not self._upserts_only_changes():
+            self._upsert_all_search_attributes()
 
     async def _fire(self, kind: TimerKind, due: datetime) -> None:
         # Never logged before it was due: after a server restart workflow.now() has been seen to
         # lag behind the timer that just fired (the time of the previous workflow task).
         self._state = apply_timer(self._state, kind, max(workflow.now(), due))
-        if kind is TimerKind.FIRST_RESPONSE:
-            await self._project(Activity.RECORD, mails=_mails(("first_response_breach", S)))
-        elif kind is TimerKind.WARNING:
-            await self._project(Activity.RECORD, mails=_mails(("warning", D)))
-        elif kind is TimerKind.BREACH:
-            await self._project(Activity.ESCALATE, mails=_mails(("breach", E)))
+        if (step := effects.TIMER_EFFECTS.get(kind)) is not None:
+            await self._project(step)
 
     # --- side effects ---
 
-    async def _project(
-        self,
-        activity: Activity,
-        *,
-        mails: list[MailRequest] | None = None,
-        entry: LogEntry | None = None,
-        requested_department: str | None = None,
-    ) -> StepResult:
+    async def _project(self, step: effects.Step, *, route: RouteRequest | None = None) -> StepResult:
         """Run the step's activity on the current state, then deliver its mails in the background."""
-        if not self._indexes_changes():
-            self._upsert_search_attributes()
+        if not self._upserts_only_changes():
+            self._upsert_all_search_attributes()
         state = self._state
-        step = StepInput(
+        step_input = StepInput(
             # The last entry only: it carries the hash a step that logs (route) chains onto.
             state=state.model_copy(update={"log": state.log[-1:]}),
-            entry=entry or state.log[-1],
+            entry=state.log[-1],
             intake_key=self._start.intake.intake_key,
-            mails=mails or [],
-            requested_department=requested_department,
+            mails=list(step.mails),
+            route=route,
         )
         result = await workflow.execute_activity(
-            activity.value,
-            step,
+            step.activity.value,
+            step_input,
             result_type=StepResult,
             start_to_close_timeout=STEP_TIMEOUT,
             retry_policy=STEP_RETRY,
@@ -263,17 +231,19 @@ class ComplaintWorkflow:
             )
         return result
 
-    def _upsert_search_attributes(self) -> None:
+    def _upserts_only_changes(self) -> bool:
+        """Since INDEX_PATCH the search attributes are set at start and upserted after each
+        decision or timer, only what changed; runs from before upsert all of them before each step."""
+        return self._start.search_attributes and workflow.patched(INDEX_PATCH)
+
+    def _upsert_all_search_attributes(self) -> None:
         """Before INDEX_PATCH: every attribute, before every step."""
         if self._start.search_attributes:
             workflow.upsert_search_attributes(sa.updates(self._state))
 
-    def _indexes_changes(self) -> bool:
-        return self._start.search_attributes and workflow.patched(INDEX_PATCH)
-
-    def _index_changes(self) -> None:
+    def _upsert_changed_search_attributes(self) -> None:
         """After a decision, a timer or the intake: upsert only the attributes that changed."""
-        if self._indexes_changes():
+        if self._upserts_only_changes():
             if changed := sa.updates(self._state, workflow.info().typed_search_attributes):
                 workflow.upsert_search_attributes(changed)
 

@@ -1,0 +1,107 @@
+"""What each decision and timer sets in motion beyond the state: the step activity that projects
+it (store row, complaint log, queued mail) and who is mailed. The workflow reads this table;
+``domain.transitions`` says who may decide what, ``domain.lifecycle`` what the state becomes.
+
+The order of the steps is part of every recorded history: changing it needs a workflow patch.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from domain.lifecycle import TimerKind, target_department
+from domain.models import ComplaintState, Decide, Decision, Reroute
+from domain.steps import Activity, Audience, MailRequest
+from domain.vocabulary import ReplyMethod, Stage
+
+CUSTOMER, DEPARTMENT, ESCALATION, CS_SUPERVISOR = (
+    Audience.CUSTOMER,
+    Audience.DEPARTMENT,
+    Audience.ESCALATION,
+    Audience.CS_SUPERVISOR,
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    activity: Activity
+    mails: tuple[MailRequest, ...] = ()
+
+
+@dataclass(frozen=True)
+class Effects:
+    steps: tuple[Step, ...]
+    # After the steps, send the complaint to a department (the routing table's, or the one the
+    # decision names), with this reason in the log.
+    route: bool = False
+    route_reason: str | None = None
+
+
+def step(activity: Activity, *mails: tuple[str, Audience]) -> Step:
+    return Step(activity, tuple(MailRequest(purpose=purpose, audience=audience) for purpose, audience in mails))
+
+
+def _verify(payload: Decision, state: ComplaintState) -> Effects:
+    return Effects((step(Activity.VERIFY),), route=True)
+
+
+def _reroute(payload: Decision, state: ComplaintState) -> Effects:
+    reason = payload.reason if isinstance(payload, Reroute) else getattr(payload, "instructions", None)
+    return Effects((step(Activity.RECORD),), route=True, route_reason=reason)
+
+
+def _decide(payload: Decision, state: ComplaintState) -> Effects:
+    if isinstance(payload, Decide) and target_department(payload):
+        return _reroute(payload, state)  # the supervisor sends it to another department
+    return Effects((step(Activity.RECORD),))  # approve, or return to the department
+
+
+def _resolve(payload: Decision, state: ComplaintState) -> Effects:
+    if state.stage is Stage.ESCALATED:  # beyond the department's authority: to its superior
+        return Effects((step(Activity.RESOLVE), step(Activity.ESCALATE, ("escalated", ESCALATION))))
+    return Effects((step(Activity.RESOLVE),))
+
+
+def _sign_reply(payload: Decision, state: ComplaintState) -> Effects:
+    if state.stage is Stage.REPLIED:  # signed: the written answer is issued
+        return Effects((step(Activity.REPLY, ("reply", CUSTOMER)),))
+    return Effects((step(Activity.RECORD),))  # refused: back to the department
+
+
+def _reply(payload: Decision, state: ComplaintState) -> Effects:
+    if state.reply_method == ReplyMethod.EMAIL.value:
+        return Effects((step(Activity.REPLY, ("reply", CUSTOMER)),))
+    return Effects((step(Activity.REPLY),))  # phone, livechat, in person: logged
+
+
+def _fixed(*steps: Step) -> Callable[[Decision, ComplaintState], Effects]:
+    effects = Effects(steps)
+    return lambda payload, state: effects
+
+
+# decision name -> its effects, given the payload and the state after the decision.
+DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
+    "verify": _verify,
+    "reject": _fixed(step(Activity.CLOSE, ("rejected", CUSTOMER))),
+    "resolve_on_spot": _fixed(step(Activity.CLOSE, ("resolved_on_spot", CUSTOMER))),
+    "reroute": _reroute,
+    "resolve": _resolve,
+    "escalate": _fixed(step(Activity.ESCALATE, ("escalated", ESCALATION))),
+    "decide": _decide,
+    "sign_reply": _sign_reply,
+    "reply": _reply,
+    "close": _fixed(step(Activity.CLOSE, ("closing", CUSTOMER))),
+    "reopen": _fixed(step(Activity.ESCALATE, ("reopened", CUSTOMER), ("escalated", ESCALATION))),
+    "note": _fixed(step(Activity.RECORD)),
+}
+
+RECEIVE = step(Activity.RECEIVE, ("acknowledgement", CUSTOMER))  # the receipt the ICT rules ask for
+
+TIMER_EFFECTS: dict[TimerKind, Step] = {
+    TimerKind.FIRST_RESPONSE: step(Activity.RECORD, ("first_response_breach", CS_SUPERVISOR)),
+    TimerKind.WARNING: step(Activity.RECORD, ("warning", DEPARTMENT)),
+    TimerKind.BREACH: step(Activity.ESCALATE, ("breach", ESCALATION)),
+}
+
+
+def decision_effects(name: str, payload: Decision, state_after: ComplaintState) -> Effects:
+    return DECISION_EFFECTS[name](payload, state_after)
