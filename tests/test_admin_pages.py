@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
+from admin.accounts import set_account
+from admin.app import create_app
 from admin.errors import ServiceError
 from admin.routes.administration import iso_duration
 from admin.services.mailbox import mail_path
-from admin.accounts import set_account
-from admin.app import create_app
 from config.settings import Settings
 from domain.models import Actor, Close, Escalate, Reply, Resolve, Verify
 from domain.sla import CalendarKind
