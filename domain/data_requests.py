@@ -1,6 +1,7 @@
-"""Personal data requests (Decree 13/2023/ND-CP): who may anonymise a complaint, when, and
-what is removed. Statistics (channel, category, department, stages, dates, escalations) and
-the lessons (root cause, lessons learned, preventive action) are kept."""
+"""Personal data requests (Law 91/2025/QH15 on personal data protection and Decree
+356/2025/ND-CP, which replaced Decree 13/2023/ND-CP on 1 January 2026): who may anonymise a
+complaint, when, and what is removed. Statistics (channel, category, department, stages,
+dates, escalations) and the lessons (root cause, lessons learned, preventive action) are kept."""
 
 from typing import Any
 

@@ -196,7 +196,8 @@ class StaffSession(Base):
 
 
 class DataRequest(Base):
-    """Personal data requests (Decree 13/2023/ND-CP): who asked what for which complaint."""
+    """Personal data requests (Law 91/2025/QH15 on personal data protection and Decree
+    356/2025/ND-CP, in force 1 January 2026): who asked what for which complaint."""
 
     __tablename__ = "data_requests"
 
