@@ -11,11 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from admin import forms, i18n
-from admin.deps import CsrfChecked, CurrentStaff, ServiceDep
+from admin.deps import Auditor, CsrfChecked, CurrentStaff, ServiceDep
 from admin.errors import ServiceError
 from admin.rendering import language, render
 from admin.services.complaints import ComplaintService, Filters
 from admin.users import User
+from domain import access
 from domain.models import ComplaintIntake, Customer
 
 router = APIRouter(include_in_schema=False)
@@ -96,7 +97,8 @@ async def _complaint(
     return render(
         request, user, "complaint.html", status,
         state=page.state, actions=[(name, forms.fields(name)) for name in page.actions],
-        mails=page.mails, departments=page.departments, events=page.events,
+        mails=page.customer_mails, staff_mails=page.staff_mails, departments=page.departments, events=page.events,
+        may_audit=access.reads_raw_history(user.actor),
         notes=[e for e in page.state.log if e.action == "note"],
         temporal_url=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{complaint_id}",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
@@ -151,7 +153,7 @@ async def letter(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> 
 
 
 @router.get("/complaints/{complaint_id}/history.json")
-async def raw_history(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+async def raw_history(complaint_id: str, user: Auditor, service: ServiceDep) -> Response:
     body = await service.raw_history(user, complaint_id)
     return Response(body, media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{complaint_id}-history.json"'})  # fmt: skip

@@ -25,6 +25,7 @@ from admin.users import User
 from config.settings import Settings
 from domain.access import can_access, can_access_department
 from domain.data_requests import may_anonymise, redact_detail
+from domain.effects import CUSTOMER_MAILS
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
 from domain.vocabulary import Role, Stage
@@ -71,7 +72,8 @@ class AuditEvent:
 class ComplaintPage:
     state: ComplaintState
     actions: list[str]
-    mails: list[OutboxMail]
+    customer_mails: list[OutboxMail]
+    staff_mails: list[OutboxMail]  # escalations, warnings: internal notifications
     events: list[AuditEvent]
     departments: list[Department]
     anonymised: bool
@@ -228,10 +230,12 @@ class ComplaintService:
     async def page(self, user: User, complaint_id: str) -> ComplaintPage:
         """Everything the complaint page shows, from one state query and one read of the row."""
         state = await self.state(user, complaint_id)
+        mails = await self._mails(complaint_id)
         return ComplaintPage(
             state=state,
             actions=self.actions(user, state),
-            mails=await self._mails(complaint_id),
+            customer_mails=[m for m in mails if m.purpose in CUSTOMER_MAILS],
+            staff_mails=[m for m in mails if m.purpose not in CUSTOMER_MAILS],
             events=await self._audit(complaint_id),
             departments=await self.departments(),
             anonymised=await self.anonymised(complaint_id),
