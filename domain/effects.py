@@ -113,4 +113,3 @@ TIMER_EFFECTS: dict[TimerKind, Step] = {
 
 def decision_effects(name: str, payload: Decision, state_after: ComplaintState) -> Effects:
     return DECISION_EFFECTS[name](payload, state_after)
-
