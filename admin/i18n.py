@@ -191,6 +191,8 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             SupervisorChoice.REROUTE: "Send to another department",
         },
     ),
+    # A customer's language (for their mails and letters).
+    "language": ("language", {"vi": "Vietnamese", "en": "English"}),
     # A mail's delivery status in the outbox (store.tables.OutboxMail.status).
     "mail_status": (
         "mail status",
