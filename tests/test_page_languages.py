@@ -76,10 +76,10 @@ async def complaint(app: object, dev_env: WorkflowEnvironment, settings: Setting
     return filed.complaint_id
 
 
-async def _pages(app: object, complaint: str, lang: str) -> dict[str, str]:
+async def _pages(application: object, complaint: str, lang: str) -> dict[str, str]:
     found = {}
     for username in ROLES:
-        browser = await Browser(app).login(username)
+        browser = await Browser(application).login(username)
         page = await browser.http.get("/")
         await browser.http.post("/language", data={"lang": lang, "next": "/", "csrf_token": _csrf(page.text)})
         for path in [*PAGES, f"/complaints/{complaint}"]:
