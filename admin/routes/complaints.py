@@ -17,7 +17,8 @@ from admin.rendering import language, render
 from admin.services.complaints import ComplaintService, Filters
 from admin.users import User
 from domain import access
-from domain.models import ComplaintIntake, Customer
+from domain.models import ComplaintIntake
+from domain.sla import VN_TZ
 
 router = APIRouter(include_in_schema=False)
 
@@ -50,38 +51,51 @@ def _day(value: str | None, next_day: bool = False) -> datetime | None:
 async def new_complaint_page(request: Request, user: CurrentStaff) -> Response:
     # a key per form: submitting it twice (double click, reload) files one complaint
     values = {"form_key": secrets.token_hex(8)}
-    return render(request, user, "new.html", error=None, values=values, title="New complaint")
+    return render(request, user, "new.html", field_errors={}, values=values, title="New complaint")
 
 
 @router.post("/complaints/new", dependencies=[CsrfChecked])
 async def new_complaint(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        intake = ComplaintIntake.model_validate(
-            {
-                "channel": form.get("channel"),
-                "customer": Customer(
-                    name=form.get("name", ""),
-                    email=form.get("email") or None,
-                    phone=form.get("phone") or None,
-                    address=form.get("address") or None,
-                    language=form.get("language") or "vi",
-                ),
-                "subject": form.get("subject", ""),
-                "body": form.get("body", ""),
-                "received_at": form.get("received_at") or None,
-                "intake_key": f"web:{user.username}:{form.get('form_key')}" if form.get("form_key") else None,
-            }
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][-1]) if error["loc"] else "body"
-        lang = language(request, user)
-        label = i18n.gettext(lang, forms.LABELS.get(field, field.capitalize()))
-        message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
-        return render(request, user, "new.html", 422, error=message, values=form, title="New complaint")
-    filed = await service.file(user, intake)
+        try:
+            intake = ComplaintIntake.model_validate(
+                {
+                    "channel": form.get("channel") or None,
+                    "customer": {
+                        "name": form.get("name", ""),
+                        "email": form.get("email") or None,
+                        "phone": form.get("phone") or None,
+                        "address": form.get("address") or None,
+                        "language": form.get("language") or "vi",
+                    },
+                    "subject": form.get("subject", ""),
+                    "body": form.get("body", ""),
+                    "received_at": local_time(form.get("received_at")),
+                    "intake_key": f"web:{user.username}:{form.get('form_key')}" if form.get("form_key") else None,
+                }
+            )
+        except ValidationError as exc:
+            raise ServiceError.invalid(exc) from exc
+        filed = await service.file(user, intake)
+    except ServiceError as refused:
+        if refused.status != 422:
+            raise
+        errors = forms.field_errors(language(request, user), refused) or {"body": refused.message}
+        return render(request, user, "new.html", 422, field_errors=errors, values=form, title="New complaint")
     return RedirectResponse(f"/complaints/{filed.complaint_id}?filed={'new' if filed.created else 'again'}", 303)
+
+
+def local_time(value: str | None) -> str | datetime | None:
+    """A form's date and time (``datetime-local`` sends no zone) as a time in Vietnam; a value
+    that does not parse is passed on as it is, for the model to name the field."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
 
 
 @router.get("/complaints/{complaint_id}")
@@ -103,6 +117,7 @@ async def _complaint(
         temporal_url=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{complaint_id}",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
+        posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
         may_anonymise=page.may_anonymise, anonymised=page.anonymised,
     )  # fmt: skip
 
@@ -118,8 +133,9 @@ async def decide(
         await service.decide(user, complaint_id, decision, forms.payload_from_form(decision, form))
     except ServiceError as refused:
         if refused.status in (403, 409, 422):
-            return await _complaint(request, user, service, complaint_id, refused.status,
-                                    refusal=refused, failed_action=decision)  # fmt: skip
+            errors = forms.field_errors(language(request, user), refused)
+            return await _complaint(request, user, service, complaint_id, refused.status, refusal=refused,
+                                    failed_action=decision, posted=form, field_errors=errors)  # fmt: skip
         raise
     return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
 
