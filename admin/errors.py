@@ -9,10 +9,18 @@ from domain.transitions import HTTP_STATUS, Refusal, RefusalCode
 
 class ServiceError(Exception):
     def __init__(
-        self, status: int, code: str, message: str, field: str | None = None, problem: dict[str, Any] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        problem: dict[str, Any] | None = None,
+        page: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        # What a page says instead of ``message``: a msgid of the catalogue and its values.
+        self.page = page
         # What was wrong with ``field``, for the pages to say in the user's language
         # (a pydantic error's type and context: admin.forms.field_problem).
         self.problem = problem
@@ -41,11 +49,14 @@ class ServiceError(Exception):
 
 
 def not_found(complaint_id: str) -> ServiceError:
-    return ServiceError(404, "not_found", f"no complaint {complaint_id}")
+    return ServiceError(
+        404, "not_found", f"no complaint {complaint_id}", page=("There is no complaint %(id)s.", {"id": complaint_id})
+    )
 
 
 def no_access(complaint_id: str) -> ServiceError:
-    return ServiceError(403, "no_access", f"you have no access to complaint {complaint_id}")
+    page = ("Complaint %(id)s is handled by another department: you do not have access to it.", {"id": complaint_id})
+    return ServiceError(403, "no_access", f"you have no access to complaint {complaint_id}", page=page)
 
 
 UNAVAILABLE = ServiceError(503, "unavailable", "the workflow service is unavailable; nothing was applied, try again")

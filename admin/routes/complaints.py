@@ -128,7 +128,7 @@ async def decide(
 ) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if decision not in forms.TRANSITIONS:
-        raise ServiceError(404, "unknown_decision", decision)
+        raise ServiceError(404, "unknown_decision", decision, page=("This action does not exist.", {}))
     try:
         await service.decide(user, complaint_id, decision, forms.payload_from_form(decision, form))
     except ServiceError as refused:
@@ -162,7 +162,8 @@ async def letter(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> 
     """The supervisor-signed written reply as issued (print-ready HTML, no script)."""
     issued = await service.letter(user, complaint_id)
     if issued is None:
-        raise ServiceError(404, "not_found", f"no letter for {complaint_id}")
+        page = ("No letter has been issued for complaint %(id)s.", {"id": complaint_id})
+        raise ServiceError(404, "not_found", f"no letter for {complaint_id}", page=page)
     # The letter carries its own print styles; it may not run script nor be framed elsewhere.
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
     return HTMLResponse(issued.html, headers={"Content-Security-Policy": csp})

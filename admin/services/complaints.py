@@ -98,7 +98,11 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError(at)
         return received, cid
     except ValueError as exc:
-        raise ServiceError(422, "invalid", "invalid cursor", field="after") from exc
+        page: tuple[str, dict[str, Any]] = (
+            "This page of the list is no longer valid. Start again from the first page.",
+            {},
+        )
+        raise ServiceError(422, "invalid", "invalid cursor", field="after", page=page) from exc
 
 
 class ComplaintService:
