@@ -1,4 +1,4 @@
-"""The complaint page separates mail to the customer from internal notifications, names each
+"""The complaint page names people by their full names, separates mail to the customer from internal notifications, names each
 delivery status in the reader's language, and keeps the raw history and the Temporal UI link
 for those who audit (supervisors, managers, administrators); the raw history refuses the others."""
 
@@ -39,6 +39,9 @@ async def test_customer_mail_and_staff_notifications_apart(
     for raw in (">pending<", ">sent<", ">sending<"):
         assert raw not in page, raw
     assert "history.json" not in page and "Temporal UI" not in page
+    trail = page.split('id="audit"', 1)[-1] if 'id="audit"' in page else page
+    assert "Nguyễn Thị Lan" in trail and "Lê Quang Minh" in trail  # people by their full names
+    assert ">lan.cs " not in trail and ">minh.tech " not in trail
     assert (await cs.http.get(f"{url}/history.json")).status_code == 403
 
     supervisor = await Browser(app).login("tuan.tech")

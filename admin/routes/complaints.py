@@ -118,7 +118,7 @@ async def _complaint(
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
-        may_anonymise=page.may_anonymise, anonymised=page.anonymised,
+        may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
     )  # fmt: skip
 
 

@@ -33,7 +33,7 @@ from intake.filing import Filed, IntakeRefused, file_complaint
 from store import projection, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
-from store.tables import LISTED, Complaint, DataRequest, Department, Letter, OutboxMail
+from store.tables import LISTED, Complaint, DataRequest, Department, Letter, OutboxMail, Staff
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
@@ -78,6 +78,7 @@ class ComplaintPage:
     departments: list[Department]
     anonymised: bool
     may_anonymise: bool
+    people: dict[str, str]  # username -> full name, for everyone the page names
 
 
 @dataclass(frozen=True)
@@ -235,16 +236,24 @@ class ComplaintService:
         """Everything the complaint page shows, from one state query and one read of the row."""
         state = await self.state(user, complaint_id)
         mails = await self._mails(complaint_id)
+        events = await self._audit(complaint_id)
+        named = {e.actor.user for e in state.log} | {str(e.actor.get("user")) for e in events if e.actor}
         return ComplaintPage(
             state=state,
             actions=self.actions(user, state),
             customer_mails=[m for m in mails if m.purpose in CUSTOMER_MAILS],
             staff_mails=[m for m in mails if m.purpose not in CUSTOMER_MAILS],
-            events=await self._audit(complaint_id),
+            events=events,
             departments=await self.departments(),
             anonymised=await self.anonymised(complaint_id),
             may_anonymise=await self.anonymise_refusal(user, state) is None,
+            people=await self.full_names(named | ({state.signed_by} if state.signed_by else set())),
         )
+
+    async def full_names(self, usernames: set[str]) -> dict[str, str]:
+        """Staff are shown by their full names; an unknown name (the system, a removed account) as it is."""
+        query = select(Staff.username, Staff.full_name).where(Staff.username.in_(usernames))
+        return {username: name for username, name in (await self.session.execute(query)).all()}
 
     async def departments(self) -> list[Department]:
         return list((await self.session.scalars(select(Department).order_by(Department.code))).all())
