@@ -1,4 +1,5 @@
-"""The complaint page names people by their full names, separates mail to the customer from internal notifications, names each
+"""The complaint page names people by their full names, separates mail to the customer from
+internal notifications, names each
 delivery status in the reader's language, and keeps the raw history and the Temporal UI link
 for those who audit (supervisors, managers, administrators); the raw history refuses the others."""
 
