@@ -80,7 +80,9 @@ class Stack:
 
     def start(self, name: str, args: list[str], env: dict[str, str] | None = None, port: int | None = None) -> Process:
         """Started with the stack's settings as they are now (each part adds its address)."""
-        return self.launcher.start(name, args, port=port, env=env or dict(self.env), ready_within=90)
+        proc = self.launcher.add(name, args, port=port, env=env or dict(self.env))
+        proc.start(ready_within=90 if port is not None else None)
+        return proc
 
     def adopt_env(self) -> None:
         """This process reads the same settings as the ones it starts (Settings reads os.environ)."""

@@ -104,15 +104,13 @@ class Stack:
     # --- the parts ---
 
     def start_temporal(self) -> None:
-        self.temporal.start()
-        self.temporal.wait_ready(60)
+        self.temporal.start(ready_within=60)
 
     def stop_temporal(self) -> None:
         self.temporal.stop(signal.SIGTERM, timeout=30)
 
     def start_catcher(self) -> None:
-        self.catcher.start()
-        self.catcher.wait_ready(30)
+        self.catcher.start(ready_within=30)
 
     def stop_catcher(self) -> None:
         self.catcher.stop(signal.SIGTERM, timeout=20)

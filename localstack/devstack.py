@@ -55,12 +55,12 @@ def _start(launcher: Launcher, settings: Settings) -> None:
         # The UI shows decrypted payloads through the admin's codec endpoint (staff logged in there).
         ui_codec_endpoint=f"http://{settings.admin_host}:{settings.admin_port}/codec",
     )
-    launcher.start("temporal", server, port=temporal_port, host=host, ready_within=60)
+    launcher.add("temporal", server, port=temporal_port, host=host).start(ready_within=60)
     set_retention(settings.temporal_address, settings.temporal_namespace, RETENTION)
     catcher = mailcatcher_command(settings.smtp_host, settings.smtp_port, data / "mail")
-    launcher.start("mailcatcher", catcher, port=settings.smtp_port, host=settings.smtp_host, ready_within=20)
-    launcher.start("worker", worker_command())
-    launcher.start("admin", admin_command(), port=settings.admin_port, host=settings.admin_host, ready_within=60)
+    launcher.add("mailcatcher", catcher, port=settings.smtp_port, host=settings.smtp_host).start(ready_within=20)
+    launcher.add("worker", worker_command()).start()
+    launcher.add("admin", admin_command(), port=settings.admin_port, host=settings.admin_host).start(ready_within=60)
 
 
 def main() -> None:

@@ -79,7 +79,8 @@ class Process:
         """Started, not stopped on purpose, and no longer running: a crash."""
         return self.wanted and self.returncode is not None
 
-    def start(self) -> None:
+    def start(self, ready_within: float | None = None) -> None:
+        """With ``ready_within``, return once it listens on its port (see ``wait_ready``)."""
         if self.alive:
             raise ProcessFailed(f"{self.name} is already running")
         if self.port is not None and port_open(self.port, self.host):
@@ -99,6 +100,8 @@ class Process:
         )
         self.starts += 1
         self.wanted = True
+        if ready_within is not None:
+            self.wait_ready(ready_within)
 
     def kill(self) -> None:
         """SIGKILL: no shutdown code runs, as when a machine or container dies."""
@@ -161,23 +164,6 @@ class Launcher:
         """A process ready to start (not started)."""
         process = Process(name, args, self.logs / f"{name}.log", env or self.env, self.cwd, port, host)
         self.processes.append(process)
-        return process
-
-    def start(
-        self,
-        name: str,
-        args: list[str],
-        *,
-        port: int | None = None,
-        host: str = LOOPBACK,
-        env: Mapping[str, str] | None = None,
-        ready_within: float = 60,
-    ) -> Process:
-        """Add and start a process; with a ``port``, return once it listens there."""
-        process = self.add(name, args, port=port, host=host, env=env)
-        process.start()
-        if port is not None:
-            process.wait_ready(ready_within)
         return process
 
     def crashed(self) -> list[Process]:

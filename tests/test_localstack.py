@@ -35,7 +35,8 @@ def test_launcher_starts_logs_notices_a_crash_and_stops(tmp_path: Path) -> None:
     launcher = Launcher(tmp_path / "logs")
     port = free_port()
     try:
-        catcher = launcher.start("mailcatcher", mailcatcher_command("127.0.0.1", port, tmp_path / "mail"), port=port)
+        catcher = launcher.add("mailcatcher", mailcatcher_command("127.0.0.1", port, tmp_path / "mail"), port=port)
+        catcher.start(ready_within=30)
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = "a@example.vn", "b@example.vn", "launcher"
         message.set_content("hello")
@@ -44,11 +45,10 @@ def test_launcher_starts_logs_notices_a_crash_and_stops(tmp_path: Path) -> None:
         assert len(list((tmp_path / "mail").glob("*.eml"))) == 1
         # A second process on a taken port is refused before it starts.
         with pytest.raises(ProcessFailed, match="taken"):
-            launcher.start("second", mailcatcher_command("127.0.0.1", port, tmp_path / "mail"), port=port)
+            launcher.add("second", mailcatcher_command("127.0.0.1", port, tmp_path / "mail"), port=port).start()
         catcher.kill()
         assert launcher.crashed() == []  # killed on purpose
-        catcher.start()
-        catcher.wait_ready(30)
+        catcher.start(ready_within=30)
         subprocess.run(["kill", "-KILL", str(catcher.pid)], check=True)  # dies behind the launcher's back
         catcher.popen.wait(timeout=10)  # type: ignore[union-attr]
         assert launcher.crashed() == [catcher]
@@ -62,7 +62,7 @@ def test_a_process_that_dies_while_starting_is_reported_with_its_log(tmp_path: P
     launcher = Launcher(tmp_path)
     dying = [sys.executable, "-c", "import sys; print('cannot open the store'); sys.exit(3)"]
     with pytest.raises(ProcessFailed, match=r"(?s)exited with 3.*cannot open the store"):
-        launcher.start("dying", dying, port=free_port(), ready_within=30)
+        launcher.add("dying", dying, port=free_port()).start(ready_within=30)
 
 
 async def _count_rows(url: str) -> int:
