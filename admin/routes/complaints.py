@@ -28,14 +28,16 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
     q = request.query_params
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
     filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
-                      category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
+                      category=q.get("category") or None, channel=q.get("channel") or None,
+                      priority=q.get("priority") or None, overdue=overdue,
                       q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
                       received_to=_day(q.get("to"), next_day=True))  # fmt: skip
     page = await service.search(user, filters, q.get("after") or None)
     args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
     next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
     return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
-                  departments=await service.departments())  # fmt: skip
+                  departments=await service.departments(),
+                  department_names=await service.department_names(language(request, user)))  # fmt: skip
 
 
 def _day(value: str | None, next_day: bool = False) -> datetime | None:
@@ -119,6 +121,7 @@ async def _complaint(
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
+        department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
 
 

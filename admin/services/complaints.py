@@ -47,6 +47,7 @@ class Filters:
     department: str | None = None
     category: str | None = None
     channel: str | None = None
+    priority: str | None = None
     overdue: bool | None = None
     q: str | None = None
     received_from: datetime | None = None
@@ -200,6 +201,7 @@ class ComplaintService:
             (Complaint.department_code, filters.department),
             (Complaint.category, filters.category),
             (Complaint.channel, filters.channel),
+            (Complaint.priority, filters.priority),
         ):
             if value is not None and value != "":
                 conditions.append(column == value)
@@ -258,11 +260,21 @@ class ComplaintService:
     async def departments(self) -> list[Department]:
         return list((await self.session.scalars(select(Department).order_by(Department.code))).all())
 
+    async def department_names(self, lang: str) -> dict[str, str]:
+        """Departments by their names in ``lang`` (the codes are for the machines)."""
+        return {d.code: d.name_vi if lang == "vi" else d.name_en for d in await self.departments()}
+
     async def queues(self, user: User) -> list[Queue]:
-        """The queues of the user's landing page (``admin.services.queues``), soonest deadline first."""
+        """The queues of the user's landing page (``admin.services.queues``): most pressing first,
+        then the soonest deadline."""
         found = []
         for title, where in work_queues(user.actor):
-            query = select(Complaint).where(*scopes.visible_to(user.actor), where).order_by(Complaint.deadline)
+            query = (
+                select(Complaint)
+                .options(LISTED)
+                .where(*scopes.visible_to(user.actor), where)
+                .order_by(scopes.priority_rank(), Complaint.deadline, Complaint.id)
+            )
             found.append(Queue(title, list((await self.session.scalars(query.limit(QUEUE_LIMIT))).all())))
         return found
 
