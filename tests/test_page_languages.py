@@ -17,7 +17,7 @@ from config.settings import Settings
 from domain.models import Actor, ComplaintIntake, Customer, Escalate, Verify
 from domain.vocabulary import Category, Channel, Role
 from intake.filing import file_complaint
-from store.tables import Department, Staff
+from store.tables import Complaint, Department, Staff
 from tests.journey import CS, decide
 from tests.test_admin_pages import Browser, app, until_stages  # noqa: F401  (app: the fixture)
 
@@ -40,10 +40,14 @@ def visible_text(page: str) -> str:
 
 
 async def _data_names(sessions: Any) -> list[str]:
+    """What people typed (the store is shared with other tests): names and texts of every
+    complaint, staff and department names."""
     async with sessions() as session:
         staff = (await session.scalars(select(Staff.full_name))).all()
         departments = (await session.scalars(select(Department.name_vi))).all()
-    return sorted({*staff, *departments, *PROPER_NAMES}, key=len, reverse=True)
+        typed = (await session.execute(select(Complaint.customer_name, Complaint.subject, Complaint.summary))).all()
+    texts = {t for row in typed for t in row if t}
+    return sorted({*staff, *departments, *texts, *PROPER_NAMES}, key=len, reverse=True)
 
 
 def _untranslated_msgids() -> list[str]:
