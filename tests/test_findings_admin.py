@@ -4,18 +4,22 @@ client address is not taken from a spoofable header."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
 from admin.app import create_app
 from config.settings import Settings
+from domain.vocabulary import Channel
+from intake.filing import file_complaint
 from store.engine import transaction
-from tests.journey import running_worker
+from tests.journey import intake, running_worker
 from tests.test_admin_pages import ACCOUNTS, PASSWORD, Browser
 
 
@@ -47,10 +51,8 @@ async def test_a_mail_dated_at_the_end_of_the_calendar_does_not_break_the_mail_l
     directory = settings.data_dir / "mail"
     directory.mkdir(parents=True)
     (directory / "a_good.eml").write_bytes(_mail("good-mail", "Mon, 30 Nov 2026 10:00:00 +0700"))
-    for name, date in [
-        ("b_future.eml", "Fri, 31 Dec 9999 23:59:59 -2359"),
-        ("c_past.eml", "Mon, 1 Jan 0001 00:00:00 +2359"),
-    ]:
+    edges = {"b_future.eml": "Fri, 31 Dec 9999 23:59:59 -2359", "c_past.eml": "Mon, 1 Jan 0001 00:00:00 +2359"}
+    for name, date in edges.items():
         (directory / name).write_bytes(_mail(name[:-4], date))
     cs = await Browser(app).login("lan.cs")
     listing = await cs.get("/mails")
@@ -59,3 +61,30 @@ async def test_a_mail_dated_at_the_end_of_the_calendar_does_not_break_the_mail_l
     for name in ("b_future.eml", "c_past.eml"):
         page = await cs.get(f"/mails/{name}")
         assert page.status_code == 200 and name[:-4] in page.text
+
+
+async def test_a_signal_that_is_not_a_decision_does_not_break_the_history(
+    app: Any, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Medium 4b: ``temporal workflow signal --name note --input '[1,2]'`` broke the complaint's
+    page and history for good."""
+    client = dev_env.client
+    complaint_id = (await file_complaint(client, settings, intake(Channel.PHONE))).complaint_id
+    handle = client.get_workflow_handle(complaint_id)
+    await handle.signal("note", [1, 2])  # what the stock CLI sends: one JSON value, not a decision
+    await handle.signal("note", {"actor": "forged", "text": "x"})  # an actor that is not an actor
+    for _ in range(200):
+        events = [e async for e in handle.fetch_history_events()]
+        if sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED for e in events) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    manager = await Browser(app).login("quang.manager")
+    page = await manager.get(f"/complaints/{complaint_id}")
+    assert page.status_code == 200, page.text[:500]
+    history = await manager.get(f"/api/v1/complaints/{complaint_id}/history")
+    assert history.status_code == 200, history.text[:500]
+    signals = [event for event in history.json() if event["kind"] == "signal"]
+    assert [s["name"] for s in signals] == ["note", "note"]
+    assert signals[0]["actor"] is None and signals[0]["fields"] == {"value": [1, 2]}
+    assert signals[1]["actor"] is None and signals[1]["fields"]["text"] == "x"
+    assert "forged" in str(signals[1]["fields"])  # shown, marked as not an actor
