@@ -5,9 +5,11 @@ client address is not taken from a spoofable header."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from temporalio.api.enums.v1 import EventType
@@ -88,3 +90,17 @@ async def test_a_signal_that_is_not_a_decision_does_not_break_the_history(
     assert signals[0]["actor"] is None and signals[0]["fields"] == {"value": [1, 2]}
     assert signals[1]["actor"] is None and signals[1]["fields"]["text"] == "x"
     assert "forged" in str(signals[1]["fields"])  # shown, marked as not an actor
+
+
+async def test_a_nul_byte_in_the_search_text_is_refused_not_a_store_outage(
+    app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Low 8: ``q=`` with a NUL byte answered 503 "store unavailable" and logged a store outage."""
+    manager = await Browser(app).login("quang.manager")
+    with caplog.at_level(logging.WARNING):
+        for q in ("abc\x00def", "a\x00"):  # both search paths: LIKE (short) and the trigram index
+            api = await manager.get(f"/api/v1/complaints?q={quote(q)}")
+            assert api.status_code == 422 and api.json()["field"] == "q", api.text
+            page = await manager.get(f"/complaints?q={quote(q)}")
+            assert page.status_code == 200, page.text[:300]
+    assert not [r for r in caplog.records if "store unavailable" in r.getMessage().lower()]
