@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from admin.accounts import AccountError, issue_token, set_account
 from admin.sign_in import login_succeeded, revoke_sessions, revoke_token, utcnow
-from config.settings import get_settings
+from config.settings import get_settings, private_umask
 from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
@@ -80,6 +80,7 @@ async def _accounts(args: argparse.Namespace) -> int:
 
 
 def main() -> None:
+    private_umask()
     args = _parser().parse_args()
     if args.command == "serve":
         import uvicorn

@@ -64,6 +64,9 @@ async def _demo_accounts(settings: Settings) -> list[tuple[str, Role, str]]:
 
 
 def main() -> None:
+    from config.settings import private_umask  # what data/ and the children get: the user's alone
+
+    private_umask()
     settings = get_settings()
     data = settings.data_dir
     (data / "mail").mkdir(parents=True, exist_ok=True)

@@ -42,6 +42,9 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 log = logging.getLogger("mailcatcher")
 
 _PARSER = BytesParser(policy=policy.default)
+# The project's PRIVATE_DIR/PRIVATE_FILE (config.settings), repeated: the catcher runs without it.
+_PRIVATE_DIR = 0o700
+_PRIVATE_FILE = 0o600
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
@@ -106,7 +109,7 @@ class MailCatcher:
         if self._controller is not None:
             raise RuntimeError("the mail catcher is already running")
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
         controller = _Controller(
             _Handler(self),
             hostname=self.host,
@@ -211,7 +214,7 @@ class MailCatcher:
 
     def _write(self, raw: bytes, message_id: str | None) -> Path:
         assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
         stem = _file_stem(message_id, datetime.now(UTC))
         path = self.directory / f"{stem}.eml"
         n = 1
@@ -219,7 +222,10 @@ class MailCatcher:
             path = self.directory / f"{stem}-{n}.eml"
             n += 1
         temporary = self.directory / f".{path.name}.tmp"
-        temporary.write_bytes(raw)
+        # Mail holds customers' personal data: 0600 from the start, whatever the umask.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
         os.replace(temporary, path)  # readers never see half a file
         return path
 
@@ -239,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=defaults["dir"], help="where to store mail (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every SMTP session")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # what it creates (mail dir, .eml, its log) is its user's alone
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.INFO if args.verbose else logging.WARNING)
