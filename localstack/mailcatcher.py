@@ -49,7 +49,18 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
 def _parse(raw: bytes) -> EmailMessage:
-    return _PARSER.parsebytes(raw)
+    try:
+        return _PARSER.parsebytes(raw)
+    except Exception:  # a MIME tree too deep to walk: its headers at least
+        return _PARSER.parsebytes(raw, headersonly=True)
+
+
+def _header(message: EmailMessage, name: str) -> str | None:
+    try:
+        value = message.get(name)
+    except Exception:  # a malformed header (``Message-ID: <<<``): the mail is kept all the same
+        return None
+    return None if value is None else str(value)
 
 
 def _file_stem(message_id: str | None, now: datetime) -> str:
@@ -203,14 +214,17 @@ class MailCatcher:
             ]
         )
         raw = trace + newline + raw
-        message = _parse(raw)
+        # Only the headers are read here, each on its own: whatever the body or one header
+        # holds, the raw message is kept (a 500 would drop it).
+        message = _PARSER.parsebytes(raw, headersonly=True)
+        message_id = _header(message, "Message-ID")
         with self._lock:
             if self.directory is None:
                 self._memory.append(raw)
             else:
-                path = self._write(raw, message.get("Message-ID"))
+                path = self._write(raw, message_id)
                 log.debug("stored %s", path)
-        log.info("caught %s from %s to %s: %s", message.get("Message-ID", "-"), mail_from, rcpt_tos, message["Subject"])
+        log.info("caught %s from %s to %s: %s", message_id or "-", mail_from, rcpt_tos, _header(message, "Subject"))
 
     def _write(self, raw: bytes, message_id: str | None) -> Path:
         assert self.directory is not None

@@ -11,8 +11,10 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -148,3 +150,29 @@ async def test_a_permanent_refusal_fails_and_a_temporary_one_retries(settings: S
                 await ActivityEnvironment().run(ComplaintActivities(sessions, configured).deliver_mail, message_id)
         mail = await row(sessions, message_id)
         assert mail.status == status and mail.last_error and answer[:3] in mail.last_error
+
+
+def _deeply_nested(depth: int) -> bytes:
+    parts = b"".join(f'Content-Type: multipart/mixed; boundary="b{i}"\r\n\r\n--b{i}\r\n'.encode() for i in range(depth))
+    return b"From: a@luarong.vn\r\nTo: an@example.vn\r\nSubject: deep\r\nMessage-ID: <deep@luarong.vn>\r\n" + parts
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _deeply_nested(3000),
+        b"From: a@luarong.vn\r\nTo: a@\r\nMessage-ID: <<<\r\nSubject: x\r\n\r\nbody\r\n",
+        b'From: a@luarong.vn\r\nTo: "unterminated <a@b, <<@>>, (comment\r\nSubject: =?x?q?y?=\r\n\r\nbody\r\n',
+    ],
+    ids=["deeply-nested-multipart", "malformed-message-id", "malformed-to"],
+)
+async def test_the_mail_catcher_keeps_a_message_it_cannot_parse(raw: bytes, tmp_path: Path) -> None:
+    """Low 10: the catcher answered 500 and dropped such a message."""
+    async with MailCatcher(directory=tmp_path / "mail") as catcher:
+        errors, _ = await aiosmtplib.send(raw, sender="a@luarong.vn", recipients=["an@example.vn"],
+                                          hostname="127.0.0.1", port=catcher.port)  # fmt: skip
+        assert errors == {}
+        [path] = catcher.message_files()
+        assert path.read_bytes().endswith(raw.rstrip(b"\r\n") + b"\r\n")  # kept as sent, after the trace headers
+        [message] = catcher.messages()
+        assert message["X-RcptTo"] == "an@example.vn"
