@@ -10,12 +10,13 @@ python -m admin serve [--host H] [--port P]
 import argparse
 import asyncio
 import sys
+from typing import Any
 
 from sqlalchemy import select
 
 from admin.accounts import AccountError, issue_token, set_account
 from admin.sign_in import login_succeeded, revoke_sessions, revoke_token, utcnow
-from config.settings import get_settings, private_umask
+from config.settings import Settings, get_settings, private_umask
 from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
@@ -79,6 +80,14 @@ async def _accounts(args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the admin app. uvicorn believes X-Forwarded-For from 127.0.0.1 by
+    default, so anything on the host could name any client address (and dodge the per-address
+    login throttle): only the configured proxies are believed, none by default."""
+    proxies = [proxy.strip() for proxy in settings.trusted_proxies.split(",") if proxy.strip()]
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None}
+
+
 def main() -> None:
     private_umask()
     args = _parser().parse_args()
@@ -89,7 +98,8 @@ def main() -> None:
 
         settings = get_settings()
         asyncio.run(upgrade(settings.effective_database_url))
-        uvicorn.run(create_app(settings), host=args.host or settings.admin_host, port=args.port or settings.admin_port)
+        host, port = args.host or settings.admin_host, args.port or settings.admin_port
+        uvicorn.run(create_app(settings), host=host, port=port, **serve_options(settings))
         return
     sys.exit(asyncio.run(_accounts(args)))
 

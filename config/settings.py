@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     admin_port: int = 8000
     demo_accounts: bool = True  # one login per role on a new database (make run); off in production
     secure_cookies: bool = False  # set behind HTTPS
+    # Addresses or networks (comma-separated) of the reverse proxies whose X-Forwarded-For is
+    # believed; none by default: the client address is the connection's.
+    trusted_proxies: str = ""
 
     # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
     # all decrypt (rotation). Empty in development: generated once into data/payload_keys.
