@@ -87,3 +87,33 @@ def test_a_configured_proxy_is_believed(tmp_path: Path) -> None:
         login_from(url, SPOOFED)
         [line] = wait_for_line(log, "/login")
     assert SPOOFED in line
+
+
+def test_search_terms_stay_out_of_the_log(tmp_path: Path) -> None:
+    with admin_serve(tmp_path) as (url, log):
+        for path in (f"/api/v1/complaints?q={PHONE}", "/complaints?q=an%40example.vn", f"/ready-probe?q={PHONE}"):
+            httpx.get(f"{url}{path}", timeout=10)
+        lines = wait_for_line(log, "/ready-probe")
+        assert len(lines) == 2  # the start-up probe, and the one above
+        written = log.read_text()
+    assert "GET /api/v1/complaints HTTP" in written  # the request is logged, without its query string
+    assert PHONE not in written and "example.vn" not in written and "an%40" not in written
+
+
+async def test_a_store_error_does_not_carry_the_search_text(tmp_path: Path) -> None:
+    """What the admin logs on a store error (its message) holds no parameter, so no search text."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    from store.engine import make_engine
+
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}")
+    try:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT * FROM missing WHERE document LIKE :q"), {"q": f"%{PHONE}%"})
+    except DBAPIError as error:
+        assert "missing" in str(error) and PHONE not in str(error)
+    else:
+        raise AssertionError("the query should have failed")
+    finally:
+        await engine.dispose()
