@@ -222,7 +222,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "note": "Add a note",
         },
     ),
-    # Kinds of audit-trail events read from the workflow history (admin.complaints_service.AuditEvent.kind).
+    # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).
     "event": (
         "audit event",
         {

@@ -64,6 +64,9 @@ def _start(launcher: Launcher, settings: Settings) -> None:
 
 
 def main() -> None:
+    from config.settings import private_umask  # what data/ and the children get: the user's alone
+
+    private_umask()
     settings = get_settings()
     data = settings.data_dir
     (data / "mail").mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, column, literal_column, or_, select, table, text
+from sqlalchemy import ColumnElement, String, column, false, literal_column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ids import is_complaint_id
@@ -45,6 +45,8 @@ def _phrase(query: str) -> Any:
 
 def matches(dialect: str, query: str) -> ColumnElement[bool]:
     """Complaints whose document contains ``query`` (any case), or whose id is ``query``."""
+    if "\x00" in query:  # no text holds a NUL (PostgreSQL refuses one, FTS5 ends the phrase there)
+        return false()
     like = f"%{query.lower()}%"
     if dialect == "sqlite":
         # A quoted FTS5 phrase: matched through the trigram index and folded for all of Unicode
@@ -58,7 +60,7 @@ def matches(dialect: str, query: str) -> ColumnElement[bool]:
 
 def in_received_order(dialect: str, query: str) -> bool:
     """Whether ``newest_matches`` serves this search: SQLite's trigram index, walked newest first."""
-    return dialect == "sqlite" and len(query) >= TRIGRAM
+    return dialect == "sqlite" and len(query) >= TRIGRAM and "\x00" not in query
 
 
 async def newest_matches(

@@ -108,7 +108,7 @@ async def list_complaints(
     channel: Channel | None = None,
     priority: Priority | None = None,
     overdue: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,  # a NUL is no text
     received_from: AwareDatetime | None = None,
     received_to: AwareDatetime | None = None,
     after: str | None = None,

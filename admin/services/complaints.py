@@ -387,8 +387,22 @@ class ComplaintService:
 
 
 async def _decode(converter: Any, payloads: Any) -> dict[str, Any]:
+    """A payload's fields for the audit trail. Anyone who reaches Temporal can send any value
+    (``--input '[1,2]'``): what is not a dict is kept under "value", an ``actor`` that is not
+    ``{user, role}`` under "claimed_actor", and an undecodable payload is marked; never an error."""
     if not payloads:
         return {}
-    values = await converter.decode(list(payloads), [dict])
+    try:
+        values = await converter.decode(list(payloads))
+    except Exception:
+        return {"value": "<undecodable payload>"}
     value = values[0] if values else {}
-    return dict(value) if isinstance(value, dict) else {"value": value}
+    if not isinstance(value, dict):
+        return {"value": value}
+    fields = {str(key): item for key, item in value.items()}
+    actor = fields.get("actor")
+    if actor is not None and not (
+        isinstance(actor, dict) and all(isinstance(actor.get(k), str) for k in ("user", "role"))
+    ):
+        fields["claimed_actor"] = fields.pop("actor")
+    return fields
