@@ -165,3 +165,22 @@ async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: object,
     assert sent.status_code == 422
     assert field_error(sent.text, "sign_reply-comment") == "Hãy nêu lý do từ chối ký."
     assert re.search(r'<option value="false" selected>', sent.text)
+
+
+async def test_the_reply_form_starts_with_the_departments_draft(app: object, sessions: Any) -> None:  # noqa: F811
+    cs, tech = [await Browser(app).login(u) for u in ("lan.cs", "minh.tech")]
+    filed = await post(cs, "/complaints/new", "/complaints/new", {
+        "channel": "phone", "name": "Trần Văn Bình", "phone": "0901234567", "body": "Mạng mất liên tục",
+        "form_key": "prefilled-reply"})  # fmt: skip
+    url = filed.headers["location"].split("?")[0]
+    cid = url.split("/")[-1]
+    await until_stages(sessions, {cid: "received"})
+    assert (await post(cs, url, f"{url}/actions/verify", VALID["verify"])).status_code == 303
+    await until_stages(sessions, {cid: "in_progress"})
+    draft = "Chúng tôi đã thay modem.\nĐường truyền đã ổn định."
+    resolved = {"cause": "Modem hỏng", "resolution": "Thay modem", "within_authority": "true", "reply_draft": draft}
+    assert (await post(tech, url, f"{url}/actions/resolve", resolved)).status_code == 303
+    await until_stages(sessions, {cid: "ready_to_reply"})
+    page = (await cs.http.get(url)).text
+    found = re.search(r'<textarea id="reply-message"[^>]*>([^<]*)</textarea>', page)
+    assert found and found.group(1) == draft

@@ -17,7 +17,7 @@ from admin.rendering import language, render
 from admin.services.complaints import ComplaintService, Filters
 from admin.users import User
 from domain import access
-from domain.models import ComplaintIntake
+from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
 
 router = APIRouter(include_in_schema=False)
@@ -120,9 +120,18 @@ async def _complaint(
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
+        prefilled=_prefilled(page.state),
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
         department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
+
+
+def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
+    """What a decision form starts with, so nobody types it twice: CS replies with the
+    department's draft."""
+    if state.resolution is None:
+        return {}
+    return {"reply": {"message": state.resolution.reply_draft}}
 
 
 @router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])
