@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.mail_render import render_letter, render_mail
 from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
 from config.settings import Settings
+from correspondence.context import complaint_context
+from correspondence.rendering import render_letter, render_mail
 from domain.lifecycle import assign_department
 from domain.models import ComplaintState
 from domain.steps import Activity, Audience, MailRequest, StepInput, StepResult
@@ -209,29 +210,8 @@ class ComplaintActivities:
         return [s for s in found if s.role in {r.value for r in roles}]
 
     def _context(self, step: StepInput, recipient_name: str) -> dict[str, Any]:
-        s, settings = step.state, self._settings
-        return {
-            "complaint_id": s.complaint_id,
-            "customer_name": s.customer.name,
-            "customer_address": s.customer.address,
-            "subject": s.subject,
-            "body": s.body,
-            "channel": s.channel.value,
-            "received_at": s.received_at,
-            "deadline": s.deadline,
-            "department": s.department,
-            "message": s.reply_message or "",
-            "root_cause": s.root_cause,
-            "lessons_learned": s.lessons_learned,
-            "reason": step.entry.detail.get("reason") or step.entry.detail.get("instructions"),
-            "escalation_level": s.escalation_level,
-            "recipient_name": recipient_name,
-            "hotline": settings.hotline,
-            "company_name": settings.company_name,
-            "company_address": settings.company_address,
-            "staff_url": None,
-            "reopen_until": s.reopen_until,
-        }
+        reason = step.entry.detail.get("reason") or step.entry.detail.get("instructions")
+        return complaint_context(step.state, self._settings, recipient_name, reason)
 
     async def _issue_letter(self, session: AsyncSession, step: StepInput) -> None:
         signer_username = step.state.signed_by or step.entry.actor.user

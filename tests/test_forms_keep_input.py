@@ -161,6 +161,13 @@ async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: object,
                 "reply_draft": "Kính gửi chị Hoa,\nChúng tôi đã thay modem."}  # fmt: skip
     assert (await post(tech, url, f"{url}/actions/resolve", resolved)).status_code == 303
     await until_stages(sessions, {cid: "awaiting_signature"})
+    # The supervisor reads the letter as it will be issued before signing, and is asked to confirm.
+    page = (await supervisor.http.get(url)).text
+    assert f'src="{url}/letter/preview"' in page
+    assert re.search(r'data-decision="sign_reply".*?data-confirm=', page, re.DOTALL)
+    preview = await supervisor.http.get(f"{url}/letter/preview")
+    assert preview.status_code == 200 and "Chúng tôi đã thay modem." in preview.text
+    assert preview.text.count("Kính gửi") == 1
     sent = await post(supervisor, url, f"{url}/actions/sign_reply", {"approved": "false", "comment": " "})
     assert sent.status_code == 422
     assert field_error(sent.text, "sign_reply-comment") == "Hãy nêu lý do từ chối ký."

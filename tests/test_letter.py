@@ -3,7 +3,7 @@ and keeps the draft's line breaks."""
 
 import re
 
-from activities.mail_render import letter_body, render_letter
+from correspondence.rendering import letter_body, render_letter
 from domain.vocabulary import Language
 
 DRAFT = "Kính gửi anh Bình,\n\nChúng tôi đã thay modem.\nĐường truyền đã ổn định.\n\nTrân trọng,\nPhòng Kỹ thuật"

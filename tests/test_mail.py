@@ -11,15 +11,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from activities.mail_render import (
+from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
+from config.settings import Settings
+from correspondence.rendering import (
     CUSTOMER_PURPOSES,
     INTERNAL_PURPOSES,
     MAIL_PURPOSES,
     render_letter,
     render_mail,
 )
-from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
-from config.settings import Settings
 from domain.vocabulary import Language
 from localstack.mailcatcher import MailCatcher
 from localstack.ports import free_port

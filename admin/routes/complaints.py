@@ -120,10 +120,14 @@ async def _complaint(
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
-        prefilled=_prefilled(page.state),
+        prefilled=_prefilled(page.state), irreversible=IRREVERSIBLE,
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
         department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
+
+
+# Decisions that cannot be taken back (a mail goes out, or the complaint closes): asked twice.
+IRREVERSIBLE = frozenset({"reject", "close", "sign_reply", "resolve_on_spot", "reply"})
 
 
 def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
@@ -179,6 +183,14 @@ async def letter(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> 
     # The letter carries its own print styles; it may not run script nor be framed elsewhere.
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
     return HTMLResponse(issued.html, headers={"Content-Security-Policy": csp})
+
+
+@router.get("/complaints/{complaint_id}/letter/preview")
+async def letter_preview(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+    """The letter as the current draft would issue it (marked as a draft), read before signing."""
+    html = await service.letter_preview(user, complaint_id)
+    csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+    return HTMLResponse(html, headers={"Content-Security-Policy": csp, "X-Frame-Options": "SAMEORIGIN"})
 
 
 @router.get("/complaints/{complaint_id}/history.json")

@@ -23,6 +23,8 @@ from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceEr
 from admin.services.queues import QUEUE_LIMIT, work_queues
 from admin.users import User
 from config.settings import Settings
+from correspondence.context import complaint_context
+from correspondence.rendering import render_letter
 from domain.access import can_access, can_access_department
 from domain.data_requests import may_anonymise, redact_detail
 from domain.effects import CUSTOMER_MAILS
@@ -277,6 +279,17 @@ class ComplaintService:
             )
             found.append(Queue(title, list((await self.session.scalars(query.limit(QUEUE_LIMIT))).all())))
         return found
+
+    async def letter_preview(self, user: User, complaint_id: str) -> str:
+        """The written answer as it would be issued from the current draft, marked as a draft
+        (not signed): what the supervisor reads before signing."""
+        state = await self.state(user, complaint_id)
+        if state.resolution is None:
+            page = ("There is no reply draft for complaint %(id)s yet.", {"id": complaint_id})
+            raise ServiceError(404, "not_found", f"no reply draft for {complaint_id}", page=page)
+        context = complaint_context(state, self.settings, state.customer.name)
+        context["message"] = state.resolution.reply_draft
+        return render_letter(context, state.customer.language)
 
     async def letter(self, user: User, complaint_id: str) -> Letter | None:
         """The latest issued letter of a complaint the user may see."""

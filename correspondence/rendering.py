@@ -1,6 +1,6 @@
 """Render the complaint mails (subject, plain text, HTML) and the written reply letter.
 
-Templates live in ``activities/templates``: one text and one HTML template per mail purpose
+Templates live in ``correspondence/templates``: one text and one HTML template per mail purpose
 and language (``mail/<purpose>.<lang>.txt.j2`` / ``.html.j2``), the subject being the
 ``subject`` block of the text template. HTML templates are autoescaped, so whatever a
 customer wrote (names, subjects, complaint text) is shown, never executed. Dates are shown
