@@ -1,0 +1,132 @@
+"""Issue 12's findings in the admin, each reproduced as the pen-test did it (real app, real SQLite;
+a real dev server and worker where a decision must reach a workflow)."""
+
+import re
+import statistics
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import httpx
+import pytest
+from argon2 import PasswordHasher
+
+from admin import security
+from admin.accounts import set_account
+from admin.app import create_app
+from admin.security import LoginThrottle
+from config.settings import Settings
+from domain.vocabulary import Role
+from store.engine import transaction
+
+PASSWORD = "mật-khẩu-an-toàn-1"
+ACCOUNTS = {"admin": (Role.ADMIN, None), "lan.cs": (Role.CS_AGENT, "CS"), "thu.billing": (Role.SUPERVISOR, "BILLING")}
+ATTACKER, OWNER = "203.0.113.7", "198.51.100.20"
+
+
+def csrf(html: str) -> str:
+    found = re.search(r'name="csrf_token" value="([^"]+)"', html)
+    assert found, "no CSRF token in the page"
+    return found.group(1)
+
+
+def login_error(html: str) -> str:
+    found = re.search(r'id="login-error">([^<]*)<', html)
+    return found.group(1) if found else ""
+
+
+class Browser:
+    """A browser at ``address`` (the throttle keys on it)."""
+
+    def __init__(self, app: Any, address: str = "127.0.0.1") -> None:
+        transport = httpx.ASGITransport(app=app, client=(address, 50000), raise_app_exceptions=False)
+        self.http = httpx.AsyncClient(transport=transport, base_url="http://admin.test")
+
+    async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
+        page = await self.http.get("/login")
+        return await self.http.post("/login", data={"username": username, "password": password,
+                                                    "csrf_token": csrf(page.text)})  # fmt: skip
+
+
+@pytest.fixture
+async def app(settings: Settings, sessions: Any) -> AsyncIterator[Any]:
+    async with transaction(sessions) as session:
+        for username, (role, department) in ACCOUNTS.items():
+            await set_account(session, username, role, department, PASSWORD)
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+# --- Medium 2: username enumeration, and lockout as a denial of service ---
+
+
+class CountingHasher(PasswordHasher):
+    """The real argon2 hasher, counting the password checks it makes."""
+
+    checks = 0
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
+        CountingHasher.checks += 1
+        return super().verify(hash, password)
+
+
+async def test_an_unknown_user_costs_and_answers_what_a_wrong_password_does(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(security, "_hasher", CountingHasher())
+    timings: dict[str, list[float]] = {"thu.billing": [], "nobody.here": []}
+    answers: dict[str, set[tuple[int, str]]] = {name: set() for name in timings}
+    for attempt in range(5):
+        for i, username in enumerate(timings):  # interleaved: a burst of load hits both alike
+            browser = Browser(app, f"192.0.2.{10 + 2 * attempt + i}")
+            page = await browser.http.get("/login")
+            before, started = CountingHasher.checks, time.perf_counter()
+            answer = await browser.http.post("/login", data={"username": username, "password": "sai-mật-khẩu",
+                                                             "csrf_token": csrf(page.text)})  # fmt: skip
+            timings[username].append(time.perf_counter() - started)
+            assert CountingHasher.checks == before + 1, f"{username}: no password check"
+            answers[username].add((answer.status_code, login_error(answer.text)))
+    assert answers["thu.billing"] == answers["nobody.here"] == {(401, "Sai tên đăng nhập hoặc mật khẩu.")}
+    known, unknown = statistics.median(timings["thu.billing"]), statistics.median(timings["nobody.here"])
+    # The same work either way; before the fix the unknown name answered ~30 times faster.
+    assert unknown > known / 2, f"unknown {unknown * 1000:.0f} ms, known {known * 1000:.0f} ms"
+
+    # Throttled, the answer is the same too: a known name is not told apart by a lock.
+    attacker = Browser(app, ATTACKER)
+    for username in ("thu.billing", "nobody.here"):
+        statuses = [(await attacker.login(username, f"đoán-{i}")).status_code for i in range(6)]
+        assert statuses == [401] * 5 + [429], username
+    assert (await attacker.login("thu.billing")).status_code == 429  # the right password too, from there
+
+
+async def test_failing_on_purpose_does_not_lock_the_owner_out(app: Any, settings: Settings) -> None:
+    attacker = Browser(app, ATTACKER)
+    statuses = [(await attacker.login("admin", f"đoán-{i}")).status_code for i in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    owner = Browser(app, OWNER)  # the administrator, at their own desk
+    assert (await owner.login("admin")).status_code == 303
+    restarted = create_app(settings)  # and after a restart: nothing was locked in the store either
+    async with restarted.router.lifespan_context(restarted):
+        assert (await Browser(restarted, OWNER).login("admin")).status_code == 303
+        unknown = await Browser(restarted, OWNER).login("nobody.here")
+        assert unknown.status_code == (await Browser(restarted, OWNER).login("admin", "sai")).status_code == 401
+
+
+def test_the_throttle_delays_progressively_per_pair_and_per_address() -> None:
+    now = [1000.0]
+    throttle = LoginThrottle(per_pair=5, per_address=20, base=30.0, cap=900.0, clock=lambda: now[0])
+    waits = []
+    for _ in range(15):
+        throttle.failed("admin", ATTACKER)
+        waits.append(throttle.wait("admin", ATTACKER))
+    assert waits == [0, 0, 0, 0, 30, 60, 120, 240, 480, 900, 900, 900, 900, 900, 900]
+    assert throttle.wait("admin", OWNER) == 0  # the same name from elsewhere
+    now[0] += 900
+    assert throttle.wait("admin", ATTACKER) == 0  # a delay, not a lock
+
+    spraying = LoginThrottle(clock=lambda: now[0])
+    for i in range(20):  # one address guessing many names
+        assert spraying.wait(f"user{i}", ATTACKER) == 0
+        spraying.failed(f"user{i}", ATTACKER)
+    assert spraying.wait("someone.else", ATTACKER) > 0 and spraying.wait("someone.else", OWNER) == 0
