@@ -9,8 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin import i18n, limits
 from admin.errors import ServiceError
-from admin.rendering import PRELOGIN_CSRF
+from admin.forms import LABELS
+from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF
 from admin.security import SESSION_COOKIE, Session, hash_token
 from admin.services.administration import AdministrationService
 from admin.services.complaints import ComplaintService
@@ -108,8 +110,15 @@ MailReader = Annotated[User, Depends(mail_reader)]
 
 
 async def _csrf(request: Request) -> None:
-    """Every form carries the session's CSRF token (before login: the double-submit cookie's)."""
+    """Every form carries the session's CSRF token (before login: the double-submit cookie's),
+    and no field longer than its limit (``admin.limits``): checked before anything reads it."""
     form = await request.form()
+    if over := limits.too_long(form):
+        name, limit = over
+        lang = i18n.normalize(request.cookies.get(LANG_COOKIE))
+        label = i18n.gettext(lang, LABELS.get(name, name))
+        message = i18n.gettext(lang, "%(field)s: at most %(max)d characters.", field=label, max=limit)
+        raise ServiceError(422, "too_long", message, field=name)
     token = form.get("csrf_token")
     session = browser_session(request)
     expected = session.csrf if session else request.cookies.get(PRELOGIN_CSRF)

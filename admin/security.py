@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -85,6 +86,11 @@ class LoginThrottle:
     purpose. Each key gets ``free`` failures (``per_pair`` for a name from one address,
     ``per_address`` for one address guessing many names); after that each further failure
     doubles the wait before the next try, from ``base`` up to ``cap`` seconds.
+
+    Its memory is bounded whatever is sent: keys are fixed-size hashes (a 1 MB username is not
+    kept), only failures create them (a refused try does not), a key is forgotten
+    ``forget_after`` seconds after its last failure, and beyond ``max_keys`` (a few MB) the least
+    recently failed go first.
     """
 
     def __init__(
@@ -93,14 +99,30 @@ class LoginThrottle:
         per_address: int = 20,
         base: float = 30.0,
         cap: float = 900.0,
+        forget_after: float = 86_400.0,
+        max_keys: int = 20_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.per_pair, self.per_address, self.base, self.cap, self._clock = per_pair, per_address, base, cap, clock
-        self._failures: dict[str, _Failures] = {}
+        self.per_pair, self.per_address, self.base, self.cap = per_pair, per_address, base, cap
+        self.forget_after, self.max_keys, self._clock = max(forget_after, cap), max_keys, clock
+        self._failures: OrderedDict[bytes, _Failures] = OrderedDict()  # least recently failed first
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
     @staticmethod
-    def _keys(username: str, address: str) -> tuple[str, str]:
-        return f"p:{address}:{username}", f"a:{address}"
+    def _keys(username: str, address: str) -> tuple[bytes, bytes]:
+        def key(*parts: str) -> bytes:
+            return hashlib.blake2b("\0".join(parts).encode(errors="replace"), digest_size=16).digest()
+
+        return key("pair", address, username), key("address", address)
+
+    def _forget_old(self, now: float) -> None:
+        while self._failures:
+            oldest = next(iter(self._failures.values()))
+            if now - oldest.last <= self.forget_after and len(self._failures) <= self.max_keys:
+                return
+            self._failures.popitem(last=False)
 
     def wait(self, username: str, address: str) -> float:
         """Seconds before the next try from ``address`` for ``username`` (0: go ahead)."""
@@ -108,23 +130,24 @@ class LoginThrottle:
         found = (self._failures.get(key) for key in self._keys(username, address))
         return max([0.0, *(f.until - now for f in found if f is not None)])
 
-    def blocked(self, username: str, address: str) -> bool:
-        return self.wait(username, address) > 0
-
     def failed(self, username: str, address: str) -> None:
         now = self._clock()
+        self._forget_old(now)
         for key, free in zip(self._keys(username, address), (self.per_pair, self.per_address), strict=True):
-            entry = self._failures.setdefault(key, _Failures())
-            entry.count += 1
+            entry = self._failures.pop(key, None) or _Failures()
+            entry.count, entry.last = entry.count + 1, now
             if entry.count >= free:
-                entry.until = now + min(self.cap, self.base * 2 ** (entry.count - free))
+                entry.until = now + min(self.cap, self.base * 2 ** min(entry.count - free, 32))
+            self._failures[key] = entry  # now the most recent
+        self._forget_old(now)
 
     def succeeded(self, username: str, address: str) -> None:
         # The address's own count stays: one good account must not clear a guessing address.
         self._failures.pop(self._keys(username, address)[0], None)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Failures:
     count: int = 0
-    until: float = 0.0  # no try before this (the clock's time)
+    last: float = 0.0  # the clock's time of the last failure
+    until: float = 0.0  # no try before this

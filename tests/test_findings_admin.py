@@ -4,8 +4,10 @@ a real dev server and worker where a decision must reach a workflow)."""
 import re
 import statistics
 import time
+import tracemalloc
 from collections.abc import AsyncIterator
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -130,3 +132,73 @@ def test_the_throttle_delays_progressively_per_pair_and_per_address() -> None:
         assert spraying.wait(f"user{i}", ATTACKER) == 0
         spraying.failed(f"user{i}", ATTACKER)
     assert spraying.wait("someone.else", ATTACKER) > 0 and spraying.wait("someone.else", OWNER) == 0
+
+
+# --- Medium 3: unauthenticated memory growth ---
+
+
+def test_the_throttle_stays_bounded_whatever_is_sent() -> None:
+    now = [0.0]
+    throttle = LoginThrottle(max_keys=1_000, clock=lambda: now[0])
+    for i in range(30_000):  # distinct names from distinct addresses
+        throttle.failed(f"name-{i}", f"10.{i // 65536}.{i // 256 % 256}.{i % 256}")
+        now[0] += 0.001
+    assert len(throttle) <= 1_000
+    for i in range(5_000):  # tries that are only looked at create nothing
+        throttle.wait(f"other-{i}", "10.9.9.9")
+    assert len(throttle) <= 1_000
+    now[0] += 2 * 86_400  # and everything is forgotten in time
+    throttle.failed("admin", ATTACKER)
+    assert len(throttle) == 2
+    huge = "x" * 1_000_000
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        throttle.failed(huge, ATTACKER)  # a key is a fixed-size hash, not the name
+        kept = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert kept < 10_000, kept
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_megabyte_username_is_refused_and_not_kept(app: Any, chunked: bool) -> None:
+    for i in range(30):
+        browser = Browser(app, f"198.18.0.{i}")
+        token = csrf((await browser.http.get("/login")).text)
+        body = urlencode({"username": f"{i}" + "A" * 1_000_000, "password": "x", "csrf_token": token}).encode()
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        sent: Any = body
+        if chunked:  # no Content-Length: counted as it arrives
+
+            async def chunks(data: bytes = body) -> AsyncIterator[bytes]:
+                for start in range(0, len(data), 65_536):
+                    yield data[start : start + 65_536]
+
+            sent = chunks()
+        answer = await browser.http.post("/login", content=sent, headers=headers)
+        assert answer.status_code == 413, answer.text[:300]
+        assert "Biểu mẫu quá lớn" in answer.text and "Traceback" not in answer.text
+    assert len(app.state.throttle) == 0
+
+
+async def test_every_form_field_has_a_length_limit(app: Any) -> None:
+    throttle = app.state.throttle
+    browser = Browser(app, OWNER)
+    long_name = await browser.login("A" * 10_000)  # under the body's cap, over the field's
+    assert long_name.status_code == 422 and "Tên đăng nhập: tối đa 200 ký tự." in long_name.text
+    assert len(throttle) == 0
+    assert (await browser.login("lan.cs", "p" * 5_000)).status_code == 422
+
+    assert (await browser.login("lan.cs")).status_code == 303
+    page = await browser.http.get("/complaints/new")
+    filed = await browser.http.post("/complaints/new", data={
+        "csrf_token": csrf(page.text), "channel": "phone", "name": "An", "phone": "0901234567",
+        "body": "Mạng chậm " * 2_000, "form_key": "k"})  # fmt: skip
+    assert filed.status_code == 422 and "Nội dung khiếu nại: tối đa 10000 ký tự." in filed.text
+    key = await browser.http.post("/complaints/new", data={"csrf_token": csrf(page.text), "form_key": "k" * 5_000})
+    assert key.status_code == 422 and "form_key: tối đa 1000 ký tự." in key.text
+    language = await browser.http.post("/language", data={"csrf_token": csrf(page.text), "lang": "en" * 1_000})
+    assert language.status_code == 422
+    search = await browser.http.get("/complaints", params={"q": "0901234567" * 30})
+    assert search.status_code == 422 and "kiểm tra trường: Tìm kiếm" in search.text and "Traceback" not in search.text

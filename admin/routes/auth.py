@@ -9,6 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from admin import i18n
 from admin.deps import CsrfChecked, DirectoryDep, OptionalUser, SessionDep, browser_session
+from admin.limits import FIELD_LIMITS, MAX_FIELD
 from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF, render
 from admin.security import SESSION_COOKIE, SESSION_MAX_AGE, verify_password
 from admin.sign_in import close_session, open_session, utcnow
@@ -40,8 +41,8 @@ async def login(
     request: Request,
     session: SessionDep,
     directory: DirectoryDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    username: Annotated[str, Form(max_length=FIELD_LIMITS["username"])],
+    password: Annotated[str, Form(max_length=FIELD_LIMITS["password"])],
 ) -> Response:
     throttle = request.app.state.throttle
     address = request.client.host if request.client else "?"
@@ -81,7 +82,10 @@ async def logout(request: Request, session: SessionDep) -> Response:
 
 @router.post("/language", dependencies=[CsrfChecked])
 async def language(
-    user: OptionalUser, directory: DirectoryDep, lang: Annotated[str, Form()], next: str = Form("/")
+    user: OptionalUser,
+    directory: DirectoryDep,
+    lang: Annotated[str, Form(max_length=MAX_FIELD)],
+    next: Annotated[str, Form(max_length=FIELD_LIMITS["next"])] = "/",
 ) -> Response:
     lang = i18n.normalize(lang)
     response = RedirectResponse(local_path(next), 303)

@@ -21,6 +21,10 @@ from domain.models import ComplaintIntake, Customer
 router = APIRouter(include_in_schema=False)
 
 
+# The list's filters by the field the service names in a refusal (their labels on the page).
+FILTER_LABELS = {"q": "Search", "received_from": "Received", "received_to": "Received", "after": "Next page"}
+
+
 @router.get("/complaints")
 async def complaint_list(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
     q = request.query_params
@@ -29,11 +33,21 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
                       category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
                       q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
                       received_to=_day(q.get("to"), next_day=True))  # fmt: skip
-    page = await service.search(user, filters, q.get("after") or None)
+    departments = await service.departments()
+    try:
+        page = await service.search(user, filters, q.get("after") or None)
+    except ServiceError as refused:
+        if refused.status != 422:
+            raise
+        lang = language(request, user)
+        label = i18n.gettext(lang, FILTER_LABELS.get(refused.field or "", "Filter"))
+        message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
+        return render(request, user, "list.html", 422, rows=[], filters=q, next_url=None, title="Complaints",
+                      departments=departments, messages=[{"kind": "error", "text": message}])  # fmt: skip
     args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
     next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
     return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
-                  departments=await service.departments())  # fmt: skip
+                  departments=departments)  # fmt: skip
 
 
 def _day(value: str | None, next_day: bool = False) -> datetime | None:
@@ -128,8 +142,8 @@ async def anonymise(
 ) -> Response:
     """A customer's personal data request, carried out by a manager (see ComplaintService.anonymise)."""
     try:
-        if len(reason.strip()) < 3:
-            raise ServiceError(422, "invalid", "reason: give the customer's request")
+        if not 3 <= len(reason.strip()) <= 1000:  # as the API's AnonymiseRequest
+            raise ServiceError(422, "invalid", "reason: give the customer's request (3 to 1000 characters)")
         await service.anonymise(user, complaint_id, reason.strip())
     except ServiceError as refused:
         if refused.status in (403, 409, 422):

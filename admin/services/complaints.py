@@ -36,6 +36,7 @@ from store.tables import LISTED, Complaint, DataRequest, Department, Letter, Out
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
+MAX_QUERY = 200  # characters of a search
 HEALTH_TIMEOUT = timedelta(seconds=5)
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
@@ -187,6 +188,8 @@ class ComplaintService:
             raise ServiceError.refused(refusal)
 
     async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+        if filters.q and len(filters.q) > MAX_QUERY:
+            raise ServiceError(422, "invalid", f"q: at most {MAX_QUERY} characters", field="q")
         conditions: list[ColumnElement[bool]] = scopes.visible_to(user.actor)
         for column, value in (
             (Complaint.stage, filters.stage),
