@@ -1,6 +1,7 @@
 """Issue 12's findings in the admin, each reproduced as the pen-test did it (real app, real SQLite;
 a real dev server and worker where a decision must reach a workflow)."""
 
+import base64
 import re
 import statistics
 import time
@@ -14,7 +15,7 @@ import pytest
 from argon2 import PasswordHasher
 
 from admin import security
-from admin.accounts import set_account
+from admin.accounts import issue_token, set_account
 from admin.app import create_app
 from admin.security import LoginThrottle
 from config.settings import Settings
@@ -202,3 +203,44 @@ async def test_every_form_field_has_a_length_limit(app: Any) -> None:
     assert language.status_code == 422
     search = await browser.http.get("/complaints", params={"q": "0901234567" * 30})
     assert search.status_code == 422 and "kiểm tra trường: Tìm kiếm" in search.text and "Traceback" not in search.text
+
+
+# --- Low 1: extreme dates ---
+
+
+def cursor(at: str) -> str:
+    return base64.urlsafe_b64encode(f"{at}|KN-000001".encode()).decode()
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"received_from": "0001-01-01T00:00:00+05:00"}, "received_from"),
+        ({"received_to": "9999-12-31T23:59:59-05:00"}, "received_to"),
+        ({"after": cursor("0001-01-01T00:00:00+05:00")}, "after"),
+        ({"after": cursor("9999-12-31T23:59:59-05:00")}, "after"),
+    ],
+)
+async def test_extreme_dates_in_the_api_are_refused_by_name(
+    app: Any, sessions: Any, params: dict[str, str], field: str
+) -> None:
+    async with transaction(sessions) as session:
+        token = await issue_token(session, "lan.cs")
+    answer = await Browser(app).http.get("/api/v1/complaints", params=params,
+                                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"] == "invalid" and answer.json()["field"] == field
+    # The far ends that do exist in UTC are ordinary bounds.
+    wide = {"received_from": "0001-01-01T00:00:00Z", "received_to": "9999-12-31T23:59:59Z", "q": "mạng"}
+    fine = await Browser(app).http.get("/api/v1/complaints", params=wide, headers={"Authorization": f"Bearer {token}"})
+    assert fine.status_code == 200, fine.text
+
+
+@pytest.mark.parametrize("params", [{"from": "0001-01-01"}, {"to": "9999-12-31"},
+                                    {"after": cursor("0001-01-01T00:00:00+05:00")}])  # fmt: skip
+async def test_extreme_dates_on_the_list_page_get_a_message(app: Any, params: dict[str, str]) -> None:
+    browser = Browser(app)
+    assert (await browser.login("lan.cs")).status_code == 303
+    page = await browser.http.get("/complaints", params=params)
+    assert page.status_code == 422 and "Traceback" not in page.text
+    assert "Vui lòng kiểm tra trường:" in page.text

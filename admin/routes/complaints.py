@@ -29,12 +29,12 @@ FILTER_LABELS = {"q": "Search", "received_from": "Received", "received_to": "Rec
 async def complaint_list(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
     q = request.query_params
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
-    filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
-                      category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
-                      q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
-                      received_to=_day(q.get("to"), next_day=True))  # fmt: skip
     departments = await service.departments()
     try:
+        filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
+                          category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
+                          q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from"), "received_from"),
+                          received_to=_day(q.get("to"), "received_to", next_day=True))  # fmt: skip
         page = await service.search(user, filters, q.get("after") or None)
     except ServiceError as refused:
         if refused.status != 422:
@@ -50,13 +50,16 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
                   departments=departments)  # fmt: skip
 
 
-def _day(value: str | None, next_day: bool = False) -> datetime | None:
+def _day(value: str | None, field: str, next_day: bool = False) -> datetime | None:
     """A yyyy-mm-dd date from the filter form, as the start of that day in Vietnam (or the next)."""
     try:
         day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=i18n.VN_TZ)
     except ValueError:
         return None
-    return day + timedelta(days=1) if next_day else day
+    try:
+        return day + timedelta(days=1) if next_day else day
+    except OverflowError:  # 9999-12-31: there is no next day
+        raise ServiceError(422, "invalid", f"{field}: out of range", field=field) from None
 
 
 @router.get("/complaints/new")

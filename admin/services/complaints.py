@@ -89,15 +89,24 @@ def _cursor(row: Complaint) -> str:
     return base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode()).decode()
 
 
+def _utc(value: datetime, field: str) -> datetime:
+    """``value`` in UTC, as the store compares it; a date with no UTC equivalent (year 1 east of
+    Greenwich, 9999-12-31 west of it) is refused rather than overflowing in the query."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ServiceError(422, "invalid", f"{field}: out of range", field=field) from exc
+
+
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, cid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         received = datetime.fromisoformat(at)
         if received.tzinfo is None:  # ours always carry the zone
             raise ValueError(at)
-        return received, cid
     except ValueError as exc:
         raise ServiceError(422, "invalid", "invalid cursor", field="after") from exc
+    return _utc(received, "after"), cid
 
 
 class ComplaintService:
@@ -202,7 +211,8 @@ class ComplaintService:
         if filters.overdue is not None:
             overdue = scopes.overdue(datetime.now(UTC))
             conditions.append(overdue if filters.overdue else ~overdue)
-        newest, oldest = filters.received_to, filters.received_from
+        newest = _utc(filters.received_to, "received_to") if filters.received_to else None
+        oldest = _utc(filters.received_from, "received_from") if filters.received_from else None
         if oldest:
             conditions.append(Complaint.received_at >= oldest)
         if newest:
