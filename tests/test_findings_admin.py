@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from temporalio.testing import WorkflowEnvironment
 
 from admin import security
 from admin.accounts import issue_token, set_account
@@ -21,6 +22,7 @@ from admin.security import LoginThrottle
 from config.settings import Settings
 from domain.vocabulary import Role
 from store.engine import transaction
+from tests.journey import running_worker
 
 PASSWORD = "mật-khẩu-an-toàn-1"
 ACCOUNTS = {"admin": (Role.ADMIN, None), "lan.cs": (Role.CS_AGENT, "CS"), "thu.billing": (Role.SUPERVISOR, "BILLING")}
@@ -244,3 +246,58 @@ async def test_extreme_dates_on_the_list_page_get_a_message(app: Any, params: di
     page = await browser.http.get("/complaints", params=params)
     assert page.status_code == 422 and "Traceback" not in page.text
     assert "Vui lòng kiểm tra trường:" in page.text
+
+
+# --- Low 4: unknown departments (through the API, on the real dev server with a worker) ---
+
+
+class Api:
+    """The JSON API, called with each user's own token."""
+
+    def __init__(self, http: httpx.AsyncClient, tokens: dict[str, str]) -> None:
+        self.http, self.tokens = http, tokens
+
+    async def call(self, user: str, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.http.request(method, url, headers={"Authorization": f"Bearer {self.tokens[user]}"}, **kwargs)
+
+    async def act(self, user: str, cid: str, decision: str, body: dict[str, Any]) -> httpx.Response:
+        return await self.call(user, "POST", f"/api/v1/complaints/{cid}/actions/{decision}", json=body)
+
+    async def stage_of(self, cid: str) -> tuple[str, str | None]:
+        state = (await self.call("lan.cs", "GET", f"/api/v1/complaints/{cid}")).json()["state"]
+        return state["stage"], state["department"]
+
+
+@pytest.fixture
+async def api(dev_env: WorkflowEnvironment, settings: Settings, sessions: Any) -> AsyncIterator[Api]:
+    async with transaction(sessions) as session:
+        tokens = {user: await issue_token(session, user) for user in ("lan.cs", "minh.tech", "tuan.tech")}
+    application = create_app(settings, temporal=dev_env.client)
+    async with running_worker(dev_env.client, settings, sessions), application.router.lifespan_context(application):
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://admin.test") as http:
+            yield Api(http, tokens)
+
+
+async def test_an_unknown_department_is_refused_by_name(api: Api) -> None:
+    filed = await api.call("lan.cs", "POST", "/api/v1/complaints", json={
+        "channel": "email", "customer": {"name": "Trần Thị Bình", "email": "binh@example.vn"},
+        "subject": "Mạng chậm", "body": "Mạng rất chậm từ hôm qua"})  # fmt: skip
+    assert filed.status_code == 201, filed.text
+    cid = filed.json()["id"]
+    verify = {"summary": "Mạng chậm", "category": "technical"}
+
+    refused = await api.act("lan.cs", cid, "verify", verify | {"department": "ZZNOPE"})
+    assert refused.status_code == 422 and refused.json()["field"] == "department", refused.text
+    assert "ZZNOPE" in refused.json()["message"]
+    assert await api.stage_of(cid) == ("received", None)  # nothing was sent
+
+    verified = await api.act("lan.cs", cid, "verify", verify | {"department": "TECH"})
+    assert verified.status_code == 200, verified.text
+    reroute = await api.act("lan.cs", cid, "reroute", {"department": "ZZNOPE", "reason": "Sai bộ phận"})
+    assert reroute.status_code == 422 and reroute.json()["field"] == "department"
+    assert (await api.act("minh.tech", cid, "escalate", {"reason": "Vượt thẩm quyền"})).status_code == 200
+    decide = {"decision": "reroute", "department": "ZZNOPE", "instructions": "Chuyển đi"}
+    answer = await api.act("tuan.tech", cid, "decide", decide)
+    assert answer.status_code == 422 and answer.json()["field"] == "department"
+    assert await api.stage_of(cid) == ("escalated", "TECH")

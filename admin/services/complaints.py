@@ -163,6 +163,11 @@ class ComplaintService:
             await self._precheck(user, complaint_id, name, payload)
         elif not can_access_department(user.actor, projected.department_code):
             raise no_access(complaint_id)
+        # The workflow cannot read the department table: a code it does not hold would orphan
+        # the complaint (nobody's queue), so it is refused here, before anything is sent.
+        department = getattr(payload, "department", None)
+        if department is not None and await self.session.get(Department, department) is None:
+            raise ServiceError(422, "invalid", f"department: there is no department {department}", field="department")
         # No state query first (a round trip through the worker): the workflow's validator applies
         # the transition table and its refusal carries the same code; a refused update leaves no
         # history. A health check (server only, ~1 ms) keeps "nothing was applied" a true answer
