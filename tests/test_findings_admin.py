@@ -13,6 +13,7 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
 from admin import security
@@ -22,6 +23,7 @@ from admin.security import LoginThrottle
 from config.settings import Settings
 from domain.vocabulary import Role
 from store.engine import transaction
+from store.tables import Staff
 from tests.journey import running_worker
 
 PASSWORD = "mật-khẩu-an-toàn-1"
@@ -301,3 +303,30 @@ async def test_an_unknown_department_is_refused_by_name(api: Api) -> None:
     answer = await api.act("tuan.tech", cid, "decide", decide)
     assert answer.status_code == 422 and answer.json()["field"] == "department"
     assert await api.stage_of(cid) == ("escalated", "TECH")
+
+
+# --- Low 5: deactivating an account revokes its sessions and its token ---
+
+
+async def test_deactivation_revokes_sessions_and_token_for_good(app: Any, sessions: Any) -> None:
+    async with transaction(sessions) as session:
+        token = await issue_token(session, "lan.cs")
+        staff = await session.scalar(select(Staff).where(Staff.username == "lan.cs"))
+        assert staff is not None
+        row = {"full_name": staff.full_name, "email": staff.email or "", "role": "cs_agent", "department": "CS"}
+    agent = Browser(app, OWNER)
+    assert (await agent.login("lan.cs")).status_code == 303
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await agent.http.get("/", follow_redirects=False)).status_code == 200
+    assert (await agent.http.get("/api/v1/complaints", headers=bearer)).status_code == 200
+
+    admin = Browser(app, "192.0.2.200")
+    assert (await admin.login("admin")).status_code == 303
+    for active in ({}, {"active": "on"}):  # deactivated, then reactivated
+        page = await admin.http.get("/admin/staff")
+        saved = await admin.http.post("/admin/staff/lan.cs", data=row | active | {"csrf_token": csrf(page.text)})
+        assert saved.status_code == 303, saved.text
+        assert (await agent.http.get("/", follow_redirects=False)).headers["location"] == "/login"
+        assert (await agent.http.get("/api/v1/complaints", headers=bearer)).status_code == 401
+        assert (await Browser(app).http.get("/api/v1/complaints", headers=bearer)).status_code == 401
+    assert (await Browser(app, OWNER).login("lan.cs")).status_code == 303  # a new login works again
