@@ -48,12 +48,19 @@ def browser_session(request: Request) -> Session | None:
     return session
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header. With one, the token alone authenticates;
+    with any other header (or none) the session cookie does, and writes need its CSRF token."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
 async def optional_user(request: Request, session: SessionDep) -> User | None:
     """The user of a bearer token or of the session cookie, if any."""
     directory = StaffDirectory(session)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        staff = await directory.active_by_token_hash(hash_token(header[7:].strip()))
+    token = bearer_token(request)
+    if token is not None:
+        staff = await directory.active_by_token_hash(hash_token(token))
         if staff is None:
             raise ServiceError(401, "unauthorized", "invalid or revoked API token")
         return User.of(staff)

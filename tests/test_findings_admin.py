@@ -330,3 +330,27 @@ async def test_deactivation_revokes_sessions_and_token_for_good(app: Any, sessio
         assert (await agent.http.get("/api/v1/complaints", headers=bearer)).status_code == 401
         assert (await Browser(app).http.get("/api/v1/complaints", headers=bearer)).status_code == 401
     assert (await Browser(app, OWNER).login("lan.cs")).status_code == 303  # a new login works again
+
+
+# --- Low 6: a non-Bearer Authorization header must not skip the CSRF check ---
+
+
+@pytest.mark.parametrize("authorization", ["Basic bGFuLmNzOng=", "Token abc", "bearer", "Bearer"])
+async def test_a_cookie_write_needs_its_csrf_token_whatever_the_authorization_header(
+    app: Any, sessions: Any, authorization: str
+) -> None:
+    async with transaction(sessions) as session:
+        token = await issue_token(session, "lan.cs")
+    victim = Browser(app)
+    assert (await victim.login("lan.cs")).status_code == 303
+    forged = {"Authorization": authorization}  # what a cross-site form or script could add
+    revoke = await victim.http.delete("/api/v1/token", headers=forged)
+    assert revoke.status_code == 403 and revoke.json()["error"] == "csrf", revoke.text
+    filed = await victim.http.post("/api/v1/complaints", headers=forged, json={
+        "channel": "phone", "customer": {"name": "An", "phone": "0901234567"}, "body": "Giả mạo"})  # fmt: skip
+    assert filed.status_code == 403 and filed.json()["error"] == "csrf"
+    bearer = {"Authorization": f"Bearer {token}"}
+    assert (await Browser(app).http.get("/api/v1/complaints", headers=bearer)).status_code == 200  # not revoked
+    session_csrf = csrf((await victim.http.get("/")).text)
+    own = await victim.http.delete("/api/v1/token", headers=forged | {"X-CSRF-Token": session_csrf})
+    assert own.status_code == 204  # with the session's CSRF token, the cookie's own write goes through
