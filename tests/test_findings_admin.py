@@ -22,9 +22,11 @@ from admin.app import create_app
 from admin.security import LoginThrottle
 from config.settings import Settings
 from domain.vocabulary import Role
-from store.engine import transaction
+from store.engine import make_engine, make_sessionmaker, transaction
+from store.migrate import upgrade
 from store.tables import Staff
 from tests.journey import running_worker
+from tests.scratch_postgres import scratch_database
 
 PASSWORD = "mật-khẩu-an-toàn-1"
 ACCOUNTS = {"admin": (Role.ADMIN, None), "lan.cs": (Role.CS_AGENT, "CS"), "thu.billing": (Role.SUPERVISOR, "BILLING")}
@@ -238,6 +240,28 @@ async def test_extreme_dates_in_the_api_are_refused_by_name(
     wide = {"received_from": "0001-01-01T00:00:00Z", "received_to": "9999-12-31T23:59:59Z", "q": "mạng"}
     fine = await Browser(app).http.get("/api/v1/complaints", params=wide, headers={"Authorization": f"Bearer {token}"})
     assert fine.status_code == 200, fine.text
+
+
+async def test_extreme_dates_on_postgresql(settings: Settings) -> None:
+    """The same bounds on the production store: refused before the query, or served."""
+    async with scratch_database("extreme_dates") as url:
+        await upgrade(url)
+        on_postgres = settings.model_copy(update={"database_url": url})
+        engine = make_engine(url)
+        try:
+            async with transaction(make_sessionmaker(engine)) as session:
+                token = await issue_token(session, "lan.cs")
+        finally:
+            await engine.dispose()
+        application = create_app(on_postgres)
+        async with application.router.lifespan_context(application):
+            http, bearer = Browser(application).http, {"Authorization": f"Bearer {token}"}
+            for params in ({"received_from": "0001-01-01T00:00:00+05:00"}, {"received_to": "9999-12-31T23:59:59-05:00"},
+                           {"after": cursor("0001-01-01T00:00:00+05:00")}):  # fmt: skip
+                refused = await http.get("/api/v1/complaints", params=params, headers=bearer)
+                assert refused.status_code == 422, refused.text
+            wide = {"received_from": "0001-01-01T00:00:00Z", "received_to": "9999-12-31T23:59:59Z", "q": "mạng"}
+            assert (await http.get("/api/v1/complaints", params=wide, headers=bearer)).status_code == 200
 
 
 @pytest.mark.parametrize("params", [{"from": "0001-01-01"}, {"to": "9999-12-31"},
