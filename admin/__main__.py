@@ -2,7 +2,6 @@
 
 python -m admin users add USERNAME --role ROLE [--department CODE]   (password from stdin)
 python -m admin token USERNAME [--revoke]
-python -m admin users unlock USERNAME          (after repeated failed logins)
 python -m admin users sign-out USERNAME        (revokes every browser session)
 python -m admin serve [--host H] [--port P]
 """
@@ -17,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from admin.accounts import AccountError, issue_token, set_account
-from admin.sign_in import login_succeeded, revoke_sessions, revoke_token, utcnow
+from admin.sign_in import revoke_sessions, revoke_token, utcnow
 from config.settings import Settings, get_settings, private_umask
 from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker, transaction
@@ -34,9 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", required=True, choices=[r.value for r in Role if r is not Role.SYSTEM])
     add.add_argument("--department")
     add.add_argument("--full-name")
-    for name, text in (("unlock", "lift a lockout after repeated failed logins"),
-                       ("sign-out", "revoke every browser session of the account")):  # fmt: skip
-        users.add_parser(name, help=text).add_argument("username")
+    users.add_parser("sign-out", help="revoke every browser session of the account").add_argument("username")
     token = sub.add_parser("token", help="issue a new API token (replaces the previous one)")
     token.add_argument("username")
     token.add_argument("--revoke", action="store_true", help="revoke the account's token instead")
@@ -59,16 +56,12 @@ async def _accounts(args: argparse.Namespace) -> int:
             if args.command == "token":
                 print(await issue_token(session, args.username))
                 return 0
-            if args.action in ("unlock", "sign-out"):
+            if args.action == "sign-out":
                 staff = await session.scalar(select(Staff).where(Staff.username == args.username))
                 if staff is None:
                     raise AccountError(f"no staff account {args.username}")
-                if args.action == "unlock":
-                    login_succeeded(staff)
-                    print(f"{args.username}: unlocked")
-                else:
-                    count = await revoke_sessions(session, args.username, utcnow())
-                    print(f"{args.username}: {count} sessions revoked")
+                count = await revoke_sessions(session, args.username, utcnow())
+                print(f"{args.username}: {count} sessions revoked")
                 return 0
             password = sys.stdin.readline().rstrip("\n")
             department = args.department.upper() if args.department else None

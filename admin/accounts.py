@@ -4,7 +4,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.security import hash_password, hash_token, new_token
-from admin.sign_in import login_succeeded, revoke_sessions, utcnow
+from admin.sign_in import revoke_sessions, utcnow
 from domain.vocabulary import Role
 from store.seed import staff_email
 from store.tables import Department, Staff
@@ -38,8 +38,7 @@ async def set_account(
     if full_name:
         staff.full_name = full_name
     staff.password_hash = hash_password(password)
-    login_succeeded(staff)  # a new password unlocks the account
-    await revoke_sessions(session, username, utcnow())  # ...and signs out wherever the old one was used
+    await revoke_sessions(session, username, utcnow())  # signs out wherever the old one was used
     await session.flush()
     return staff
 

@@ -20,6 +20,7 @@ from temporalio.client import Client
 from admin import i18n
 from admin.deps import LoginRequired, optional_user
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
+from admin.limits import FormBodyLimit
 from admin.rendering import language, render
 from admin.routes import administration, api, auth, complaints, dashboard, mails, work
 from admin.routes import codec as codec_routes
@@ -92,6 +93,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.throttle = LoginThrottle()
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
+    app.add_middleware(FormBodyLimit)
     for routes in (api, auth, work, complaints, dashboard, mails, administration, codec_routes):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
@@ -154,7 +156,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         """Starlette's own refusals (an unparseable body, a wrong method) in our error shape."""
         if exc.status_code == 400 and request.url.path.startswith("/api/"):
             return JSONResponse({"error": "invalid", "message": "body: not valid JSON", "field": "body"}, 422)
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "refused")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "refused")
         return await service_error(request, ServiceError(exc.status_code, code, str(exc.detail)))
 
     @app.exception_handler(RequestValidationError)

@@ -9,8 +9,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin import i18n, limits
 from admin.errors import ServiceError
-from admin.rendering import PRELOGIN_CSRF
+from admin.forms import LABELS
+from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF
 from admin.security import SESSION_COOKIE, Session, hash_token
 from admin.services.administration import AdministrationService
 from admin.services.complaints import ComplaintService
@@ -46,12 +48,19 @@ def browser_session(request: Request) -> Session | None:
     return session
 
 
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header. With one, the token alone authenticates;
+    with any other header (or none) the session cookie does, and writes need its CSRF token."""
+    header = request.headers.get("authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else None
+
+
 async def optional_user(request: Request, session: SessionDep) -> User | None:
     """The user of a bearer token or of the session cookie, if any."""
     directory = StaffDirectory(session)
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        staff = await directory.active_by_token_hash(hash_token(header[7:].strip()))
+    token = bearer_token(request)
+    if token is not None:
+        staff = await directory.active_by_token_hash(hash_token(token))
         if staff is None:
             raise ServiceError(401, "unauthorized", "invalid or revoked API token")
         return User.of(staff)
@@ -115,8 +124,15 @@ MailReader = Annotated[User, Depends(mail_reader)]
 
 
 async def _csrf(request: Request) -> None:
-    """Every form carries the session's CSRF token (before login: the double-submit cookie's)."""
+    """Every form carries the session's CSRF token (before login: the double-submit cookie's),
+    and no field longer than its limit (``admin.limits``): checked before anything reads it."""
     form = await request.form()
+    if over := limits.too_long(form):
+        name, limit = over
+        lang = i18n.normalize(request.cookies.get(LANG_COOKIE))
+        label = i18n.gettext(lang, LABELS.get(name, name))
+        message = i18n.gettext(lang, "%(field)s: at most %(max)d characters.", field=label, max=limit)
+        raise ServiceError(422, "too_long", message, field=name)
     token = form.get("csrf_token")
     session = browser_session(request)
     expected = session.csrf if session else request.cookies.get(PRELOGIN_CSRF)

@@ -23,6 +23,7 @@ LABELS = {
     "method": "Method", "message": "Message", "root_cause": "Root cause", "lessons_learned": "Lessons learned",
     "preventive_action": "Preventive action", "text": "Text", "name": "Name", "email": "Email",
     "phone": "Phone", "address": "Address", "body": "Body", "channel": "Channel", "received_at": "Received on",
+    "username": "Username", "password": "Password",
 }  # fmt: skip
 VOCABULARY: dict[type[Enum], str] = {Category: "category", Priority: "priority", ReplyMethod: "reply_method",
               SupervisorChoice: "supervisor_choice"}  # fmt: skip

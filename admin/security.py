@@ -4,7 +4,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import defaultdict, deque
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -15,6 +16,8 @@ _hasher = PasswordHasher()
 TOKEN_PREFIX = "kn_"
 SESSION_COOKIE = "kn_session"
 SESSION_MAX_AGE = 12 * 3600  # one working day
+# What an unknown account's password is checked against: a random password's hash, same parameters.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
@@ -22,11 +25,10 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
-    if not password_hash:
-        _hasher.hash(password)  # same cost whether or not the user exists
-        return False
+    """Whether ``password`` matches; an unknown or password-less account verifies against a dummy
+    hash and fails, at the same cost (its answer time must not tell whether the account exists)."""
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False
 
@@ -78,26 +80,74 @@ def csrf_ok(session: Session | None, submitted: str | None) -> bool:
 
 
 class LoginThrottle:
-    """At most ``limit`` failed logins per username and per address within ``window`` seconds."""
+    """Failed logins per (username, address) and per address, with progressive delays.
 
-    def __init__(self, limit: int = 5, window: float = 300.0) -> None:
-        self.limit, self.window = limit, window
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+    No account is ever locked: a stranger elsewhere cannot shut its owner out by failing on
+    purpose. Each key gets ``free`` failures (``per_pair`` for a name from one address,
+    ``per_address`` for one address guessing many names); after that each further failure
+    doubles the wait before the next try, from ``base`` up to ``cap`` seconds.
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        found = self._failures[key]
-        while found and now - found[0] > self.window:
-            found.popleft()
-        return found
+    Its memory is bounded whatever is sent: keys are fixed-size hashes (a 1 MB username is not
+    kept), only failures create them (a refused try does not), a key is forgotten
+    ``forget_after`` seconds after its last failure, and beyond ``max_keys`` (a few MB) the least
+    recently failed go first.
+    """
 
-    def blocked(self, username: str, address: str) -> bool:
-        now = time.monotonic()
-        return any(len(self._recent(k, now)) >= self.limit for k in (f"u:{username}", f"a:{address}"))
+    def __init__(
+        self,
+        per_pair: int = 5,
+        per_address: int = 20,
+        base: float = 30.0,
+        cap: float = 900.0,
+        forget_after: float = 86_400.0,
+        max_keys: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_pair, self.per_address, self.base, self.cap = per_pair, per_address, base, cap
+        self.forget_after, self.max_keys, self._clock = max(forget_after, cap), max_keys, clock
+        self._failures: OrderedDict[bytes, _Failures] = OrderedDict()  # least recently failed first
+
+    def __len__(self) -> int:
+        return len(self._failures)
+
+    @staticmethod
+    def _keys(username: str, address: str) -> tuple[bytes, bytes]:
+        def key(*parts: str) -> bytes:
+            return hashlib.blake2b("\0".join(parts).encode(errors="replace"), digest_size=16).digest()
+
+        return key("pair", address, username), key("address", address)
+
+    def _forget_old(self, now: float) -> None:
+        while self._failures:
+            oldest = next(iter(self._failures.values()))
+            if now - oldest.last <= self.forget_after and len(self._failures) <= self.max_keys:
+                return
+            self._failures.popitem(last=False)
+
+    def wait(self, username: str, address: str) -> float:
+        """Seconds before the next try from ``address`` for ``username`` (0: go ahead)."""
+        now = self._clock()
+        found = (self._failures.get(key) for key in self._keys(username, address))
+        return max([0.0, *(f.until - now for f in found if f is not None)])
 
     def failed(self, username: str, address: str) -> None:
-        now = time.monotonic()
-        for key in (f"u:{username}", f"a:{address}"):
-            self._recent(key, now).append(now)
+        now = self._clock()
+        self._forget_old(now)
+        for key, free in zip(self._keys(username, address), (self.per_pair, self.per_address), strict=True):
+            entry = self._failures.pop(key, None) or _Failures()
+            entry.count, entry.last = entry.count + 1, now
+            if entry.count >= free:
+                entry.until = now + min(self.cap, self.base * 2 ** min(entry.count - free, 32))
+            self._failures[key] = entry  # now the most recent
+        self._forget_old(now)
 
-    def succeeded(self, username: str) -> None:
-        self._failures.pop(f"u:{username}", None)
+    def succeeded(self, username: str, address: str) -> None:
+        # The address's own count stays: one good account must not clear a guessing address.
+        self._failures.pop(self._keys(username, address)[0], None)
+
+
+@dataclass(slots=True)
+class _Failures:
+    count: int = 0
+    last: float = 0.0  # the clock's time of the last failure
+    until: float = 0.0  # no try before this

@@ -1,5 +1,7 @@
-"""Signing in: revocable browser sessions, account lockout after repeated failures, and API
-token revocation, all kept in the store (so they hold across restarts and admin replicas)."""
+"""Signing in: revocable browser sessions and API token revocation, kept in the store (so they
+hold across restarts and admin replicas). Failed logins are slowed down per (user, address) and
+per address by ``admin.security.LoginThrottle``; no account is ever locked (a lock anyone can
+aim at a known name is a denial of service)."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,9 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.security import SESSION_MAX_AGE, Session, session_id_hash
 from store.tables import Staff, StaffSession
-
-LOCKOUT_AFTER = 5  # consecutive failed logins
-LOCKOUT_FOR = timedelta(minutes=15)
 
 
 async def open_session(db: AsyncSession, session: Session, now: datetime) -> None:
@@ -45,21 +44,6 @@ async def revoke_sessions(db: AsyncSession, username: str, now: datetime) -> int
         .values(revoked_at=now)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def locked(staff: Staff, now: datetime) -> datetime | None:
-    """Until when the account refuses logins, if it does now."""
-    return staff.locked_until if staff.locked_until and staff.locked_until > now else None
-
-
-def login_failed(staff: Staff, now: datetime) -> None:
-    staff.failed_logins = (staff.failed_logins or 0) + 1
-    if staff.failed_logins >= LOCKOUT_AFTER:
-        staff.locked_until, staff.failed_logins = now + LOCKOUT_FOR, 0
-
-
-def login_succeeded(staff: Staff) -> None:
-    staff.failed_logins, staff.locked_until = 0, None
 
 
 async def revoke_token(db: AsyncSession, username: str) -> bool:

@@ -16,6 +16,7 @@ from admin.deps import AdminEditor, AdministrationDep, AdminReader, CsrfChecked,
 from admin.errors import ServiceError
 from admin.rendering import render
 from admin.services.administration import DepartmentRow, StaffRow
+from admin.sign_in import utcnow
 from admin.users import User
 from config.settings import Settings
 from domain.sla import ONE_DAY, CalendarKind, vn_holidays
@@ -115,9 +116,7 @@ async def update_staff(request: Request, username: str, user: AdminEditor, admin
     except _Refused as refused:
         message = f"{username}: {refused.message}"
         return await _staff_page(request, user, admin, 422, refusal=message, posted=refused.row)
-    staff.full_name, staff.email, staff.role = row.full_name, row.email, row.role
-    staff.department_code, staff.active = row.department, row.active
-    await admin.commit()
+    await admin.save_staff(staff, row, utcnow())
     return RedirectResponse(f"/admin/staff?saved={username}", 303)
 
 

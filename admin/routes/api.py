@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
-from admin.deps import CurrentUser, ServiceDep, SessionDep, browser_session
+from admin.deps import CurrentUser, ServiceDep, SessionDep, bearer_token, browser_session
 from admin.errors import ServiceError
 from admin.security import csrf_ok
 from admin.services.complaints import AuditEvent, Filters
@@ -16,8 +16,9 @@ from domain.vocabulary import Category, Channel, Priority, Stage
 
 
 async def csrf_for_cookie_sessions(request: Request) -> None:
-    """A browser session must prove its origin on writes; bearer-token clients need not."""
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get("authorization"):
+    """A browser session must prove its origin on writes; bearer-token clients need not (and
+    their cookie is then ignored). Any other Authorization header leaves the cookie in charge."""
+    if request.method in ("GET", "HEAD", "OPTIONS") or bearer_token(request) is not None:
         return
     if not csrf_ok(browser_session(request), request.headers.get("x-csrf-token")):
         raise ServiceError(403, "csrf", "missing or wrong X-CSRF-Token header")

@@ -1,5 +1,6 @@
 """Signing in and out, and the language toggle (remembered per user)."""
 
+import math
 import secrets
 from typing import Annotated
 
@@ -8,10 +9,10 @@ from fastapi.responses import RedirectResponse, Response
 
 from admin import i18n
 from admin.deps import CsrfChecked, DirectoryDep, OptionalUser, SessionDep, browser_session
+from admin.limits import FIELD_LIMITS, MAX_FIELD
 from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF, render
 from admin.security import SESSION_COOKIE, SESSION_MAX_AGE, verify_password
-from admin.sign_in import close_session, locked, login_failed, login_succeeded, open_session, utcnow
-from domain.sla import VN_TZ
+from admin.sign_in import close_session, open_session, utcnow
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,32 +42,26 @@ async def login(
     request: Request,
     session: SessionDep,
     directory: DirectoryDep,
-    username: Annotated[str, Form()],
-    password: Annotated[str, Form()],
-    next: Annotated[str, Form()] = "/",
+    username: Annotated[str, Form(max_length=FIELD_LIMITS["username"])],
+    password: Annotated[str, Form(max_length=FIELD_LIMITS["password"])],
+    next: Annotated[str, Form(max_length=FIELD_LIMITS["next"])] = "/",
 ) -> Response:
     throttle = request.app.state.throttle
     address = request.client.host if request.client else "?"
-    if throttle.blocked(username, address):
-        return render(request, None, "login.html", 429, error="Too many attempts. Try again in a few minutes.",
-                      return_to=local_path(next))  # fmt: skip
-    now = utcnow()
+    if wait := throttle.wait(username, address):
+        # Whether the account exists or not: the same answer, before any lookup.
+        refused = render(request, None, "login.html", 429, error="Too many attempts. Try again in a few minutes.",
+                         return_to=local_path(next))  # fmt: skip
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     staff = await directory.active_by_username(username)
-    if staff is not None and (until := locked(staff, now)):
-        # Refused even with the right password: repeated failures lock the account for a while.
-        lang = i18n.normalize(request.cookies.get(LANG_COOKIE))
-        message = i18n.gettext(lang, "This account is locked after repeated failed logins until %(time)s.",
-                               time=until.astimezone(VN_TZ).strftime("%H:%M"))  # fmt: skip
-        return render(request, None, "login.html", 423, error=message, return_to=local_path(next))
-    if staff is None or not verify_password(staff.password_hash, password):
+    # Always one password check (a dummy one for an unknown account): the same cost either way.
+    if not verify_password(staff.password_hash if staff else None, password) or staff is None:
         throttle.failed(username, address)
-        if staff is not None:
-            login_failed(staff, now)
-            await directory.commit()
         return render(request, None, "login.html", 401, error="Wrong username or password.",
-                      return_to=local_path(next), username=username[:100])  # fmt: skip
-    throttle.succeeded(username)
-    login_succeeded(staff)
+                      return_to=local_path(next), username=username)  # fmt: skip
+    throttle.succeeded(username, address)
+    now = utcnow()
     # A new session id and CSRF token at each login (never the pre-login ones: no fixation).
     cookie, new_session = request.app.state.signer.dump(staff.username)
     await open_session(session, new_session, now)
@@ -91,7 +86,10 @@ async def logout(request: Request, session: SessionDep) -> Response:
 
 @router.post("/language", dependencies=[CsrfChecked])
 async def language(
-    user: OptionalUser, directory: DirectoryDep, lang: Annotated[str, Form()], next: str = Form("/")
+    user: OptionalUser,
+    directory: DirectoryDep,
+    lang: Annotated[str, Form(max_length=MAX_FIELD)],
+    next: Annotated[str, Form(max_length=FIELD_LIMITS["next"])] = "/",
 ) -> Response:
     lang = i18n.normalize(lang)
     response = RedirectResponse(local_path(next), 303)

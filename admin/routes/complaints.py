@@ -23,30 +23,51 @@ from domain.sla import VN_TZ
 router = APIRouter(include_in_schema=False)
 
 
+# The list's filters by the field the service names in a refusal (their labels on the page).
+FILTER_LABELS = {"q": "Search", "received_from": "Received", "received_to": "Received", "after": "Next page"}
+
+
 @router.get("/complaints")
 async def complaint_list(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
     q = request.query_params
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
-    filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
-                      category=q.get("category") or None, channel=q.get("channel") or None,
-                      priority=q.get("priority") or None, overdue=overdue,
-                      q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
-                      received_to=_day(q.get("to"), next_day=True))  # fmt: skip
-    page = await service.search(user, filters, q.get("after") or None)
+    departments = await service.departments()
+    names = {d.code: d.name_vi if language(request, user) == "vi" else d.name_en for d in departments}
+    try:
+        filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
+                          category=q.get("category") or None, channel=q.get("channel") or None,
+                          priority=q.get("priority") or None, overdue=overdue,
+                          q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from"), "received_from"),
+                          received_to=_day(q.get("to"), "received_to", next_day=True))  # fmt: skip
+        page = await service.search(user, filters, q.get("after") or None)
+    except ServiceError as refused:
+        if refused.status != 422:
+            raise
+        lang = language(request, user)
+        if refused.page is not None:
+            message = i18n.gettext(lang, refused.page[0], **refused.page[1])
+        else:
+            label = i18n.gettext(lang, FILTER_LABELS.get(refused.field or "", "Filter"))
+            message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
+        return render(request, user, "list.html", 422, rows=[], filters=q, next_url=None, title="Complaints",
+                      departments=departments, department_names=names,
+                      messages=[{"kind": "error", "text": message}])  # fmt: skip
     args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
     next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
     return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
-                  departments=await service.departments(),
-                  department_names=await service.department_names(language(request, user)))  # fmt: skip
+                  departments=departments, department_names=names)  # fmt: skip
 
 
-def _day(value: str | None, next_day: bool = False) -> datetime | None:
+def _day(value: str | None, field: str, next_day: bool = False) -> datetime | None:
     """A yyyy-mm-dd date from the filter form, as the start of that day in Vietnam (or the next)."""
     try:
         day = datetime.strptime(value or "", "%Y-%m-%d").replace(tzinfo=i18n.VN_TZ)
     except ValueError:
         return None
-    return day + timedelta(days=1) if next_day else day
+    try:
+        return day + timedelta(days=1) if next_day else day
+    except OverflowError:  # 9999-12-31: there is no next day
+        raise ServiceError(422, "invalid", f"{field}: out of range", field=field) from None
 
 
 @router.get("/complaints/new")
@@ -162,8 +183,8 @@ async def anonymise(
 ) -> Response:
     """A customer's personal data request, carried out by a manager (see ComplaintService.anonymise)."""
     try:
-        if len(reason.strip()) < 3:
-            raise ServiceError(422, "invalid", "reason: give the customer's request")
+        if not 3 <= len(reason.strip()) <= 1000:  # as the API's AnonymiseRequest
+            raise ServiceError(422, "invalid", "reason: give the customer's request (3 to 1000 characters)")
         await service.anonymise(user, complaint_id, reason.strip())
     except ServiceError as refused:
         if refused.status in (403, 409, 422):

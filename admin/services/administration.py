@@ -1,11 +1,13 @@
 """Reference data the administration pages read and edit: staff, departments, routing rules."""
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.services.dashboard import DashboardService
+from admin.sign_in import revoke_sessions, revoke_token
 from domain.vocabulary import DEFAULT_ROUTING, Category
 from store.tables import Department, RoutingRule, Staff
 
@@ -60,6 +62,16 @@ class AdministrationService:
     async def staff(self, username: str) -> Staff | None:
         found: Staff | None = await self.session.scalar(select(Staff).where(Staff.username == username))
         return found
+
+    async def save_staff(self, staff: Staff, row: StaffRow, now: datetime) -> None:
+        """Applies an edited row. An inactive account is also signed out everywhere and loses its
+        API token: reactivating it later must not bring the old session or token back."""
+        staff.full_name, staff.email, staff.role = row.full_name, row.email, row.role
+        staff.department_code, staff.active = row.department, row.active
+        if not row.active:
+            await revoke_sessions(self.session, staff.username, now)
+            await revoke_token(self.session, staff.username)
+        await self.session.commit()
 
     # --- departments
 

@@ -39,6 +39,7 @@ from store.tables import LISTED, Complaint, DataRequest, Department, Letter, Out
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
+MAX_QUERY = 200  # characters of a search
 HEALTH_TIMEOUT = timedelta(seconds=5)
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
@@ -94,19 +95,28 @@ def _cursor(row: Complaint) -> str:
     return base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode()).decode()
 
 
+def _utc(value: datetime, field: str) -> datetime:
+    """``value`` in UTC, as the store compares it; a date with no UTC equivalent (year 1 east of
+    Greenwich, 9999-12-31 west of it) is refused rather than overflowing in the query."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ServiceError(422, "invalid", f"{field}: out of range", field=field) from exc
+
+
 def _parse_cursor(cursor: str) -> tuple[datetime, str]:
     try:
         at, cid = base64.urlsafe_b64decode(cursor.encode()).decode().split("|", 1)
         received = datetime.fromisoformat(at)
         if received.tzinfo is None:  # ours always carry the zone
             raise ValueError(at)
-        return received, cid
     except ValueError as exc:
         page: tuple[str, dict[str, Any]] = (
             "This page of the list is no longer valid. Start again from the first page.",
             {},
         )
         raise ServiceError(422, "invalid", "invalid cursor", field="after", page=page) from exc
+    return _utc(received, "after"), cid
 
 
 class ComplaintService:
@@ -163,6 +173,11 @@ class ComplaintService:
             await self._precheck(user, complaint_id, name, payload)
         elif not can_access_department(user.actor, projected.department_code):
             raise no_access(complaint_id)
+        # The workflow cannot read the department table: a code it does not hold would orphan
+        # the complaint (nobody's queue), so it is refused here, before anything is sent.
+        department = getattr(payload, "department", None)
+        if department is not None and await self.session.get(Department, department) is None:
+            raise ServiceError(422, "invalid", f"department: there is no department {department}", field="department")
         # No state query first (a round trip through the worker): the workflow's validator applies
         # the transition table and its refusal carries the same code; a refused update leaves no
         # history. A health check (server only, ~1 ms) keeps "nothing was applied" a true answer
@@ -197,6 +212,8 @@ class ComplaintService:
             raise ServiceError.refused(refusal)
 
     async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
+        if filters.q and len(filters.q) > MAX_QUERY:
+            raise ServiceError(422, "invalid", f"q: at most {MAX_QUERY} characters", field="q")
         conditions: list[ColumnElement[bool]] = scopes.visible_to(user.actor)
         for column, value in (
             (Complaint.stage, filters.stage),
@@ -210,7 +227,8 @@ class ComplaintService:
         if filters.overdue is not None:
             overdue = scopes.overdue(datetime.now(UTC))
             conditions.append(overdue if filters.overdue else ~overdue)
-        newest, oldest = filters.received_to, filters.received_from
+        newest = _utc(filters.received_to, "received_to") if filters.received_to else None
+        oldest = _utc(filters.received_from, "received_from") if filters.received_from else None
         if oldest:
             conditions.append(Complaint.received_at >= oldest)
         if newest:
