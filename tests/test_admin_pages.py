@@ -55,11 +55,15 @@ class Browser:
     def __init__(self, app: object) -> None:
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")  # type: ignore[arg-type]
 
-    async def login(self, username: str) -> "Browser":
+    async def login(self, username: str, lang: str = "vi") -> "Browser":
+        """Signed in as ``username``, in ``lang`` (the language is remembered per user, and the
+        store is shared by the session's tests: a test that reads text says which it expects)."""
         page = await self.http.get("/login")
         done = await self.http.post("/login", data={"username": username, "password": PASSWORD,
                                                     "csrf_token": csrf(page.text)})  # fmt: skip
         assert done.status_code == 303, done.text
+        home = await self.http.get("/")
+        await self.http.post("/language", data={"lang": lang, "next": "/", "csrf_token": csrf(home.text)})
         return self
 
     async def get(self, url: str) -> httpx.Response:
