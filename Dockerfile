@@ -26,12 +26,12 @@ WORKDIR /app
 COPY requirements-uv.txt /tmp/requirements-uv.txt
 RUN pip install --require-hashes --no-deps -r /tmp/requirements-uv.txt && rm /tmp/requirements-uv.txt
 COPY pyproject.toml uv.lock /app/
-RUN uv sync --frozen --no-install-project
+RUN uv sync --locked --no-install-project
 
 # Then the project itself (not editable). Everything .dockerignore lets through is copied, so
 # alembic.ini, the migrations, templates and worker.py are here too; the commands run from /app.
 COPY . /app
-RUN uv sync --frozen --no-editable \
+RUN uv sync --locked --no-editable \
     && rm -rf /app/build /app/*.egg-info \
     && find /app -name '__pycache__' -prune -exec rm -rf {} +
 

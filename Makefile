@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | sha1sum | cut -
 
 .PHONY: run test lint typecheck pytest setup system-deps worker clean faults bench lock upgrade-check
 
-# Everything installs from uv.lock (exact versions, hashes checked); uv itself is pinned by hash
-# in requirements-uv.txt. Reinstalls when pyproject.toml or uv.lock change.
+# Everything installs from uv.lock (exact versions, hashes checked; stops if the lock no longer
+# matches pyproject.toml: run make lock); uv itself is pinned by hash in requirements-uv.txt.
+# Reinstalls when pyproject.toml or uv.lock change.
 setup: $(STAMP)
 
 $(UV): requirements-uv.txt
@@ -17,7 +18,7 @@ $(UV): requirements-uv.txt
 	@touch $@
 
 $(STAMP): pyproject.toml uv.lock $(UV)
-	$(UV) sync -q --frozen --extra test
+	$(UV) sync -q --locked --extra test
 	@rm -f $(VENV)/.installed-* && touch $@
 
 # Re-resolve uv.lock after a change to pyproject.toml (other pins stay);
