@@ -6,7 +6,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    COMPLAINTS_DATA_DIR=/data
+    COMPLAINTS_DATA_DIR=/data \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_NO_CACHE=1 \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3 \
+    PATH=/opt/venv/bin:$PATH
 
 # An unprivileged user owns nothing but the data directory.
 RUN groupadd --system --gid 10001 app \
@@ -16,11 +21,17 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# The project with its dependencies from pyproject.toml. Everything .dockerignore lets
-# through is copied, so alembic.ini, the migrations, templates and worker.py are here too;
-# the commands run from /app.
+# uv, pinned by hash; then the dependencies exactly as uv.lock has them (hashes checked, no
+# test extra) into /opt/venv, first on their own so that a code change reuses that layer.
+COPY requirements-uv.txt /tmp/requirements-uv.txt
+RUN pip install --require-hashes --no-deps -r /tmp/requirements-uv.txt && rm /tmp/requirements-uv.txt
+COPY pyproject.toml uv.lock /app/
+RUN uv sync --locked --no-install-project
+
+# Then the project itself (not editable). Everything .dockerignore lets through is copied, so
+# alembic.ini, the migrations, templates and worker.py are here too; the commands run from /app.
 COPY . /app
-RUN pip install . \
+RUN uv sync --locked --no-editable \
     && rm -rf /app/build /app/*.egg-info \
     && find /app -name '__pycache__' -prune -exec rm -rf {} +
 

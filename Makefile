@@ -2,17 +2,33 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml uv.lock | sha1sum | cut -c1-12)
 
-.PHONY: run test lint typecheck pytest setup system-deps worker clean faults bench
+.PHONY: run test lint typecheck pytest setup system-deps worker clean faults bench lock upgrade-check
 
+# Everything installs from uv.lock (exact versions, hashes checked; stops if the lock no longer
+# matches pyproject.toml: run make lock); uv itself is pinned by hash in requirements-uv.txt.
+# Reinstalls when pyproject.toml or uv.lock change.
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(UV): requirements-uv.txt
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-uv.txt
+	@touch $@
+
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync -q --locked --extra test
 	@rm -f $(VENV)/.installed-* && touch $@
+
+# Re-resolve uv.lock after a change to pyproject.toml (other pins stay);
+# `make lock UPGRADE=1` moves every package to the newest release its range allows.
+lock: $(UV)
+	$(UV) lock $(if $(UPGRADE),--upgrade)
+
+# Would the newest temporalio still replay our histories and keep the job order? (scratch venv)
+upgrade-check: $(UV)
+	scripts/upgrade-check.sh
 
 # Debian packages the tests need: a real PostgreSQL, docker-compose to check the production
 # file, and chromium for the browser tests (Playwright drives it; it downloads no browser).
