@@ -3,6 +3,7 @@
 after page and through the API; a store indexed before migration 0007 is re-indexed folded."""
 
 import asyncio
+import random
 import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -153,6 +154,20 @@ def vietnamese_letters() -> tuple[str, str]:
     letters = " ".join(unicodedata.normalize("NFC", v + t) for v in vowels for t in tones) + " đ bcdghklmnpqrstvx"
     bare = " ".join(v[0] for v in vowels for _ in tones) + " d bcdghklmnpqrstvx"
     return f"{letters} {letters.upper()}", f"{bare} {bare}"
+
+
+def test_folding_by_character_is_folding_the_whole_text() -> None:
+    def whole(text: str) -> str:
+        decomposed = unicodedata.normalize("NFD", text.casefold())
+        return "".join(c for c in decomposed if unicodedata.category(c) != "Mn").replace("đ", "d").replace("ð", "d")
+
+    rng = random.Random(13)
+    # ASCII, Latin-1 and Extended, Greek, Cyrillic, combining marks, and the Vietnamese block.
+    letters = [chr(c) for c in (*range(0x20, 0x530), *range(0x1E00, 0x1F00))]
+    for _ in range(2000):
+        text = "".join(rng.choice(letters) for _ in range(rng.randrange(1, 30)))
+        for form in (text, unicodedata.normalize("NFD", text), unicodedata.normalize("NFC", text)):
+            assert fold(form) == whole(form), ascii(form)
 
 
 @pytest.mark.parametrize("form", ["NFC", "NFD"])
