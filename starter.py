@@ -24,7 +24,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from tqdm import tqdm
 
-from config.settings import get_settings
+from config.settings import get_settings, private_umask
 from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Channel, Language
 from intake.filing import IntakeRefused, complaint_state, file_complaint
@@ -176,6 +176,7 @@ async def run(argv: list[str]) -> int:
 
 
 def main() -> None:
+    private_umask()
     code = asyncio.run(run(sys.argv[1:]))
     sys.stdout.flush()
     sys.stderr.flush()

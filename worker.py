@@ -16,7 +16,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.complaint_steps import ComplaintActivities
 from activities.history_archive import HistoryArchiveActivities
-from config.settings import Settings, get_settings
+from config.settings import Settings, get_settings, private_umask
 from ops.archive_sweep import sweep
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
@@ -77,6 +77,7 @@ async def archive_sweeper(client: Client, settings: Settings, sessions: async_se
 
 
 async def main() -> None:
+    private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = get_settings()
     url = settings.effective_database_url

@@ -260,6 +260,24 @@ def render_mail(purpose: str, language: Language, context: Mapping[str, object])
     return RenderedMail(subject=subject, text=_tidy(text), html=html)
 
 
+# The letter has its own greeting ("Kính gửi: Quý khách …") and closing ("Trân trọng."): a draft
+# that brings its own would print them twice.
+_GREETING = re.compile(r"^\s*(kính gửi|kính thưa|dear)\b[^\n]{0,150}\n+", re.IGNORECASE)
+# A closing line at the end, with at most two short lines after it (a name, a department).
+_CLOSING = re.compile(
+    r"\n+\s*(trân trọng|kính thư|yours sincerely|sincerely|best regards|kind regards|regards)\b[^\n]{0,20}"
+    r"(\n[^\n]{0,60}){0,2}\s*$",
+    re.IGNORECASE,
+)
+
+
+def letter_body(message: str) -> str:
+    """The draft without its own greeting line and closing line (the letter adds both)."""
+    text = message.replace("\r\n", "\n").strip()
+    text = _GREETING.sub("", text, count=1)
+    return _CLOSING.sub("", text, count=1).strip()
+
+
 def render_letter(context: Mapping[str, object], language: Language) -> str:
     """The written answer to a complaint (``post``), as a print-ready A4 HTML document.
 
@@ -270,6 +288,7 @@ def render_letter(context: Mapping[str, object], language: Language) -> str:
     """
     language = Language(language)
     values = _prepare(context, ("complaint_id", "customer_name", "message"), language)
+    values["message"] = letter_body(str(values["message"]))
     for key in ("received_at", "signer_name", "signer_title", "signed_at"):
         values.setdefault(key, None)
     return environment().get_template("letter.html.j2").render(values)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses
 
 import aiosmtplib
 from aiosmtplib.email import extract_sender, flatten_message
 from aiosmtplib.response import SMTPResponse
+from email_validator import EmailNotValidError, validate_email
 
 from config.settings import Settings
 
@@ -84,6 +86,40 @@ def _recipients(message: EmailMessage) -> list[str]:
     return [address for _, address in getaddresses(fields) if address]
 
 
+class _NeedsSmtpUtf8(Exception):
+    """An address has a non-ASCII local part and the server does not offer SMTPUTF8."""
+
+
+def _envelope_address(address: str) -> tuple[str, bool]:
+    """The address as it goes into the SMTP envelope, and whether it needs SMTPUTF8.
+
+    An IDN domain alone is sent as punycode (any server takes it); only a non-ASCII local part
+    needs SMTPUTF8 (RFC 6531). Raises ``EmailNotValidError`` for an address that is neither.
+    """
+    if address.isascii():
+        return address, False
+    valid = validate_email(address, check_deliverability=False)
+    if valid.ascii_email:
+        return valid.ascii_email, False
+    return valid.normalized, True
+
+
+def _ascii_address_headers(message: EmailMessage) -> None:
+    """Without SMTPUTF8 a header cannot carry a Unicode domain (an encoded word there is
+    invalid): write the recipients' domains as punycode, keeping the display names."""
+    for name in ("To", "Cc"):
+        values = [str(value) for value in message.get_all(name, [])]
+        if not values or all(value.isascii() for value in values):
+            continue
+        addresses = [
+            str(Address(display_name=display, addr_spec=_envelope_address(address)[0]))
+            for display, address in getaddresses(values)
+            if address
+        ]
+        del message[name]
+        message[name] = ", ".join(addresses)
+
+
 def _classify(code: int, text: str) -> MailUnavailable | MailRejected:
     return MailUnavailable(text, code) if 400 <= code < 500 else MailRejected(text, code)
 
@@ -107,13 +143,23 @@ async def _transact(
         timeout=settings.smtp_timeout,
         local_hostname=settings.mail_domain or None,
     )
+    sender, sender_utf8 = _envelope_address(extract_sender(message) or "")
+    envelope = [_envelope_address(recipient) for recipient in _recipients(message)]
+    utf8 = sender_utf8 or any(needs for _, needs in envelope)
     async with client:
-        await client.mail(extract_sender(message) or "")
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        if utf8 and not client.supports_extension("smtputf8"):
+            raise _NeedsSmtpUtf8()
+        if not utf8:
+            _ascii_address_headers(message)
+        encoding = "utf-8" if utf8 else "ascii"
+        await client.mail(sender, options=["SMTPUTF8"] if utf8 else None, encoding=encoding)
         refused: dict[str, SMTPResponse] = {}
-        recipients = _recipients(message)
+        recipients = [address for address, _ in envelope]
         for recipient in recipients:
             try:
-                await client.rcpt(recipient)
+                await client.rcpt(recipient, encoding=encoding)
             except aiosmtplib.SMTPRecipientRefused as error:
                 refused[recipient] = SMTPResponse(error.code, error.message)
         if len(refused) == len(recipients):
@@ -126,7 +172,7 @@ async def _transact(
             except Exception as error:
                 raise _HookFailed() from error
         del message["Bcc"]
-        await client.data(flatten_message(message))
+        await client.data(flatten_message(message, utf8=utf8))
     return refused
 
 
@@ -149,6 +195,12 @@ async def send_message(
         refused = await _transact(settings, message, before_data)
     except _HookFailed as failed:
         raise failed.__cause__ from None  # type: ignore[misc]
+    except _NeedsSmtpUtf8 as error:
+        text = f"mail {message_id}: an address needs SMTPUTF8, which the SMTP server does not offer"
+        raise MailRejected(text) from error
+    except (EmailNotValidError, UnicodeError) as error:
+        # The same message would fail the same way on every attempt.
+        raise MailRejected(f"mail {message_id} cannot be sent: {error}") from error
     except aiosmtplib.SMTPRecipientsRefused as error:
         codes = [refusal.code for refusal in error.recipients]
         detail = "; ".join(f"{r.recipient}: {r.code} {r.message}" for r in error.recipients)

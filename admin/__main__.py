@@ -9,13 +9,16 @@ python -m admin serve [--host H] [--port P]
 
 import argparse
 import asyncio
+import copy
+import logging
 import sys
+from typing import Any
 
 from sqlalchemy import select
 
 from admin.accounts import AccountError, issue_token, set_account
 from admin.sign_in import login_succeeded, revoke_sessions, revoke_token, utcnow
-from config.settings import get_settings
+from config.settings import Settings, get_settings, private_umask
 from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
@@ -79,7 +82,34 @@ async def _accounts(args: argparse.Namespace) -> int:
         await engine.dispose()
 
 
+class PathWithoutQuery(logging.Filter):
+    """uvicorn's access log line without the query string: a search's terms (a phone number, an
+    e-mail address) are personal data and stay out of admin.log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn logs (client, method, path with query, http version, status).
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
+def serve_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the admin app. uvicorn believes X-Forwarded-For from 127.0.0.1 by
+    default, so anything on the host could name any client address (and dodge the per-address
+    login throttle): only the configured proxies are believed, none by default. Access log lines
+    leave out query strings."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    proxies = [proxy.strip() for proxy in settings.trusted_proxies.split(",") if proxy.strip()]
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["filters"] = {"path_without_query": {"()": PathWithoutQuery}}
+    log_config["handlers"]["access"]["filters"] = ["path_without_query"]
+    return {"proxy_headers": bool(proxies), "forwarded_allow_ips": proxies or None, "log_config": log_config}
+
+
 def main() -> None:
+    private_umask()
     args = _parser().parse_args()
     if args.command == "serve":
         import uvicorn
@@ -88,7 +118,8 @@ def main() -> None:
 
         settings = get_settings()
         asyncio.run(upgrade(settings.effective_database_url))
-        uvicorn.run(create_app(settings), host=args.host or settings.admin_host, port=args.port or settings.admin_port)
+        host, port = args.host or settings.admin_host, args.port or settings.admin_port
+        uvicorn.run(create_app(settings), host=host, port=port, **serve_options(settings))
         return
     sys.exit(asyncio.run(_accounts(args)))
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,12 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from admin import i18n
-from admin.deps import LoginRequired
+from admin.deps import LoginRequired, optional_user
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
-from admin.rendering import render
+from admin.rendering import language, render
 from admin.routes import administration, api, auth, complaints, dashboard, mails, work
 from admin.routes import codec as codec_routes
 from admin.security import LoginThrottle, SessionSigner
+from admin.users import User
 from config.settings import Settings
 from store.engine import make_engine, make_sessionmaker
 from temporal_client.connection import codec, connect
@@ -118,7 +120,18 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
 
     @app.exception_handler(LoginRequired)
     async def login_required(request: Request, exc: LoginRequired) -> Response:
-        return RedirectResponse("/login", 303)
+        # Back to the page asked for once signed in (GET only: a form posted without a session is lost anyway).
+        asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = "/login" if request.method != "GET" or asked == "/" else f"/login?next={quote(asked, safe='')}"
+        return RedirectResponse(target, 303)
+
+    async def signed_in(request: Request) -> User | None:
+        """The user of the request, for an error page that keeps the menu; None when unknown."""
+        try:
+            async with app.state.sessions() as session:
+                return await optional_user(request, session)
+        except Exception:  # the store down, a bad token: the error page still shows
+            return None
 
     @app.exception_handler(ServiceError)
     async def service_error(request: Request, exc: ServiceError) -> Response:
@@ -126,10 +139,13 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
             body = {"error": exc.code, "message": exc.message}
             return JSONResponse(body, status_code=exc.status, headers=codec_routes.cors_headers(request))
         if not request.url.path.startswith("/api/"):
-            title = {401: "Log in", 403: "You do not have access to this complaint.", 404: "Not found"}.get(
-                exc.status, "Something went wrong"
-            )
-            return render(request, None, "error.html", exc.status, title=title, message=exc.message)
+            user = await signed_in(request)
+            titles = {401: "Log in", 403: "You do not have access", 404: "Not found"}
+            title = titles.get(exc.status, "Something went wrong")
+            message: str = exc.message
+            if exc.page is not None:
+                message = i18n.gettext(language(request, user), exc.page[0], **exc.page[1])
+            return render(request, user, "error.html", exc.status, title=title, message=message)
         body = {"error": exc.code, "message": exc.message} | ({"field": exc.field} if exc.field else {})
         return JSONResponse(body, status_code=exc.status)
 

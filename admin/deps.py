@@ -102,7 +102,14 @@ async def mail_reader(user: CurrentStaff) -> User:
     return user
 
 
+async def auditor(user: CurrentStaff) -> User:
+    if not access.reads_raw_history(user.actor):
+        raise ServiceError(403, "no_access", "Only supervisors, managers and administrators can read the raw history.")
+    return user
+
+
 AdminReader = Annotated[User, Depends(administration_reader)]
+Auditor = Annotated[User, Depends(auditor)]
 AdminEditor = Annotated[User, Depends(administration_editor)]
 MailReader = Annotated[User, Depends(mail_reader)]
 

@@ -1,21 +1,40 @@
 """Errors the service layer raises; the API turns them into {"error", "message"} with a status."""
 
+from typing import Any
+
 from pydantic import ValidationError
 
 from domain.transitions import HTTP_STATUS, Refusal, RefusalCode
 
 
 class ServiceError(Exception):
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        field: str | None = None,
+        problem: dict[str, Any] | None = None,
+        page: tuple[str, dict[str, Any]] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message, self.field = status, code, message, field
+        # What a page says instead of ``message``: a msgid of the catalogue and its values.
+        self.page = page
+        # What was wrong with ``field``, for the pages to say in the user's language
+        # (a pydantic error's type and context: admin.forms.field_problem).
+        self.problem = problem
 
     @classmethod
     def invalid(cls, exc: ValidationError) -> "ServiceError":
         """422 naming the first invalid field of a pydantic validation error."""
         error = exc.errors()[0]
         field = ".".join(str(p) for p in error["loc"]) or None
-        return cls(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field)
+        context = error.get("ctx") or {}
+        problem = {"type": error["type"], **{k: v for k, v in context.items() if k != "error"}}
+        if "error" in context:  # a model's own rule: its message says which (admin.forms.RULES)
+            problem["message"] = str(context["error"])
+        return cls(422, "invalid", f"{field or 'body'}: {error['msg']}", field=field, problem=problem)
 
     @classmethod
     def refused(cls, refusal: Refusal) -> "ServiceError":
@@ -30,11 +49,14 @@ class ServiceError(Exception):
 
 
 def not_found(complaint_id: str) -> ServiceError:
-    return ServiceError(404, "not_found", f"no complaint {complaint_id}")
+    return ServiceError(
+        404, "not_found", f"no complaint {complaint_id}", page=("There is no complaint %(id)s.", {"id": complaint_id})
+    )
 
 
 def no_access(complaint_id: str) -> ServiceError:
-    return ServiceError(403, "no_access", f"you have no access to complaint {complaint_id}")
+    page = ("Complaint %(id)s is handled by another department: you do not have access to it.", {"id": complaint_id})
+    return ServiceError(403, "no_access", f"you have no access to complaint {complaint_id}", page=page)
 
 
 UNAVAILABLE = ServiceError(503, "unavailable", "the workflow service is unavailable; nothing was applied, try again")

@@ -9,6 +9,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from admin import i18n
+from admin.errors import ServiceError
 from domain.transitions import TRANSITIONS
 from domain.vocabulary import Category, Priority, ReplyMethod, SupervisorChoice
 
@@ -74,3 +76,47 @@ def payload_from_form(decision: str, form: dict[str, str]) -> dict[str, Any]:
         elif value.strip() or field.required:
             body[field.name] = value
     return body
+
+
+# What was wrong with a field (a pydantic error type), as staff read it: msgids of the catalogue.
+PROBLEMS = {
+    "missing": "This field is required.",
+    "string_too_short": "This field is required.",
+    "string_too_long": "Too long: at most %(max_length)s characters.",
+    "enum": "Choose a value from the list.",
+    "literal_error": "Choose a value from the list.",
+    "string_pattern_mismatch": "This value does not have the expected form.",
+    "bool_parsing": "Choose yes or no.",
+    "datetime_parsing": "Enter a date and a time.",
+    "datetime_from_date_parsing": "Enter a date and a time.",
+    "value_error": "This value is not valid.",
+}
+# Rules of the domain models that concern one field (their messages, as the models raise them).
+RULES = {
+    "department is required to reroute": ("department", "Choose the department to send it to."),
+    "comment is required when the signature is refused": ("comment", "Say why the signature is refused."),
+    "an email complaint needs the customer's email": ("email", "A complaint by email needs the customer's email."),
+    "a written complaint by post needs the customer's address": (
+        "address",
+        "A complaint by post needs the customer's address.",
+    ),
+    # intake.filing's refusals of a received date
+    "is in the future": ("received_at", "The received date cannot be in the future."),
+    "is more than 30 days ago": ("received_at", "The received date is more than 30 days ago."),
+    "give a time zone (e.g. +07:00 or Z)": ("received_at", "Enter a date and a time."),
+}
+
+
+def field_errors(lang: str, refused: ServiceError) -> dict[str, str]:
+    """The refusal as {field: message in ``lang``}, to show beside the field (empty if it names none)."""
+    problem = refused.problem or {"message": refused.message.partition(": ")[2]}
+    rule = RULES.get(str(problem.get("message", "")))
+    if rule is not None:
+        field, msgid = rule
+        return {field: i18n.gettext(lang, msgid)}
+    if not refused.field:
+        return {}
+    field = refused.field.split(".")[-1]
+    msgid = PROBLEMS.get(str(problem.get("type")), "This value is not valid.")
+    values = {k: v for k, v in problem.items() if k not in ("type", "message")}
+    return {field: i18n.gettext(lang, msgid, **values)}

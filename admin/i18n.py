@@ -191,6 +191,19 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             SupervisorChoice.REROUTE: "Send to another department",
         },
     ),
+    # A customer's language (for their mails and letters).
+    "language": ("language", {"vi": "Vietnamese", "en": "English"}),
+    # A mail's delivery status in the outbox (store.tables.OutboxMail.status).
+    "mail_status": (
+        "mail status",
+        {
+            "pending": "Waiting to be sent",
+            "sending": "Sending",
+            "sent": "Sent",
+            "sent_unconfirmed": "Sent, not confirmed",
+            "failed": "Not delivered",
+        },
+    ),
     # The decision names of domain.transitions.TRANSITIONS (what a staff member can do).
     "decision": (
         "decision",
@@ -209,7 +222,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "note": "Add a note",
         },
     ),
-    # Kinds of audit-trail events read from the workflow history (admin.complaints_service.AuditEvent.kind).
+    # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).
     "event": (
         "audit event",
         {
@@ -293,6 +306,10 @@ def supervisor_choice_label(lang: str, value: object) -> str:
     return label(lang, "supervisor_choice", value)
 
 
+def mail_status_label(lang: str, value: object) -> str:
+    return label(lang, "mail_status", value)
+
+
 def decision_label(lang: str, value: object) -> str:
     return label(lang, "decision", value)
 
@@ -314,6 +331,7 @@ LABELS: dict[str, Callable[[str, object], str]] = {
     "outcome_label": outcome_label,
     "reply_method_label": reply_method_label,
     "supervisor_choice_label": supervisor_choice_label,
+    "mail_status_label": mail_status_label,
     "decision_label": decision_label,
     "refusal_label": refusal_label,
     "event_label": event_label,
@@ -506,8 +524,8 @@ def install(env: jinja2.Environment) -> None:
       (a msgid or already translated text, never %-formatted), and each ``*_label``;
     - globals ``stage_label(value)``, ``role_label``, ``channel_label``, ``category_label``,
       ``priority_label``, ``outcome_label``, ``reply_method_label``, ``supervisor_choice_label``,
-      ``decision_label``, ``refusal_label``, ``event_label``, ``choices(vocabulary)``, ``current_lang()``
-      and ``LANGUAGES``.
+      ``decision_label``, ``refusal_label``, ``event_label``, ``mail_status_label``, ``choices(vocabulary)``,
+      ``current_lang()``, ``LANGUAGES`` and ``due_soon_ms``.
     """
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
@@ -531,5 +549,7 @@ def install(env: jinja2.Environment) -> None:
         choices=_ctx_choices,
         current_lang=_ctx_current_lang,
         LANGUAGES=LANGUAGES,
+        # app.js colours a countdown amber below this (domain.access.DUE_SOON), read from <body>
+        due_soon_ms=int(DUE_SOON.total_seconds() * 1000),
         **labels,
     )

@@ -20,7 +20,6 @@ templates = jinja2.Environment(
 )
 i18n.install(templates)
 templates.globals["field_labels"] = forms.LABELS
-templates.globals["due_soon_ms"] = int(access.DUE_SOON.total_seconds() * 1000)
 
 
 @jinja2.pass_context

@@ -6,8 +6,9 @@ from temporalio.client import Client
 
 from bench.profile import Profile
 from bench.shape import FloorPlan, Shape
-from bench.stack import Proc, Stack
+from bench.stack import Stack
 from config.settings import Settings
+from localstack.processes import Process
 
 
 @dataclass
@@ -17,7 +18,7 @@ class Bench:
     settings: Settings
     ours: Client  # our data converter (as the admin and starter use)
     floor: Client  # Temporal's default data converter
-    worker: Proc
+    worker: Process
     admin_url: str
     shape: Shape
     plan: FloorPlan

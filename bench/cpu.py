@@ -29,7 +29,7 @@ class CpuMeter:
         self._start: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
-        now = {p.name: cpu_seconds(p.pid) for p in self.stack.procs if p.name in self.names and p.popen.poll() is None}
+        now = {p.name: cpu_seconds(p.pid) for p in self.stack.procs if p.name in self.names and p.alive}
         now[CLIENT] = time.process_time()
         return now
 
@@ -69,9 +69,9 @@ async def until_quiet(stack: Stack, at_least: float, within: float = 60.0, busy:
     await asyncio.sleep(at_least)
     window = 0.5
     while time.monotonic() - began < within:
-        before = [(p, cpu_seconds(p.pid)) for p in stack.procs if p.popen.poll() is None]
+        before = [(p, cpu_seconds(p.pid)) for p in stack.procs if p.alive]
         await asyncio.sleep(window)
-        used = sum(cpu_seconds(p.pid) - seconds for p, seconds in before if p.popen.poll() is None)
+        used = sum(cpu_seconds(p.pid) - seconds for p, seconds in before if p.alive)
         if used / window < busy:
             break
     return time.monotonic() - began

@@ -22,11 +22,11 @@ from sqlalchemy import insert, text
 from bench import journey
 from bench.accounts import api_tokens, log_in
 from bench.load import timed
-from bench.postgres import Postgres
 from bench.report import Ratio, count, note, say, show
 from bench.stack import Stack
 from bench.stats import Figure, percentile
 from domain.vocabulary import Category, Channel, Stage
+from localstack.postgres import PostgresCluster
 from store.engine import make_engine
 from store.migrate import upgrade
 from store.tables import Complaint
@@ -172,11 +172,11 @@ async def run(stack: Stack, sizes: tuple[int, int], runs: int, n: int) -> list[R
     say(f"4. Listing at scale ({sizes[0]:,} and {sizes[1]:,} stored complaints)")
     small, large = sizes
     sqlite_file = Path(tempfile.mkdtemp(prefix="bench-list-", dir=stack.tmp)) / "complaints.db"
-    postgres = Postgres()
+    postgres = PostgresCluster(database="bench")
     try:
         stores = [
             Store("SQLite", f"sqlite+aiosqlite:///{sqlite_file}"),
-            Store("PostgreSQL", await asyncio.to_thread(postgres.start)),
+            Store("PostgreSQL", await asyncio.to_thread(postgres.create)),
         ]
         for store in stores:
             await upgrade(store.url)
@@ -190,5 +190,5 @@ async def run(stack: Stack, sizes: tuple[int, int], runs: int, n: int) -> list[R
             for store in stores:
                 store.figures[large] = await _measure(store.endpoints, store.db, large, runs, n)
     finally:
-        postgres.stop()
+        postgres.remove()
     return [ratio for store in stores for ratio in store.ratios(small, large)]

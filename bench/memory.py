@@ -15,8 +15,9 @@ from bench.context import Bench
 from bench.cpu import CpuMeter
 from bench.load import bounded
 from bench.report import Ratio, count, note, say, show
-from bench.stack import Proc, wait_for_pollers
+from bench.stack import rss_mib, wait_for_pollers
 from bench.stats import Figure
+from localstack.processes import Process
 from store.engine import make_engine
 
 TARGET = 1.3
@@ -60,17 +61,17 @@ async def _fill_to(b: Bench, have: int, want: int) -> None:
     note(f"{want - have:,} complaints filed and taken in in {elapsed:.1f}s; CPU ms per complaint: {meter.describe()}")
 
 
-async def _sample(worker: Proc, figure: Figure) -> Figure:
+async def _sample(worker: Process, figure: Figure) -> Figure:
     """Once RSS holds still (the last workflow tasks done, a fresh worker's lazy start-up over)."""
-    last = worker.rss_mib()
+    last = rss_mib(worker)
     for _ in range(30):
         await asyncio.sleep(1)
-        now = worker.rss_mib()
+        now = rss_mib(worker)
         if abs(now - last) < 1:
             break
         last = now
     for _ in range(SAMPLES):
-        figure.add(worker.rss_mib())
+        figure.add(rss_mib(worker))
         await asyncio.sleep(1)
     return show(figure)
 

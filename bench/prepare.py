@@ -58,10 +58,9 @@ async def up(stack: Stack, profile: Profile, temporal_db: Path | None) -> Bench:
     floor = await Client.connect(stack.temporal_address, namespace=settings.temporal_namespace)
     await wait_for_pollers(ours, settings.task_queue)
     await wait_for_pollers(floor, FLOOR_QUEUE)
-    floor_log = (stack.tmp / "floor-worker.log").read_text().splitlines()
-    say(
-        f"Worker settings (ours, copied to the floor's worker): {floor_log[0].split(': ', 1)[-1] if floor_log else '?'}"
-    )
+    floor_log = [line for line in (stack.tmp / "floor-worker.log").read_text().splitlines() if line.strip()]
+    settings_line = next((line for line in floor_log if not line.startswith("=====")), "?")  # past the start header
+    say(f"Worker settings (ours, copied to the floor's worker): {settings_line.split(': ', 1)[-1]}")
 
     # The shape of one real journey, and the floor built from it (checked against its own history).
     # Each segment settles before the next starts, so that every event lands in its own segment.

@@ -1,5 +1,6 @@
 """All settings in one pydantic-settings class (``COMPLAINTS_*`` and Temporal's own variables)."""
 
+import os
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -13,6 +14,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.sla import CalendarKind
 
 ROOT = Path(__file__).resolve().parent.parent
+# data/ holds personal data (the store, mail, logs) and secrets: its owner's alone.
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
+def private_umask() -> None:
+    """Make every file and directory this process (and its children) creates its user's alone.
+    Called first in each entry point: SQLite's WAL, Temporal's database and the logs are created
+    by code that takes its mode from the umask."""
+    os.umask(0o077)
 
 
 class Settings(BaseSettings):
@@ -75,6 +86,9 @@ class Settings(BaseSettings):
     admin_port: int = 8000
     demo_accounts: bool = True  # one login per role on a new database (make run); off in production
     secure_cookies: bool = False  # set behind HTTPS
+    # Addresses or networks (comma-separated) of the reverse proxies whose X-Forwarded-For is
+    # believed; none by default: the client address is the connection's.
+    trusted_proxies: str = ""
 
     # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
     # all decrypt (rotation). Empty in development: generated once into data/payload_keys.
@@ -113,9 +127,19 @@ class Settings(BaseSettings):
         """A development secret, made once and kept in data/ (never in production)."""
         path = self.data_dir / name
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(make())
-            path.chmod(0o600)
+            path.parent.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
+            # 0600 from the start (a chmod after the write leaves a moment when others may read
+            # it), written whole, then linked in: a process starting beside us reads one secret.
+            draft = path.with_name(f".{name}.{os.getpid()}.tmp")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+            with os.fdopen(fd, "w") as secret:
+                secret.write(make())
+            try:
+                os.link(draft, path)
+            except FileExistsError:  # another process was first: use its secret
+                pass
+            finally:
+                draft.unlink()
         return path.read_text().strip()
 
     def effective_secret_key(self) -> str:

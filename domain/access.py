@@ -43,6 +43,12 @@ def reads_all_mail(actor: Actor) -> bool:
     return sees_all(actor) and actor.role is not Role.SYSTEM
 
 
+def reads_raw_history(actor: Actor) -> bool:
+    """The workflow's raw history and the Temporal UI are for those who audit: supervisors,
+    managers and administrators (scope still applies to each complaint)."""
+    return actor.role in (Role.SUPERVISOR, Role.MANAGER, Role.ADMIN)
+
+
 def is_overdue(stage: Stage | str, overdue_flag: bool, deadline: datetime, now: datetime) -> bool:
     """Open and past its deadline: the breach timer has set the flag, or the deadline has passed
     and the timer has not fired yet."""

@@ -13,12 +13,20 @@ from domain.models import ComplaintState, Decide, Decision, Reroute
 from domain.steps import Activity, Audience, MailRequest
 from domain.vocabulary import ReplyMethod, Stage
 
-CUSTOMER, DEPARTMENT, ESCALATION, CS_SUPERVISOR = (
-    Audience.CUSTOMER,
-    Audience.DEPARTMENT,
-    Audience.ESCALATION,
-    Audience.CS_SUPERVISOR,
-)
+# Every mail the process sends, by purpose, and to whom.
+MAILS: dict[str, Audience] = {
+    "acknowledgement": Audience.CUSTOMER,
+    "rejected": Audience.CUSTOMER,
+    "resolved_on_spot": Audience.CUSTOMER,
+    "reply": Audience.CUSTOMER,
+    "closing": Audience.CUSTOMER,
+    "reopened": Audience.CUSTOMER,
+    "escalated": Audience.ESCALATION,
+    "breach": Audience.ESCALATION,
+    "warning": Audience.DEPARTMENT,
+    "first_response_breach": Audience.CS_SUPERVISOR,
+}
+CUSTOMER_MAILS = frozenset(purpose for purpose, audience in MAILS.items() if audience is Audience.CUSTOMER)
 
 
 @dataclass(frozen=True)
@@ -36,8 +44,8 @@ class Effects:
     route_reason: str | None = None
 
 
-def step(activity: Activity, *mails: tuple[str, Audience]) -> Step:
-    return Step(activity, tuple(MailRequest(purpose=purpose, audience=audience) for purpose, audience in mails))
+def step(activity: Activity, *purposes: str) -> Step:
+    return Step(activity, tuple(MailRequest(purpose=purpose, audience=MAILS[purpose]) for purpose in purposes))
 
 
 def _verify(payload: Decision, state: ComplaintState) -> Effects:
@@ -57,19 +65,19 @@ def _decide(payload: Decision, state: ComplaintState) -> Effects:
 
 def _resolve(payload: Decision, state: ComplaintState) -> Effects:
     if state.stage is Stage.ESCALATED:  # beyond the department's authority: to its superior
-        return Effects((step(Activity.RESOLVE), step(Activity.ESCALATE, ("escalated", ESCALATION))))
+        return Effects((step(Activity.RESOLVE), step(Activity.ESCALATE, "escalated")))
     return Effects((step(Activity.RESOLVE),))
 
 
 def _sign_reply(payload: Decision, state: ComplaintState) -> Effects:
     if state.stage is Stage.REPLIED:  # signed: the written answer is issued
-        return Effects((step(Activity.REPLY, ("reply", CUSTOMER)),))
+        return Effects((step(Activity.REPLY, "reply"),))
     return Effects((step(Activity.RECORD),))  # refused: back to the department
 
 
 def _reply(payload: Decision, state: ComplaintState) -> Effects:
     if state.reply_method == ReplyMethod.EMAIL.value:
-        return Effects((step(Activity.REPLY, ("reply", CUSTOMER)),))
+        return Effects((step(Activity.REPLY, "reply"),))
     return Effects((step(Activity.REPLY),))  # phone, livechat, in person: logged
 
 
@@ -81,25 +89,25 @@ def _fixed(*steps: Step) -> Callable[[Decision, ComplaintState], Effects]:
 # decision name -> its effects, given the payload and the state after the decision.
 DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "verify": _verify,
-    "reject": _fixed(step(Activity.CLOSE, ("rejected", CUSTOMER))),
-    "resolve_on_spot": _fixed(step(Activity.CLOSE, ("resolved_on_spot", CUSTOMER))),
+    "reject": _fixed(step(Activity.CLOSE, "rejected")),
+    "resolve_on_spot": _fixed(step(Activity.CLOSE, "resolved_on_spot")),
     "reroute": _reroute,
     "resolve": _resolve,
-    "escalate": _fixed(step(Activity.ESCALATE, ("escalated", ESCALATION))),
+    "escalate": _fixed(step(Activity.ESCALATE, "escalated")),
     "decide": _decide,
     "sign_reply": _sign_reply,
     "reply": _reply,
-    "close": _fixed(step(Activity.CLOSE, ("closing", CUSTOMER))),
-    "reopen": _fixed(step(Activity.ESCALATE, ("reopened", CUSTOMER), ("escalated", ESCALATION))),
+    "close": _fixed(step(Activity.CLOSE, "closing")),
+    "reopen": _fixed(step(Activity.ESCALATE, "reopened", "escalated")),
     "note": _fixed(step(Activity.RECORD)),
 }
 
-RECEIVE = step(Activity.RECEIVE, ("acknowledgement", CUSTOMER))  # the receipt the ICT rules ask for
+RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for
 
 TIMER_EFFECTS: dict[TimerKind, Step] = {
-    TimerKind.FIRST_RESPONSE: step(Activity.RECORD, ("first_response_breach", CS_SUPERVISOR)),
-    TimerKind.WARNING: step(Activity.RECORD, ("warning", DEPARTMENT)),
-    TimerKind.BREACH: step(Activity.ESCALATE, ("breach", ESCALATION)),
+    TimerKind.FIRST_RESPONSE: step(Activity.RECORD, "first_response_breach"),
+    TimerKind.WARNING: step(Activity.RECORD, "warning"),
+    TimerKind.BREACH: step(Activity.ESCALATE, "breach"),
 }
 
 

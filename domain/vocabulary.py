@@ -56,6 +56,10 @@ class Priority(StrEnum):
     URGENT = "urgent"
 
 
+# Most pressing first: queues list complaints in this order, then by the soonest deadline.
+PRIORITY_ORDER: tuple[Priority, ...] = (Priority.URGENT, Priority.HIGH, Priority.NORMAL)
+
+
 class ReplyMethod(StrEnum):
     EMAIL = "email"
     PHONE = "phone"

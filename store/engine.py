@@ -1,5 +1,6 @@
 """Async engine and session factory for SQLite (default) or PostgreSQL."""
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -12,11 +13,20 @@ from store.search import FOLD
 
 
 def make_engine(url: str) -> AsyncEngine:
+    # hide_parameters: errors are logged with their message, which would otherwise hold the
+    # statement's parameters: a search's text, a customer's name or e-mail.
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+            # database file's mode, and would create it 0644 under the usual umask. Never open an
+            # existing one: closing any descriptor of a file drops this process's SQLite locks on it.
+            try:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -37,7 +47,12 @@ def make_engine(url: str) -> AsyncEngine:
     # phone number at 100,000 complaints. Planning costs a fraction of a millisecond.
     server_settings = {"plan_cache_mode": "force_custom_plan"}
     return create_async_engine(
-        url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"server_settings": server_settings}
+        url,
+        pool_size=10,
+        max_overflow=20,
+        pool_pre_ping=True,
+        connect_args={"server_settings": server_settings},
+        hide_parameters=True,
     )
 
 

@@ -3,11 +3,11 @@ queues and counts. One rendering each; tests/test_scopes.py holds them to the do
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, case, or_
 
 from domain.access import DUE_SOON, visible_department
 from domain.models import Actor
-from domain.vocabulary import Stage
+from domain.vocabulary import PRIORITY_ORDER, Stage
 from store.tables import Complaint
 
 
@@ -30,4 +30,11 @@ def due_soon(now: datetime) -> ColumnElement[bool]:
     """``domain.access.is_due_soon``: open, not overdue, less than DUE_SOON left."""
     return (
         is_open() & Complaint.overdue.is_(False) & (Complaint.deadline >= now) & (Complaint.deadline < now + DUE_SOON)
+    )
+
+
+def priority_rank() -> ColumnElement[int]:
+    """``domain.vocabulary.PRIORITY_ORDER`` as a sort key: 0 for the most pressing."""
+    return case(
+        {p.value: rank for rank, p in enumerate(PRIORITY_ORDER)}, value=Complaint.priority, else_=len(PRIORITY_ORDER)
     )

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, column, literal_column, or_, select, table, text
+from sqlalchemy import ColumnElement, String, column, false, literal_column, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ids import is_complaint_id
@@ -58,6 +58,8 @@ def _contains(query: str) -> str:
 
 def matches(dialect: str, query: str) -> ColumnElement[bool]:
     """Complaints whose document contains ``query`` (any case, any diacritics), or whose id is ``query``."""
+    if "\x00" in query:  # no text holds a NUL (PostgreSQL refuses one, FTS5 ends the phrase there)
+        return false()
     if dialect == "sqlite":
         # A quoted FTS5 phrase, matched through the trigram index. Trigrams need three
         # characters; shorter queries use LIKE on the (folded, so ASCII-case-free) documents.
@@ -74,7 +76,7 @@ def matches(dialect: str, query: str) -> ColumnElement[bool]:
 def in_received_order(dialect: str, query: str) -> bool:
     """Whether ``newest_matches`` serves this search: SQLite's trigram index, walked newest first.
     The folded length counts: a decomposed "á" is two characters, folded one."""
-    return dialect == "sqlite" and len(fold(query)) >= TRIGRAM
+    return dialect == "sqlite" and len(fold(query)) >= TRIGRAM and "\x00" not in query
 
 
 async def newest_matches(

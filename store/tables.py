@@ -137,7 +137,7 @@ class Complaint(Base):
 LISTED = load_only(
     Complaint.id, Complaint.channel, Complaint.customer_name, Complaint.subject, Complaint.category,
     Complaint.department_code, Complaint.stage, Complaint.overdue, Complaint.escalation_level,
-    Complaint.received_at, Complaint.deadline, raiseload=True,
+    Complaint.received_at, Complaint.deadline, Complaint.priority, raiseload=True,
 )  # fmt: skip
 
 

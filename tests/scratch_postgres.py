@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL database on the cluster `make test` starts (scripts/with-postgres.sh)."""
+"""A throwaway PostgreSQL database on the cluster `make test` starts (python -m localstack.postgres)."""
 
 import os
 import uuid
@@ -18,7 +18,7 @@ async def scratch_database(prefix: str) -> AsyncIterator[str]:
     """The URL of a new, empty database, dropped on exit; fails the test when no cluster is set."""
     base = os.environ.get(POSTGRES_ENV)
     if not base:
-        pytest.fail(f"{POSTGRES_ENV} is not set: run through `make test` (scripts/with-postgres.sh)")
+        pytest.fail(f"{POSTGRES_ENV} is not set: run through `make test` (python -m localstack.postgres)")
     name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     admin = make_engine(base)
     try:

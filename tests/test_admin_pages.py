@@ -238,7 +238,7 @@ async def test_who_may_read_and_who_may_edit(app: object, sessions: Any) -> None
 
     anonymous = Browser(app)
     for url in ["/dashboard", *ADMIN_PAGES, "/mails"]:
-        assert (await anonymous.http.get(url)).headers.get("location") == "/login", url
+        assert (await anonymous.http.get(url)).headers.get("location") == f"/login?next={quote(url, safe='')}", url
 
     admin = await Browser(app).login("admin")
     for url in ADMIN_PAGES:

@@ -4,7 +4,6 @@ new-complaint form to closed, through a signature and a reopen; languages; overd
 Screenshots of each main page go to test-artifacts/screenshots on every run."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +16,7 @@ from admin.accounts import set_account
 from admin.app import create_app
 from config.settings import Settings
 from domain.vocabulary import Role
+from localstack.ports import free_port
 from store.engine import transaction
 from tests.journey import running_worker
 
@@ -27,12 +27,6 @@ ACCOUNTS = {"lan.cs": (Role.CS_AGENT, "CS"), "minh.tech": (Role.DEPARTMENT_STAFF
             "tuan.tech": (Role.SUPERVISOR, "TECH"), "quang.manager": (Role.MANAGER, None)}  # fmt: skip
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture

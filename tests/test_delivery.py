@@ -1,7 +1,6 @@
 """Mail delivery from the outbox (the deliver_mail activity) against a real SMTP server:
 retried while the server is down, delivered once, never resent after a cut transfer."""
 
-import socket
 from datetime import UTC, datetime
 
 import pytest
@@ -10,6 +9,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.complaint_steps import ComplaintActivities
 from activities.mail_send import MailUnavailable
 from localstack.mailcatcher import MailCatcher
+from localstack.ports import free_port
 from store import projection
 from store.engine import transaction
 from store.tables import OutboxMail
@@ -29,12 +29,6 @@ async def row(sessions, message_id: str) -> OutboxMail:  # type: ignore[no-untyp
         found = await session.get(OutboxMail, message_id)
         assert found is not None
         return found  # type: ignore[no-any-return]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_smtp_down_then_back_delivers_exactly_once(settings, sessions, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -24,6 +23,7 @@ from admin.accounts import issue_token, set_account
 from domain.models import ComplaintState
 from domain.vocabulary import Role, Stage
 from localstack.mailcatcher import MailCatcher
+from localstack.ports import free_port, wait_for_port
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
 from store.tables import Complaint, ComplaintLog, OutboxMail
@@ -37,7 +37,7 @@ FINAL = {"sent", "sent_unconfirmed"}
 def postgres_url() -> str:
     url = os.environ.get("COMPLAINTS_TEST_POSTGRES_URL")
     if not url:
-        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (scripts/with-postgres.sh)")
+        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (python -m localstack.postgres)")
     return url
 
 
@@ -232,12 +232,6 @@ async def test_starter_refiles_nothing_and_reports_bad_input(dev_env, processes:
     assert "0 filed, 1 already filed" in processes.starter("import", str(as_json)).stdout
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_decisions_through_the_temporal_cli(dev_env, processes: Processes, store_url: str) -> None:  # type: ignore[no-untyped-def]
     """Operators can drive a complaint with the stock CLI: `temporal workflow update execute`,
     reading the encrypted payloads through the admin's codec endpoint with a staff token."""
@@ -247,17 +241,12 @@ async def test_decisions_through_the_temporal_cli(dev_env, processes: Processes,
         await set_account(session, "lan.cs", Role.CS_AGENT, "CS", "mật-khẩu-cli-1")
         token = await issue_token(session, "lan.cs")
     await engine.dispose()
-    port = _free_port()
+    port = free_port()
     env = processes.env | {"COMPLAINTS_ADMIN_PORT": str(port), "COMPLAINTS_DEMO_ACCOUNTS": "false"}
     admin = subprocess.Popen([sys.executable, "-m", "admin", "serve"], cwd=ROOT, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        for _ in range(300):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                await asyncio.sleep(0.1)
+        await asyncio.to_thread(wait_for_port, port, timeout=60)
         filed = processes.starter("file", "--channel", "livechat", "--name", "Hồ Quang", "--body", "Website báo lỗi")
         cid = filed.stdout.strip()
         temporal = str(Path(sys.executable).parent / "temporal")

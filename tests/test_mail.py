@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -23,6 +22,7 @@ from activities.mail_send import MailRejected, MailUnavailable, build_message, s
 from config.settings import Settings
 from domain.vocabulary import Language
 from localstack.mailcatcher import MailCatcher
+from localstack.ports import free_port
 
 CASE = "KN-7F3K9Q"
 SCRIPT = "<script>alert(1)</script>"
@@ -53,12 +53,6 @@ def context(**overrides: object) -> dict[str, object]:
     }
     values.update(overrides)
     return values
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def smtp_settings(port: int, **overrides: object) -> Settings:

@@ -131,7 +131,7 @@ async def test_postgres_plans_every_statement_for_its_own_parameters() -> None:
     2 ms → 360 ms at 100,000 by `make bench`): each statement is planned for its parameters."""
     url = os.environ.get("COMPLAINTS_TEST_POSTGRES_URL")
     if not url:
-        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (scripts/with-postgres.sh)")
+        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (python -m localstack.postgres)")
     engine = make_engine(url)
     try:
         for _ in range(2):  # every pooled connection, not only the first

@@ -1,7 +1,7 @@
 """The store (projection) against both real databases: SQLite and PostgreSQL.
 
 Every test runs twice: on a fresh SQLite file and on a fresh PostgreSQL database created on the
-server named by ``COMPLAINTS_TEST_POSTGRES_URL`` (exported by ``scripts/with-postgres.sh``, which
+server named by ``COMPLAINTS_TEST_POSTGRES_URL`` (exported by ``python -m localstack.postgres``, which
 ``make test`` uses). Without that variable the PostgreSQL cases fail: they are never skipped.
 """
 
@@ -87,7 +87,7 @@ class Db:
 
 MISSING_POSTGRES = (
     f"{POSTGRES_ENV} is not set: the PostgreSQL store tests need a real PostgreSQL server. Run them via "
-    "`make test` or `scripts/with-postgres.sh .venv/bin/python -m pytest tests/test_store.py`."
+    "`make test` or `.venv/bin/python -m localstack.postgres -- .venv/bin/python -m pytest tests/test_store.py`."
 )
 
 

@@ -122,7 +122,7 @@ async def test_file_decide_refuse_and_escape(app: object) -> None:
     done = await cs.submit(url, f"/complaints/{cid}/actions/verify", {"summary": "Mạng chậm", "category": "technical"})
     assert done.status_code == 303
     page = await cs.http.get(url)
-    assert "Đang xử lý" in page.text and "lan.cs" in page.text
+    assert "Đang xử lý" in page.text and "Nguyễn Thị Lan (" in page.text  # the audit trail names her
     without_csrf = await cs.http.post(f"/complaints/{cid}/actions/note", data={"text": "x"})
     assert without_csrf.status_code == 403
 

@@ -12,7 +12,7 @@ from admin.security import csrf_ok
 from admin.services.complaints import AuditEvent, Filters
 from admin.sign_in import revoke_token
 from domain.models import ComplaintIntake, ComplaintState, Customer
-from domain.vocabulary import Category, Channel, Stage
+from domain.vocabulary import Category, Channel, Priority, Stage
 
 
 async def csrf_for_cookie_sessions(request: Request) -> None:
@@ -48,6 +48,7 @@ class ComplaintSummary(BaseModel):
     customer_name: str
     subject: str
     category: str | None
+    priority: Priority
     department: str | None
     overdue: bool
     escalation_level: int
@@ -105,8 +106,9 @@ async def list_complaints(
     department: str | None = None,
     category: Category | None = None,
     channel: Channel | None = None,
+    priority: Priority | None = None,
     overdue: bool | None = None,
-    q: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,  # a NUL is no text
     received_from: AwareDatetime | None = None,
     received_to: AwareDatetime | None = None,
     after: str | None = None,
@@ -117,6 +119,7 @@ async def list_complaints(
         department=department,
         category=category.value if category else None,
         channel=channel.value if channel else None,
+        priority=priority.value if priority else None,
         overdue=overdue,
         q=q,
         received_from=received_from,
@@ -132,6 +135,7 @@ async def list_complaints(
                 customer_name=r.customer_name,
                 subject=r.subject,
                 category=r.category,
+                priority=Priority(r.priority),
                 department=r.department_code,
                 overdue=r.overdue,
                 escalation_level=r.escalation_level,

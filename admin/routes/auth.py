@@ -29,7 +29,8 @@ async def login_page(request: Request, user: OptionalUser) -> Response:
         return RedirectResponse("/", 303)
     # Before login there is no session: the CSRF token rides in its own cookie (double submit).
     token = request.cookies.get(PRELOGIN_CSRF) or secrets.token_urlsafe(24)
-    response = render(request, None, "login.html", error=None, csrf_token=token)
+    asked = local_path(request.query_params.get("next"))
+    response = render(request, None, "login.html", error=None, csrf_token=token, return_to=asked)
     response.set_cookie(PRELOGIN_CSRF, token, httponly=True, samesite="strict",
                         secure=request.app.state.settings.secure_cookies)  # fmt: skip
     return response
@@ -42,11 +43,13 @@ async def login(
     directory: DirectoryDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
+    next: Annotated[str, Form()] = "/",
 ) -> Response:
     throttle = request.app.state.throttle
     address = request.client.host if request.client else "?"
     if throttle.blocked(username, address):
-        return render(request, None, "login.html", 429, error="Too many attempts. Try again in a few minutes.")
+        return render(request, None, "login.html", 429, error="Too many attempts. Try again in a few minutes.",
+                      return_to=local_path(next))  # fmt: skip
     now = utcnow()
     staff = await directory.active_by_username(username)
     if staff is not None and (until := locked(staff, now)):
@@ -54,20 +57,21 @@ async def login(
         lang = i18n.normalize(request.cookies.get(LANG_COOKIE))
         message = i18n.gettext(lang, "This account is locked after repeated failed logins until %(time)s.",
                                time=until.astimezone(VN_TZ).strftime("%H:%M"))  # fmt: skip
-        return render(request, None, "login.html", 423, error=message)
+        return render(request, None, "login.html", 423, error=message, return_to=local_path(next))
     if staff is None or not verify_password(staff.password_hash, password):
         throttle.failed(username, address)
         if staff is not None:
             login_failed(staff, now)
             await directory.commit()
-        return render(request, None, "login.html", 401, error="Wrong username or password.")
+        return render(request, None, "login.html", 401, error="Wrong username or password.",
+                      return_to=local_path(next), username=username[:100])  # fmt: skip
     throttle.succeeded(username)
     login_succeeded(staff)
     # A new session id and CSRF token at each login (never the pre-login ones: no fixation).
     cookie, new_session = request.app.state.signer.dump(staff.username)
     await open_session(session, new_session, now)
     await directory.commit()
-    response = RedirectResponse("/", 303)
+    response = RedirectResponse(local_path(next), 303)
     response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax",
                         secure=request.app.state.settings.secure_cookies, max_age=SESSION_MAX_AGE)  # fmt: skip
     response.delete_cookie(PRELOGIN_CSRF)

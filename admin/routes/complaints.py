@@ -11,12 +11,14 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from admin import forms, i18n
-from admin.deps import CsrfChecked, CurrentStaff, ServiceDep
+from admin.deps import Auditor, CsrfChecked, CurrentStaff, ServiceDep
 from admin.errors import ServiceError
 from admin.rendering import language, render
 from admin.services.complaints import ComplaintService, Filters
 from admin.users import User
-from domain.models import ComplaintIntake, Customer
+from domain import access
+from domain.models import ComplaintIntake, ComplaintState
+from domain.sla import VN_TZ
 
 router = APIRouter(include_in_schema=False)
 
@@ -26,14 +28,16 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
     q = request.query_params
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
     filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
-                      category=q.get("category") or None, channel=q.get("channel") or None, overdue=overdue,
+                      category=q.get("category") or None, channel=q.get("channel") or None,
+                      priority=q.get("priority") or None, overdue=overdue,
                       q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from")),
                       received_to=_day(q.get("to"), next_day=True))  # fmt: skip
     page = await service.search(user, filters, q.get("after") or None)
     args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
     next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
     return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
-                  departments=await service.departments())  # fmt: skip
+                  departments=await service.departments(),
+                  department_names=await service.department_names(language(request, user)))  # fmt: skip
 
 
 def _day(value: str | None, next_day: bool = False) -> datetime | None:
@@ -49,38 +53,51 @@ def _day(value: str | None, next_day: bool = False) -> datetime | None:
 async def new_complaint_page(request: Request, user: CurrentStaff) -> Response:
     # a key per form: submitting it twice (double click, reload) files one complaint
     values = {"form_key": secrets.token_hex(8)}
-    return render(request, user, "new.html", error=None, values=values, title="New complaint")
+    return render(request, user, "new.html", field_errors={}, values=values, title="New complaint")
 
 
 @router.post("/complaints/new", dependencies=[CsrfChecked])
 async def new_complaint(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     try:
-        intake = ComplaintIntake.model_validate(
-            {
-                "channel": form.get("channel"),
-                "customer": Customer(
-                    name=form.get("name", ""),
-                    email=form.get("email") or None,
-                    phone=form.get("phone") or None,
-                    address=form.get("address") or None,
-                    language=form.get("language") or "vi",
-                ),
-                "subject": form.get("subject", ""),
-                "body": form.get("body", ""),
-                "received_at": form.get("received_at") or None,
-                "intake_key": f"web:{user.username}:{form.get('form_key')}" if form.get("form_key") else None,
-            }
-        )
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = str(error["loc"][-1]) if error["loc"] else "body"
-        lang = language(request, user)
-        label = i18n.gettext(lang, forms.LABELS.get(field, field.capitalize()))
-        message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
-        return render(request, user, "new.html", 422, error=message, values=form, title="New complaint")
-    filed = await service.file(user, intake)
+        try:
+            intake = ComplaintIntake.model_validate(
+                {
+                    "channel": form.get("channel") or None,
+                    "customer": {
+                        "name": form.get("name", ""),
+                        "email": form.get("email") or None,
+                        "phone": form.get("phone") or None,
+                        "address": form.get("address") or None,
+                        "language": form.get("language") or "vi",
+                    },
+                    "subject": form.get("subject", ""),
+                    "body": form.get("body", ""),
+                    "received_at": local_time(form.get("received_at")),
+                    "intake_key": f"web:{user.username}:{form.get('form_key')}" if form.get("form_key") else None,
+                }
+            )
+        except ValidationError as exc:
+            raise ServiceError.invalid(exc) from exc
+        filed = await service.file(user, intake)
+    except ServiceError as refused:
+        if refused.status != 422:
+            raise
+        errors = forms.field_errors(language(request, user), refused) or {"body": refused.message}
+        return render(request, user, "new.html", 422, field_errors=errors, values=form, title="New complaint")
     return RedirectResponse(f"/complaints/{filed.complaint_id}?filed={'new' if filed.created else 'again'}", 303)
+
+
+def local_time(value: str | None) -> str | datetime | None:
+    """A form's date and time (``datetime-local`` sends no zone) as a time in Vietnam; a value
+    that does not parse is passed on as it is, for the model to name the field."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    return moment if moment.tzinfo else moment.replace(tzinfo=VN_TZ)
 
 
 @router.get("/complaints/{complaint_id}")
@@ -96,13 +113,25 @@ async def _complaint(
     return render(
         request, user, "complaint.html", status,
         state=page.state, actions=[(name, forms.fields(name)) for name in page.actions],
-        mails=page.mails, departments=page.departments, events=page.events,
+        mails=page.customer_mails, staff_mails=page.staff_mails, departments=page.departments, events=page.events,
+        may_audit=access.reads_raw_history(user.actor),
         notes=[e for e in page.state.log if e.action == "note"],
         temporal_url=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{complaint_id}",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
-        may_anonymise=page.may_anonymise, anonymised=page.anonymised,
+        posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
+        prefilled=_prefilled(page.state),
+        may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
+        department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
+
+
+def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
+    """What a decision form starts with, so nobody types it twice: CS replies with the
+    department's draft."""
+    if state.resolution is None:
+        return {}
+    return {"reply": {"message": state.resolution.reply_draft}}
 
 
 @router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])
@@ -111,13 +140,14 @@ async def decide(
 ) -> Response:
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
     if decision not in forms.TRANSITIONS:
-        raise ServiceError(404, "unknown_decision", decision)
+        raise ServiceError(404, "unknown_decision", decision, page=("This action does not exist.", {}))
     try:
         await service.decide(user, complaint_id, decision, forms.payload_from_form(decision, form))
     except ServiceError as refused:
         if refused.status in (403, 409, 422):
-            return await _complaint(request, user, service, complaint_id, refused.status,
-                                    refusal=refused, failed_action=decision)  # fmt: skip
+            errors = forms.field_errors(language(request, user), refused)
+            return await _complaint(request, user, service, complaint_id, refused.status, refusal=refused,
+                                    failed_action=decision, posted=form, field_errors=errors)  # fmt: skip
         raise
     return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
 
@@ -144,14 +174,15 @@ async def letter(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> 
     """The supervisor-signed written reply as issued (print-ready HTML, no script)."""
     issued = await service.letter(user, complaint_id)
     if issued is None:
-        raise ServiceError(404, "not_found", f"no letter for {complaint_id}")
+        page = ("No letter has been issued for complaint %(id)s.", {"id": complaint_id})
+        raise ServiceError(404, "not_found", f"no letter for {complaint_id}", page=page)
     # The letter carries its own print styles; it may not run script nor be framed elsewhere.
     csp = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
     return HTMLResponse(issued.html, headers={"Content-Security-Policy": csp})
 
 
 @router.get("/complaints/{complaint_id}/history.json")
-async def raw_history(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+async def raw_history(complaint_id: str, user: Auditor, service: ServiceDep) -> Response:
     body = await service.raw_history(user, complaint_id)
     return Response(body, media_type="application/json",
                     headers={"Content-Disposition": f'attachment; filename="{complaint_id}-history.json"'})  # fmt: skip

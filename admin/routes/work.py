@@ -4,11 +4,13 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from admin.deps import CurrentStaff, ServiceDep
-from admin.rendering import render
+from admin.rendering import language, render
 
 router = APIRouter(include_in_schema=False)
 
 
 @router.get("/")
 async def my_work(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
-    return render(request, user, "work.html", queues=await service.queues(user), title="My work")
+    names = await service.department_names(language(request, user))
+    return render(request, user, "work.html", queues=await service.queues(user), title="My work",
+                  department_names=names)  # fmt: skip

@@ -25,6 +25,7 @@ from admin.users import User
 from config.settings import Settings
 from domain.access import can_access, can_access_department
 from domain.data_requests import may_anonymise, redact_detail
+from domain.effects import CUSTOMER_MAILS
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
 from domain.vocabulary import Role, Stage
@@ -32,7 +33,7 @@ from intake.filing import Filed, IntakeRefused, file_complaint
 from store import projection, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
-from store.tables import LISTED, Complaint, DataRequest, Department, Letter, OutboxMail
+from store.tables import LISTED, Complaint, DataRequest, Department, Letter, OutboxMail, Staff
 
 log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
@@ -46,6 +47,7 @@ class Filters:
     department: str | None = None
     category: str | None = None
     channel: str | None = None
+    priority: str | None = None
     overdue: bool | None = None
     q: str | None = None
     received_from: datetime | None = None
@@ -71,11 +73,13 @@ class AuditEvent:
 class ComplaintPage:
     state: ComplaintState
     actions: list[str]
-    mails: list[OutboxMail]
+    customer_mails: list[OutboxMail]
+    staff_mails: list[OutboxMail]  # escalations, warnings: internal notifications
     events: list[AuditEvent]
     departments: list[Department]
     anonymised: bool
     may_anonymise: bool
+    people: dict[str, str]  # username -> full name, for everyone the page names
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,11 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
             raise ValueError(at)
         return received, cid
     except ValueError as exc:
-        raise ServiceError(422, "invalid", "invalid cursor", field="after") from exc
+        page: tuple[str, dict[str, Any]] = (
+            "This page of the list is no longer valid. Start again from the first page.",
+            {},
+        )
+        raise ServiceError(422, "invalid", "invalid cursor", field="after", page=page) from exc
 
 
 class ComplaintService:
@@ -193,6 +201,7 @@ class ComplaintService:
             (Complaint.department_code, filters.department),
             (Complaint.category, filters.category),
             (Complaint.channel, filters.channel),
+            (Complaint.priority, filters.priority),
         ):
             if value is not None and value != "":
                 conditions.append(column == value)
@@ -228,24 +237,44 @@ class ComplaintService:
     async def page(self, user: User, complaint_id: str) -> ComplaintPage:
         """Everything the complaint page shows, from one state query and one read of the row."""
         state = await self.state(user, complaint_id)
+        mails = await self._mails(complaint_id)
+        events = await self._audit(complaint_id)
+        named = {e.actor.user for e in state.log} | {str(e.actor.get("user")) for e in events if e.actor}
         return ComplaintPage(
             state=state,
             actions=self.actions(user, state),
-            mails=await self._mails(complaint_id),
-            events=await self._audit(complaint_id),
+            customer_mails=[m for m in mails if m.purpose in CUSTOMER_MAILS],
+            staff_mails=[m for m in mails if m.purpose not in CUSTOMER_MAILS],
+            events=events,
             departments=await self.departments(),
             anonymised=await self.anonymised(complaint_id),
             may_anonymise=await self.anonymise_refusal(user, state) is None,
+            people=await self.full_names(named | ({state.signed_by} if state.signed_by else set())),
         )
+
+    async def full_names(self, usernames: set[str]) -> dict[str, str]:
+        """Staff are shown by their full names; an unknown name (the system, a removed account) as it is."""
+        query = select(Staff.username, Staff.full_name).where(Staff.username.in_(usernames))
+        return {username: name for username, name in (await self.session.execute(query)).all()}
 
     async def departments(self) -> list[Department]:
         return list((await self.session.scalars(select(Department).order_by(Department.code))).all())
 
+    async def department_names(self, lang: str) -> dict[str, str]:
+        """Departments by their names in ``lang`` (the codes are for the machines)."""
+        return {d.code: d.name_vi if lang == "vi" else d.name_en for d in await self.departments()}
+
     async def queues(self, user: User) -> list[Queue]:
-        """The queues of the user's landing page (``admin.services.queues``), soonest deadline first."""
+        """The queues of the user's landing page (``admin.services.queues``): most pressing first,
+        then the soonest deadline."""
         found = []
         for title, where in work_queues(user.actor):
-            query = select(Complaint).where(*scopes.visible_to(user.actor), where).order_by(Complaint.deadline)
+            query = (
+                select(Complaint)
+                .options(LISTED)
+                .where(*scopes.visible_to(user.actor), where)
+                .order_by(scopes.priority_rank(), Complaint.deadline, Complaint.id)
+            )
             found.append(Queue(title, list((await self.session.scalars(query.limit(QUEUE_LIMIT))).all())))
         return found
 
@@ -358,8 +387,22 @@ class ComplaintService:
 
 
 async def _decode(converter: Any, payloads: Any) -> dict[str, Any]:
+    """A payload's fields for the audit trail. Anyone who reaches Temporal can send any value
+    (``--input '[1,2]'``): what is not a dict is kept under "value", an ``actor`` that is not
+    ``{user, role}`` under "claimed_actor", and an undecodable payload is marked; never an error."""
     if not payloads:
         return {}
-    values = await converter.decode(list(payloads), [dict])
+    try:
+        values = await converter.decode(list(payloads))
+    except Exception:
+        return {"value": "<undecodable payload>"}
     value = values[0] if values else {}
-    return dict(value) if isinstance(value, dict) else {"value": value}
+    if not isinstance(value, dict):
+        return {"value": value}
+    fields = {str(key): item for key, item in value.items()}
+    actor = fields.get("actor")
+    if actor is not None and not (
+        isinstance(actor, dict) and all(isinstance(actor.get(k), str) for k in ("user", "role"))
+    ):
+        fields["claimed_actor"] = fields.pop("actor")
+    return fields

@@ -3,7 +3,7 @@ whole. A malformed message is shown as far as it parses, never hides the others.
 
 import email.utils
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -52,8 +52,13 @@ def _header(message: EmailMessage, name: str) -> str:
 
 def _date(message: EmailMessage, path: Path) -> datetime | None:
     try:
-        moment = email.utils.parsedate_to_datetime(_header(message, "Date"))
-    except (TypeError, ValueError, IndexError):
+        moment: datetime | None = email.utils.parsedate_to_datetime(_header(message, "Date"))
+        # A date at the edge of the calendar (year 9999 at -2359) cannot be shown in another
+        # zone: it counts as unparseable (the file's time) rather than failing the whole list.
+        edge = timedelta(days=2)
+        if moment is not None and not datetime.min + edge < moment.replace(tzinfo=None) < datetime.max - edge:
+            moment = None
+    except (TypeError, ValueError, IndexError, OverflowError):
         moment = None
     if moment is None:
         try:
@@ -87,9 +92,9 @@ def list_mails(directory: Path, limit: int = MAIL_LIST_LIMIT) -> tuple[list[Mail
         try:
             with path.open("rb") as fp:
                 message = _PARSER.parse(fp, headersonly=True)
-        except OSError:
+            summaries.append(_summary(path, message))  # type: ignore[arg-type]
+        except Exception:  # unreadable, or a header no parser copes with: skip it, keep the list
             continue
-        summaries.append(_summary(path, message))  # type: ignore[arg-type]
     return summaries, len(found)
 
 
