@@ -8,6 +8,9 @@ from pathlib import Path
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from domain.search_text import fold
+from store.search import FOLD
+
 
 def make_engine(url: str) -> AsyncEngine:
     # hide_parameters: errors are logged with their message, which would otherwise hold the
@@ -33,6 +36,9 @@ def make_engine(url: str) -> AsyncEngine:
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # The search triggers fold every document they index (migration 0007): a
+            # connection without this function cannot write a complaint.
+            dbapi_conn.create_function(FOLD, 1, _fold_or_null, deterministic=True)
 
         return engine
     # Plan every statement for its own parameters: a search's best plan depends on the text (a
@@ -48,6 +54,10 @@ def make_engine(url: str) -> AsyncEngine:
         connect_args={"server_settings": server_settings},
         hide_parameters=True,
     )
+
+
+def _fold_or_null(text: str | None) -> str | None:
+    return None if text is None else fold(text)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

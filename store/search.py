@@ -1,7 +1,9 @@
-"""Text search over complaints (subject, body, customer) that uses an index on both databases:
-SQLite keeps an FTS5 trigram table beside the complaints (migrations 0003 and 0005, with their
-triggers), its rowids in received order; PostgreSQL stores the lower-cased document in a
-generated column (migration 0005) with a pg_trgm GIN index."""
+"""Text search over complaints (subject, body, customer) that uses an index on both databases
+and ignores case and diacritics (domain/search_text.py's ``fold``: "tran van binh" finds
+"Trần Văn Bình"). SQLite keeps an FTS5 trigram table of folded documents beside the complaints
+(migrations 0003, 0005 and 0007, with their triggers), its rowids in received order;
+PostgreSQL stores the folded document in a generated column (migrations 0005 and 0007) with a
+pg_trgm GIN index. The query is folded in Python and matched against those documents."""
 
 import math
 from collections.abc import Sequence
@@ -12,16 +14,21 @@ from sqlalchemy import ColumnElement, String, column, false, literal_column, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.ids import is_complaint_id
+from domain.search_text import fold
 from store.tables import LISTED, Complaint
 
-# The document, as SQL; migrations index exactly this expression.
+# The document, as SQL; migrations index exactly these expressions.
 DOCUMENT_PARTS = (
     "subject || ' ' || body || ' ' || customer_name || ' ' || coalesce(customer_email, '') || ' ' || "
     "coalesce(customer_phone, '')"
 )
-# PostgreSQL's lower() folds all of Unicode; SQLite's folds ASCII only, so there the FTS5
-# trigram tokenizer (case-insensitive, Unicode-aware) does the folding on the raw document.
+# PostgreSQL's lower-cased document before migration 0007 (migrations 0003 and 0005 use it).
 DOCUMENT_SQL = f"lower({DOCUMENT_PARTS})"
+# Since migration 0007 both databases index the folded document. On SQLite FOLD is ``fold``
+# itself, registered on every connection by store/engine.py (the triggers call it); on
+# PostgreSQL an IMMUTABLE SQL function over unaccent and lower (created by the migration).
+FOLD = "search_fold"
+FOLDED_DOCUMENT_SQL = f"{FOLD}({DOCUMENT_PARTS})"
 POSTGRES_DOCUMENT = literal_column("complaints.search_document", String)  # not mapped: never loaded
 FTS_TABLE = table("complaints_search", column("rowid"), column("id"), column("document"))
 # An FTS rowid is the received second shifted left by SLOT_BITS, plus a slot within that second.
@@ -40,27 +47,36 @@ def _bucket(at: datetime) -> int:
 
 
 def _phrase(query: str) -> Any:
-    return text("complaints_search MATCH :phrase").bindparams(phrase='"' + query.replace('"', '""') + '"')
+    """The folded ``query`` as one quoted FTS5 phrase."""
+    return text("complaints_search MATCH :phrase").bindparams(phrase='"' + fold(query).replace('"', '""') + '"')
+
+
+def _contains(query: str) -> str:
+    """A LIKE pattern (escape character ``\\``) for the folded ``query`` anywhere, its own % and _ literal."""
+    return "%" + fold(query).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def matches(dialect: str, query: str) -> ColumnElement[bool]:
-    """Complaints whose document contains ``query`` (any case), or whose id is ``query``."""
+    """Complaints whose document contains ``query`` (any case, any diacritics), or whose id is ``query``."""
     if "\x00" in query:  # no text holds a NUL (PostgreSQL refuses one, FTS5 ends the phrase there)
         return false()
-    like = f"%{query.lower()}%"
     if dialect == "sqlite":
-        # A quoted FTS5 phrase: matched through the trigram index and folded for all of Unicode
-        # (LIKE folds ASCII only). Trigrams need three characters; shorter queries use LIKE.
-        where = _phrase(query) if len(query) >= TRIGRAM else FTS_TABLE.c.document.like(like)
+        # A quoted FTS5 phrase, matched through the trigram index. Trigrams need three
+        # characters; shorter queries use LIKE on the (folded, so ASCII-case-free) documents.
+        if in_received_order(dialect, query):
+            where = _phrase(query)
+        else:
+            where = FTS_TABLE.c.document.like(_contains(query), escape="\\")
         found = Complaint.id.in_(select(FTS_TABLE.c.id).where(where))
     else:
-        found = POSTGRES_DOCUMENT.like(like)
+        found = POSTGRES_DOCUMENT.like(_contains(query), escape="\\")
     return or_(found, Complaint.id == query.upper()) if is_complaint_id(query.upper()) else found
 
 
 def in_received_order(dialect: str, query: str) -> bool:
-    """Whether ``newest_matches`` serves this search: SQLite's trigram index, walked newest first."""
-    return dialect == "sqlite" and len(query) >= TRIGRAM and "\x00" not in query
+    """Whether ``newest_matches`` serves this search: SQLite's trigram index, walked newest first.
+    The folded length counts: a decomposed "á" is two characters, folded one."""
+    return dialect == "sqlite" and len(fold(query)) >= TRIGRAM and "\x00" not in query
 
 
 async def newest_matches(
