@@ -176,7 +176,7 @@ async def test_lockout_after_repeated_failures_survives_a_restart(app: Any, sett
     async with restarted.router.lifespan_context(restarted):
         owner = Browser(restarted)
         locked = await owner.login("thu.billing")
-        assert locked.status_code == 423 and "bị khoá" in locked.text
+        assert locked.status_code == 423 and "bị khóa" in locked.text
         async with transaction(sessions) as session:
             staff = await session.scalar(select(Staff).where(Staff.username == "thu.billing"))
             assert staff is not None and staff.locked_until is not None
