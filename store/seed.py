@@ -1,5 +1,7 @@
 """Reference data for Lửa Rồng: departments, routing rules and the staff directory.
 
+Names and titles use the terms of docs/glossary.md (a department is a "bộ phận").
+
 Seeding only adds what is missing, so edits made by staff are never overwritten.
 """
 
@@ -14,7 +16,7 @@ from store.tables import Department, RoutingRule, Staff
 DEPARTMENTS = [
     ("CS", "Dịch vụ khách hàng", "Customer Service", "cskh@luarong.vn"),
     ("TECH", "Kỹ thuật", "Technical", "kythuat@luarong.vn"),
-    ("BILLING", "Kế toán", "Billing", "ketoan@luarong.vn"),
+    ("BILLING", "Cước phí và thanh toán", "Billing", "ketoan@luarong.vn"),
     ("SALES", "Kinh doanh", "Sales", "kinhdoanh@luarong.vn"),
 ]
 
@@ -29,16 +31,16 @@ class SeedStaff:
 
 
 STAFF = [
-    SeedStaff("lan.cs", "Nguyễn Thị Lan", Role.CS_AGENT, "CS", "Nhân viên CSKH"),
-    SeedStaff("hoa.cs", "Võ Thị Hoa", Role.CS_AGENT, "CS", "Nhân viên CSKH"),
-    SeedStaff("hung.cs", "Trần Văn Hùng", Role.SUPERVISOR, "CS", "Trưởng bộ phận CSKH"),
+    SeedStaff("lan.cs", "Nguyễn Thị Lan", Role.CS_AGENT, "CS", "Nhân viên Dịch vụ khách hàng"),
+    SeedStaff("hoa.cs", "Võ Thị Hoa", Role.CS_AGENT, "CS", "Nhân viên Dịch vụ khách hàng"),
+    SeedStaff("hung.cs", "Trần Văn Hùng", Role.SUPERVISOR, "CS", "Trưởng bộ phận Dịch vụ khách hàng"),
     SeedStaff("minh.tech", "Lê Quang Minh", Role.DEPARTMENT_STAFF, "TECH", "Kỹ sư hỗ trợ"),
-    SeedStaff("tuan.tech", "Phạm Anh Tuấn", Role.SUPERVISOR, "TECH", "Trưởng phòng Kỹ thuật"),
-    SeedStaff("ha.billing", "Đỗ Thu Hà", Role.DEPARTMENT_STAFF, "BILLING", "Kế toán viên"),
-    SeedStaff("thu.billing", "Bùi Minh Thư", Role.SUPERVISOR, "BILLING", "Kế toán trưởng"),
-    SeedStaff("nam.sales", "Hoàng Văn Nam", Role.DEPARTMENT_STAFF, "SALES", "Nhân viên kinh doanh"),
-    SeedStaff("phuong.sales", "Ngô Thị Phương", Role.SUPERVISOR, "SALES", "Trưởng phòng Kinh doanh"),
-    SeedStaff("khoa.cs", "Đặng Văn Khoa", Role.DEPARTMENT_STAFF, "CS", "Chuyên viên CSKH"),
+    SeedStaff("tuan.tech", "Phạm Anh Tuấn", Role.SUPERVISOR, "TECH", "Trưởng bộ phận Kỹ thuật"),
+    SeedStaff("ha.billing", "Đỗ Thu Hà", Role.DEPARTMENT_STAFF, "BILLING", "Chuyên viên Cước phí và thanh toán"),
+    SeedStaff("thu.billing", "Bùi Minh Thư", Role.SUPERVISOR, "BILLING", "Trưởng bộ phận Cước phí và thanh toán"),
+    SeedStaff("nam.sales", "Hoàng Văn Nam", Role.DEPARTMENT_STAFF, "SALES", "Nhân viên Kinh doanh"),
+    SeedStaff("phuong.sales", "Ngô Thị Phương", Role.SUPERVISOR, "SALES", "Trưởng bộ phận Kinh doanh"),
+    SeedStaff("khoa.cs", "Đặng Văn Khoa", Role.DEPARTMENT_STAFF, "CS", "Chuyên viên Dịch vụ khách hàng"),
     SeedStaff("quang.manager", "Lý Minh Quang", Role.MANAGER, None, "Giám đốc vận hành"),
     SeedStaff("admin", "Quản trị hệ thống", Role.ADMIN, None, "Quản trị hệ thống"),
 ]

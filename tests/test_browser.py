@@ -124,12 +124,12 @@ async def test_roles_carry_complaints_through(browser: Browser, base_url: str) -
                                      "reply_draft": "Chúng tôi đã thay modem."})  # fmt: skip
     await act(cs, url, "reply", {"method": "phone", "message": "Đã gọi báo khách"})
     await act(tech, url, "close", {"root_cause": "Modem cũ", "lessons_learned": "Thay modem định kỳ"})
-    assert await stage(cs, url) == "Đã đóng"
+    assert await stage(cs, url) == "Đã kết thúc"
     await shot(cs, "complaint-closed")
     await act(cs, url, "reopen", {"reason": "Khách vẫn mất kết nối"})
     assert await stage(supervisor, url) == "Đã chuyển cấp trên"
     await act(supervisor, url, "decide", {"decision": "approve", "instructions": "Cử kỹ thuật đến nhà"})
-    assert await stage(cs, url) == "Sẵn sàng trả lời"
+    assert await stage(cs, url) == "Chờ trả lời"
 
     # 2. a written complaint through the supervisor's signature
     letter = await file(cs, "post", "Công ty ABC", address="5 Nguyễn Huệ, Q1")

@@ -15,7 +15,7 @@ async def test_error_pages_keep_the_menu_and_speak_the_users_language(app: objec
     assert 'class="whoami-name"' in missing.text and 'class="mainnav"' in missing.text
     mail = await tech.http.get("/mails")
     assert mail.status_code == 403
-    assert "Chỉ bộ phận chăm sóc khách hàng, quản lý và quản trị hệ thống mới được đọc thư này." in mail.text
+    assert "Chỉ Bộ phận Dịch vụ khách hàng, quản lý và quản trị hệ thống mới được đọc thư này." in mail.text
     assert "khiếu nại này" not in mail.text  # not about "this complaint"
     cursor = await tech.http.get("/complaints?after=not-a-cursor")
     assert cursor.status_code == 422

@@ -137,7 +137,7 @@ def test_gettext() -> None:
 
 def test_stage_names_are_the_customer_service_words() -> None:
     assert [i18n.stage_label("vi", s) for s in Stage] == [
-        "Đã tiếp nhận", "Đang xử lý", "Đã chuyển cấp trên", "Chờ ký duyệt", "Sẵn sàng trả lời", "Đã trả lời", "Đã đóng",
+        "Đã tiếp nhận", "Đang xử lý", "Đã chuyển cấp trên", "Chờ ký duyệt", "Chờ trả lời", "Đã trả lời", "Đã kết thúc",
     ]  # fmt: skip
     # The stage and the column header "Received" are different messages (msgctxt).
     assert i18n.stage_label("vi", "received") != i18n.gettext("vi", "Received")
@@ -232,7 +232,8 @@ def _assert_csp_clean(html: str) -> None:
 def test_base_is_vietnamese_by_default(env: Environment) -> None:
     html = env.get_template("base.html").render(_page_context())
     assert '<html lang="vi">' in html
-    for text in ("Việc của tôi", "Khiếu nại", "Tổng quan", "Đăng xuất", "Lửa Rồng CSKH", "Nguyễn Thị Lan"):
+    brand = "Lửa Rồng Dịch vụ khách hàng"
+    for text in ("Việc của tôi", "Khiếu nại", "Tổng quan", "Đăng xuất", brand, "Nguyễn Thị Lan"):
         assert text in html
     assert "Nhân viên Dịch vụ khách hàng" in html  # the role, labelled
     assert 'aria-current="page"' in html
@@ -248,7 +249,7 @@ def test_base_is_vietnamese_by_default(env: Environment) -> None:
 def test_base_in_english(env: Environment) -> None:
     html = env.get_template("base.html").render(_page_context(lang="en"))
     assert '<html lang="en">' in html
-    for text in ("My work", "Dashboard", "Log out", "Customer service agent", "Lửa Rồng Customer Care"):
+    for text in ("My work", "Dashboard", "Log out", "Customer service agent", "Lửa Rồng Customer Service"):
         assert text in html
     assert "Đăng xuất" not in html
     _assert_csp_clean(html)
@@ -309,7 +310,7 @@ def test_jinja_helpers_follow_the_render_language(env: Environment) -> None:
     values = {"d": datetime(2026, 11, 27, 20, 30, tzinfo=UTC), "left": -timedelta(days=2)}
     vi = env.from_string(source).render(values)
     en = env.from_string(source).render(values | {"lang": "en"})
-    assert vi == "Đăng xuất|2 ngày|Đã đóng|28/11/2026 03:30|quá hạn 2 ngày|Đã ghi nhận khiếu nại với mã &lt;KN&gt;."
+    assert vi == "Đăng xuất|2 ngày|Đã kết thúc|28/11/2026 03:30|quá hạn 2 ngày|Đã ghi nhận khiếu nại với mã &lt;KN&gt;."
     assert en == "Log out|2 days|Closed|28/11/2026 03:30|2 days overdue|The complaint was filed as &lt;KN&gt;."
 
 
