@@ -59,17 +59,17 @@ _INTERNAL_ONLY_KEYS: tuple[str, ...] = ("lessons_learned",)
 _DEPARTMENTS: dict[str, dict[Language, str]] = {
     "CS": {Language.VI: "Dịch vụ khách hàng", Language.EN: "Customer Service"},
     "TECH": {Language.VI: "Kỹ thuật", Language.EN: "Technical"},
-    "BILLING": {Language.VI: "Kế toán", Language.EN: "Billing"},
+    "BILLING": {Language.VI: "Cước phí và thanh toán", Language.EN: "Billing"},
     "SALES": {Language.VI: "Kinh doanh", Language.EN: "Sales"},
 }
 
 _CHANNELS: dict[Channel, dict[Language, str]] = {
-    Channel.LIVECHAT: {Language.VI: "Trò chuyện trực tuyến (livechat)", Language.EN: "Live chat"},
+    Channel.LIVECHAT: {Language.VI: "Chat trực tuyến", Language.EN: "Live chat"},
     Channel.PHONE: {Language.VI: "Điện thoại (hotline)", Language.EN: "Phone (hotline)"},
-    Channel.EMAIL: {Language.VI: "Thư điện tử (email)", Language.EN: "Email"},
+    Channel.EMAIL: {Language.VI: "Email", Language.EN: "Email"},
     Channel.POST: {Language.VI: "Thư gửi qua bưu điện", Language.EN: "Letter by post"},
     Channel.IN_PERSON: {Language.VI: "Trực tiếp tại văn phòng", Language.EN: "In person at our office"},
-    Channel.WEB: {Language.VI: "Trang web", Language.EN: "Website"},
+    Channel.WEB: {Language.VI: "Biểu mẫu web", Language.EN: "Web form"},
 }
 
 _EN_MONTHS = (

@@ -92,10 +92,12 @@ def vietnamese_texts() -> dict[str, str]:
             msgid = message.id[0] if isinstance(message.id, tuple) else message.id
             strings = message.string if isinstance(message.string, tuple) else (message.string,)
             texts[f"messages.po [{message.context or ''}] {msgid}"] = "\n".join(str(s) for s in strings if s)
-    for folder in (ROOT / "admin" / "templates", ROOT / "activities" / "templates"):
+    for folder in (ROOT / "admin" / "templates", ROOT / "correspondence" / "templates"):
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 texts[str(path.relative_to(ROOT))] = path.read_text(encoding="utf-8")
+    # The mails' own labels of departments and channels.
+    texts["correspondence/rendering.py"] = (ROOT / "correspondence" / "rendering.py").read_text(encoding="utf-8")
     # A mailbox's name (cskh@…) is an address, not a term.
     texts["store/seed.py"] = EMAIL_ADDRESS.sub("", (ROOT / "store" / "seed.py").read_text(encoding="utf-8"))
     return {where: _nfc(text) for where, text in texts.items()}
