@@ -4,6 +4,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -31,3 +32,13 @@ async def scratch_database(prefix: str) -> AsyncIterator[str]:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
     finally:
         await admin.dispose()
+
+
+@asynccontextmanager
+async def empty_store(kind: str, directory: Path, prefix: str) -> AsyncIterator[str]:
+    """The URL of a new, empty store of ``kind`` ("sqlite" in ``directory``, or "postgresql")."""
+    if kind == "sqlite":
+        yield f"sqlite+aiosqlite:///{directory / 'complaints.db'}"
+        return
+    async with scratch_database(prefix) as url:
+        yield url

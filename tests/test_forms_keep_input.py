@@ -93,6 +93,23 @@ VALID: dict[str, dict[str, str]] = {
 }
 
 
+async def filed(cs: Browser, sessions: Any, form: dict[str, str]) -> tuple[str, str]:
+    """File through the form; the complaint's page and id once it is projected."""
+    sent = await post(cs, "/complaints/new", "/complaints/new", form)
+    url = sent.headers["location"].split("?")[0]
+    cid = url.split("/")[-1]
+    await until_stages(sessions, {cid: "received"})
+    return url, cid
+
+
+async def resolved(cs: Browser, tech: Browser, sessions: Any, url: str, resolution: dict[str, str]) -> None:
+    """Verified by CS, then resolved by the department within its authority."""
+    cid = url.split("/")[-1]
+    assert (await post(cs, url, f"{url}/actions/verify", VALID["verify"])).status_code == 303
+    await until_stages(sessions, {cid: "in_progress"})
+    assert (await post(tech, url, f"{url}/actions/resolve", resolution)).status_code == 303
+
+
 async def _refused_keeps_input(browser: Browser, url: str, decision: str) -> None:
     form = REFUSED_FORMS[decision]
     sent = await post(browser, url, f"{url}/actions/{decision}", form)
@@ -149,17 +166,12 @@ async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: object,
     assert field_error(sent.text, "resolve_on_spot-agreement") == "Trường này là bắt buộc."
     assert "Nhập sai tên" in sent.text
 
-    letter = await post(cs, "/complaints/new", "/complaints/new", {
+    url, cid = await filed(cs, sessions, {
         "channel": "post", "name": "Lê Thị Hoa", "address": "5 Hai Bà Trưng, Quận 1", "body": "Thư khiếu nại",
         "form_key": "signature"})  # fmt: skip
-    url = letter.headers["location"].split("?")[0]
-    cid = url.split("/")[-1]
-    await until_stages(sessions, {cid: "received"})
-    assert (await post(cs, url, f"{url}/actions/verify", VALID["verify"])).status_code == 303
-    await until_stages(sessions, {cid: "in_progress"})
-    resolved = {"cause": "Modem hỏng", "resolution": "Đã thay modem", "within_authority": "true",
-                "reply_draft": "Kính gửi chị Hoa,\nChúng tôi đã thay modem."}  # fmt: skip
-    assert (await post(tech, url, f"{url}/actions/resolve", resolved)).status_code == 303
+    draft = "Kính gửi chị Hoa,\nChúng tôi đã thay modem."
+    await resolved(cs, tech, sessions, url, {"cause": "Modem hỏng", "resolution": "Đã thay modem",
+                                             "within_authority": "true", "reply_draft": draft})  # fmt: skip
     await until_stages(sessions, {cid: "awaiting_signature"})
     # The supervisor reads the letter as it will be issued before signing, and is asked to confirm.
     page = (await supervisor.http.get(url)).text
@@ -176,17 +188,12 @@ async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: object,
 
 async def test_the_reply_form_starts_with_the_departments_draft(app: object, sessions: Any) -> None:  # noqa: F811
     cs, tech = [await Browser(app).login(u) for u in ("lan.cs", "minh.tech")]
-    filed = await post(cs, "/complaints/new", "/complaints/new", {
+    url, cid = await filed(cs, sessions, {
         "channel": "phone", "name": "Trần Văn Bình", "phone": "0901234567", "body": "Mạng mất liên tục",
         "form_key": "prefilled-reply"})  # fmt: skip
-    url = filed.headers["location"].split("?")[0]
-    cid = url.split("/")[-1]
-    await until_stages(sessions, {cid: "received"})
-    assert (await post(cs, url, f"{url}/actions/verify", VALID["verify"])).status_code == 303
-    await until_stages(sessions, {cid: "in_progress"})
     draft = "Chúng tôi đã thay modem.\nĐường truyền đã ổn định."
-    resolved = {"cause": "Modem hỏng", "resolution": "Thay modem", "within_authority": "true", "reply_draft": draft}
-    assert (await post(tech, url, f"{url}/actions/resolve", resolved)).status_code == 303
+    await resolved(cs, tech, sessions, url, {"cause": "Modem hỏng", "resolution": "Thay modem",
+                                             "within_authority": "true", "reply_draft": draft})  # fmt: skip
     await until_stages(sessions, {cid: "ready_to_reply"})
     page = (await cs.http.get(url)).text
     found = re.search(r'<textarea id="reply-message"[^>]*>([^<]*)</textarea>', page)

@@ -28,7 +28,7 @@ from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
-from tests.scratch_postgres import scratch_database
+from tests.scratch_postgres import empty_store
 
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 ORIGIN = datetime(2026, 4, 1, 8, tzinfo=UTC)
@@ -102,10 +102,7 @@ async def search(engine: AsyncEngine, query: str, limit: int = 1) -> list[str]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}"
-        return
-    async with scratch_database("diacritics") as url:
+    async with empty_store(request.param, tmp_path, "diacritics") as url:
         yield url
 
 

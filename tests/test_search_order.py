@@ -24,7 +24,7 @@ from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
-from tests.scratch_postgres import scratch_database
+from tests.scratch_postgres import empty_store
 
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 TECH = User("minh.tech", "Minh", Role.DEPARTMENT_STAFF, "TECH", "vi")
@@ -87,10 +87,7 @@ async def read_all(sessions: Any, user: User, filters: Filters, limit: int) -> l
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}"
-        return
-    async with scratch_database("search") as url:
+    async with empty_store(request.param, tmp_path, "search") as url:
         yield url
 
 
