@@ -62,6 +62,8 @@ async def browser() -> AsyncIterator[Browser]:
 
 async def as_user(browser: Browser, base_url: str, username: str) -> Page:
     page = await (await browser.new_context(base_url=base_url, locale="vi-VN")).new_page()
+    # Irreversible decisions ask "this cannot be undone"; the people of these journeys confirm.
+    page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
     await page.goto("/login")
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)
