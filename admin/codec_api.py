@@ -1,9 +1,13 @@
 """Temporal's remote codec protocol, so the Temporal UI and CLI can show decoded payloads.
 
-POST /codec/decode (and /codec/encode) with ``{"payloads": [{"metadata": {k: b64}, "data": b64}]}``.
-Staff only (session cookie or bearer token): decoding shows customers' personal data, so
-every call is logged with who asked. The Temporal UI calls it cross-origin, with credentials,
-from the origins in COMPLAINTS_CODEC_CORS_ORIGINS.
+POST /codec/decode with ``{"payloads": [{"metadata": {k: b64}, "data": b64}]}``. Staff only
+(session cookie or bearer token), and only for complaints in the caller's scope: each payload
+names its complaint in clear (its associated data makes that name authentic), and every decode is
+logged with the user and the complaint ids. A shredded complaint (anonymised) decodes for no one.
+The Temporal UI calls it cross-origin, with credentials, from COMPLAINTS_CODEC_CORS_ORIGINS.
+
+/codec/encode is refused to everyone: the product never encodes for the UI, and an encoder open
+to staff would let them write decisions in anyone's name (issue 12).
 """
 
 import base64
@@ -13,11 +17,18 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 from temporalio.api.common.v1 import Payload
 
+from admin.complaints_service import User
 from admin.deps import CurrentUser
-from admin.errors import ServiceError
-from encryption.payload_codec import PayloadKeyError
+from admin.errors import ServiceError, no_access
+from domain.ids import is_complaint_id
+from domain.transitions import can_access_department
+from encryption.payload_codec import ENCODING, SCOPE, SCOPED, EncryptionCodec, PayloadKeyError
+from store.complaint_keys import shredded_among
+from store.tables import Complaint
+from temporal_client.connection import codec
 
 log = logging.getLogger("admin.codec")
 router = APIRouter(prefix="/codec", include_in_schema=False)
@@ -71,24 +82,70 @@ async def preflight(request: Request, operation: str) -> Response:
     return Response(status_code=204, headers=cors_headers(request))
 
 
+def _scope(payload: Payload) -> str | None:
+    """The complaint (or workflow) a payload was written for; None: plain, nothing to hide."""
+    encoding = payload.metadata.get("encoding")
+    if encoding == SCOPED:
+        try:
+            return payload.metadata.get(SCOPE, b"").decode()
+        except UnicodeDecodeError as exc:
+            raise ServiceError(422, "undecodable", "a payload's scope is not UTF-8") from exc
+    if encoding == ENCODING:
+        return ""  # written before payloads named their complaint: whose it is, only the history says
+    return None
+
+
+async def _check_scope(request: Request, user: User, scopes: set[str]) -> None:
+    if not scopes:
+        return
+    complaints = {s for s in scopes if is_complaint_id(s)}
+    if not user.sees_all and scopes - complaints:
+        # Not a complaint's payload, or one from before payloads named their complaint.
+        raise ServiceError(403, "no_access", "only staff who see every complaint may decode these payloads")
+    async with request.app.state.sessions() as session:
+        query = select(Complaint.id, Complaint.department_code).where(Complaint.id.in_(complaints))
+        rows = dict((await session.execute(query)).tuples().all())
+        for cid in sorted(complaints):
+            if cid not in rows and not user.sees_all:
+                raise no_access(cid)  # not projected yet: its department is not known here
+            if cid in rows and not can_access_department(user.actor, rows[cid]):
+                raise no_access(cid)
+        shredded = await shredded_among(session, complaints)
+    if shredded:
+        raise ServiceError(410, "shredded", f"the personal data of {', '.join(sorted(shredded))} was erased "
+                           "(its data key destroyed): its payloads can no longer be read")  # fmt: skip
+
+
+def _codec(request: Request) -> EncryptionCodec:
+    """The codec with the store's data keys, made on first use (the store is the app's)."""
+    found: EncryptionCodec | None = getattr(request.app.state, "codec_with_keys", None)
+    if found is None:
+        found = request.app.state.codec_with_keys = codec(request.app.state.settings, request.app.state.sessions)
+    return found
+
+
 @router.post("/{operation}")
 async def transform(request: Request, operation: str, user: CurrentUser) -> Response:
-    if operation not in ("encode", "decode"):
-        raise ServiceError(404, "not_found", "the codec offers /codec/encode and /codec/decode")
+    if operation == "encode":
+        log.warning("codec encode refused for %s", user.username)
+        raise ServiceError(403, "forbidden", "the codec does not encode: decisions are made in the admin only")
+    if operation != "decode":
+        raise ServiceError(404, "not_found", "the codec offers /codec/decode")
     try:
         body = await request.json()
     except ValueError as exc:
         raise ServiceError(422, "invalid", "the body is not JSON") from exc
     payloads = _payloads(body)
-    the_codec = request.app.state.codec
+    scopes = {scope for scope in map(_scope, payloads) if scope is not None}
+    await _check_scope(request, user, scopes)
     try:
-        result = await (the_codec.decode(payloads) if operation == "decode" else the_codec.encode(payloads))
+        result = await _codec(request).decode(payloads)
     except PayloadKeyError as exc:
         raise ServiceError(422, "undecodable", str(exc) or "a payload could not be decrypted") from exc
     log.info(
-        "codec %s: %d payloads for %s (namespace %s)",
-        operation,
+        "codec decode: %d payloads of %s for %s (namespace %s)",
         len(payloads),
+        ", ".join(sorted(s or "(unnamed)" for s in scopes)) or "(plain)",
         user.username,
         request.headers.get("x-namespace", "?"),
     )

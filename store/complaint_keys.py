@@ -157,3 +157,18 @@ async def rewrap_all(sessions: async_sessionmaker[AsyncSession], keks: dict[str,
             rewrapped += len(rows)
         if len(rows) < batch:
             return Rewrapped(rewrapped, current, shredded)
+
+
+async def shredded_among(session: AsyncSession, complaint_ids: set[str]) -> set[str]:
+    if not complaint_ids:
+        return set()
+    query = select(ComplaintKey.complaint_id).where(
+        ComplaintKey.complaint_id.in_(complaint_ids), ComplaintKey.wrapped_key.is_(None)
+    )
+    return set((await session.scalars(query)).all())
+
+
+async def all_shredded(session: AsyncSession) -> set[str]:
+    return set(
+        (await session.scalars(select(ComplaintKey.complaint_id).where(ComplaintKey.wrapped_key.is_(None)))).all()
+    )
