@@ -61,8 +61,8 @@ async def _verify(sessions: async_sessionmaker[AsyncSession], settings: Settings
                     print(f"{cid}: {problem}")
     checked = len(ids) if ids else "all"
     print(
-        f"verify-log ({checked}): {rows} rows, {redacted} redacted by data requests, {archived} complaints "
-        f"checked against their archived history, {shredded} shredded (chain only), {bad} with problems"
+        f"verify-log ({checked}): {rows} rows, {redacted} redacted by data requests, {shredded} shredded (chain "
+        f"only), {archived} complaints checked against their archived history, {bad} with problems"
     )
     return 1 if bad else 0
 
