@@ -8,7 +8,7 @@ takes a genuine decision afterwards.
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,15 +18,17 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.testing import WorkflowEnvironment
 
+from admin.complaints_service import ComplaintService, User
 from config.settings import Settings
 from domain.models import Note
-from domain.vocabulary import Stage
+from domain.vocabulary import Role, Stage
 from intake.filing import file_complaint
 from temporal_client.connection import data_converter
 from tests.conftest import binary
 from tests.journey import CS, TECH, intake, quiesce, running_worker, state_of
 from tests.stages import VERIFY
 
+STAFF = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 FORGED = '{"actor":{"user":"forged.boss","role":"manager"},"text":"forged"}'
 
 
@@ -35,6 +37,13 @@ async def product(dev_env: WorkflowEnvironment, settings: Settings, sessions: An
     """The product's client (codec with the store's data keys), as the admin and starter have it."""
     address = dev_env.client.service_client.config.target_host
     yield await Client.connect(address, data_converter=data_converter(settings, sessions))
+
+
+def connected(client: Client) -> Callable[[], Awaitable[Client]]:
+    async def get() -> Client:
+        return client
+
+    return get
 
 
 async def filed_in_progress(client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
@@ -95,6 +104,11 @@ async def test_a_forged_signal_is_dropped_and_the_complaint_goes_on(
         await handle.execute_update("note", Note(actor=CS, text="ghi chú thật"), result_type=None)
         assert (await state_of(handle)).log[-1].actor == CS
         assert (await state_of(handle)).stage is Stage.IN_PROGRESS
+        # Temporal recorded the signal; the admin's audit trail shows it refused, not by "forged.boss".
+        async with sessions() as session:
+            trail = await ComplaintService(session, connected(product), settings).history(STAFF, handle.id)
+        forged_events = [e for e in trail if e.kind == "signal"]
+        assert forged_events and all(e.actor is None and "refused" in e.fields for e in forged_events)
 
 
 async def _accepted_update_payload(handle: WorkflowHandle[Any, Any]) -> Any:

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -31,6 +32,7 @@ from admin.accounts import issue_token, set_account
 from admin.app import create_app
 from admin.complaints_service import ComplaintService, User
 from config.settings import Settings
+from domain.ids import complaint_id_for
 from domain.models import Verify
 from domain.vocabulary import Category, Role, Stage
 from encryption.payload_codec import (
@@ -322,3 +324,29 @@ async def test_starter_decide_acts_as_an_active_account_only(
         assert state.log[1].actor.user == "lan.cs" and state.log[1].actor.role is Role.CS_AGENT
     async with sessions() as session:  # the staff row decided: the store is where the actor came from
         assert (await session.scalars(select(Staff.role).where(Staff.username == "lan.cs"))).one() == "cs_agent"
+
+
+async def test_which_formats_a_workflow_accepts(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """In a workflow's context: its own scoped payloads; payloads from before data keys only for
+    a complaint filed before them; plain payloads never (the codec with the store); and a
+    refusal is a replaced payload, never an exception (which would fail the workflow task)."""
+    keks = parse_keys(os.environ["COMPLAINTS_PAYLOAD_KEYS"])
+    keys = ComplaintKeys(sessions, keks)
+    codec = EncryptionCodec(keks, keys)
+    keyed, keyless = complaint_id_for(f"test:{uuid.uuid4()}"), complaint_id_for(f"test:{uuid.uuid4()}")
+    assert await keys.create(keyed) and not await keys.create(keyed)  # idempotent
+    plain = Payload(metadata={"encoding": b"json/plain"}, data=b'{"text":"x"}')
+    context = {cid: codec._scoped(cid) for cid in (keyed, keyless)}
+    legacy = codec.encrypt_legacy(plain)
+    [own] = await context[keyed].encode([plain])
+    assert own.metadata[KEY_ID] == b"complaint"
+    assert await context[keyed].decode([own]) == [plain]
+    [moved] = await context[keyless].decode([own])  # another complaint's payload
+    [old_on_new] = await context[keyed].decode([legacy])
+    [plain_in] = await context[keyed].decode([plain])
+    [plain_old] = await context[keyless].decode([plain])
+    assert all(p.metadata["encoding"] == REFUSED for p in (moved, old_on_new, plain_in, plain_old))
+    assert await context[keyless].decode([legacy]) == [plain]  # filed before data keys: its history replays
+    assert await codec.decode([own]) == [plain]  # no context (export, codec endpoint): by its named scope
+    with pytest.raises(PayloadKeyError):
+        await codec.decode([Payload(metadata={**own.metadata, SCOPE: keyless.encode()}, data=own.data)])
