@@ -16,8 +16,9 @@ converter reads, so the SDK rejects the update before accepting it (no history e
 the signal with a warning.
 
 Formats that still decode: ``binary/encrypted`` (before this codec: master key, key id as the
-only associated data), and plain payloads written before encryption, for complaints filed
-before data keys existed (their histories must replay; docs/security.md lists what that leaves).
+only associated data), for complaints filed before data keys existed, whose histories must
+replay. Plain payloads pass only through a codec without the store (tests replaying recorded
+histories); a worker with the store refuses them. docs/security.md lists what that leaves.
 """
 
 import base64
