@@ -23,6 +23,7 @@ histories); a worker with the store refuses them. docs/security.md lists what th
 
 import base64
 import binascii
+import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from temporalio.converter import PayloadCodec, SerializationContext, WithSeriali
 
 from domain.ids import is_complaint_id
 
+log = logging.getLogger("encryption.codec")
 ENCODING = b"binary/encrypted"  # legacy: master key, AAD = key id
 SCOPED = b"binary/encrypted-scoped"  # data key (or master key), AAD = scope + key id
 REFUSED = b"binary/refused"
@@ -163,6 +165,8 @@ class EncryptionCodec(PayloadCodec, WithSerializationContext):
             except Refused as refused:
                 if self.scope is None:
                     raise
+                # Ids and reasons only (no payload content): who tried is for Temporal's own logs.
+                log.warning("Payload refused for %s: %s", self.scope, refused)
                 out.append(Payload(metadata={"encoding": REFUSED, REFUSAL: str(refused).encode()}))
         return out
 

@@ -67,8 +67,9 @@ async def cli(client: Client, *args: str) -> tuple[int, str]:
 
 
 async def test_the_stock_cli_cannot_forge_a_decision(
-    product: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]
+    product: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="encryption.codec")
     async with running_worker(product, settings, sessions):
         handle = await filed_in_progress(product, settings)
         before = await quiesce(handle)
@@ -76,6 +77,7 @@ async def test_the_stock_cli_cannot_forge_a_decision(
                      "--input", FORGED)  # fmt: skip
         assert code != 0, out
         assert await quiesce(handle) == before  # rejected before acceptance: no history event
+        assert any(r.name == "encryption.codec" and handle.id in r.getMessage() for r in caplog.records)
         state = await state_of(handle)
         assert all(entry.actor.user != "forged.boss" for entry in state.log)
         # Not stuck: a genuine decision goes through.
