@@ -7,6 +7,8 @@ python starter.py reconcile [--dry-run]      # compare the store with the workfl
 python starter.py archive                    # archive closed runs' histories the completion path missed
 python starter.py export KN-7F3K9Q [--out F]  # the complaint's full record, history decrypted, as JSON
 python starter.py verify-log [KN-7F3K9Q ...]  # the log's hash chain and its agreement with the archive
+python starter.py decide KN-7F3K9Q note --as lan.cs --input '{"text": "..."}'  # as an active account
+python starter.py rotate-keys                # rewrap every data key under the first master key
 """
 
 import argparse
@@ -58,6 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, help="write to this file instead of standard output")
     v = sub.add_parser("verify-log", help="check the log's hash chain and its agreement with the archived history")
     v.add_argument("complaint_ids", nargs="*", help="default: every complaint")
+    d = sub.add_parser(
+        "decide",
+        help="take a decision as an existing, active account (exit 1 refused, 2 bad input, 3 bad account, "
+        "4 no such complaint, 5 Temporal unavailable)",
+    )
+    d.add_argument("complaint_id")
+    d.add_argument("decision", help="the decision's name, e.g. verify, note, resolve")
+    d.add_argument("--as", dest="username", required=True, help="the account that decides (it must be active)")
+    d.add_argument("--input", default="{}", help="the decision's fields as a JSON object, without the actor")
+    sub.add_parser("rotate-keys", help="rewrap every complaint's data key under the first master key")
     return parser
 
 

@@ -83,8 +83,8 @@ async def main() -> None:
     url = settings.effective_database_url
     await upgrade(url)
     engine = make_engine(url)
-    client = await connect(settings)
     sessions = make_sessionmaker(engine)
+    client = await connect(settings, sessions)
     worker = build_worker(client, settings, ComplaintActivities(sessions, settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from domain.lifecycle import new_state
 from domain.models import ComplaintIntake, ComplaintStart, ComplaintState
 from domain.sla import SlaPolicy, build_policy
 from domain.steps import COMPLAINT_WORKFLOW
+from encryption.payload_codec import data_keys_of
 
 MAX_ID_ATTEMPTS = 20
 MEMO_INTAKE_KEY = "intake_key"
@@ -73,8 +74,11 @@ async def file_complaint(
     received_at = intake.received_at or now
     check_received_at(received_at, now)
     policy = policy_from(settings, received_at)
+    data_keys = data_keys_of(client.data_converter.payload_codec)
     for attempt in range(MAX_ID_ATTEMPTS):
         complaint_id = complaint_id_for(key, attempt)
+        # Its own data key before anything is written for it (the start input is the first).
+        made_key = await data_keys.create(complaint_id) if data_keys is not None else False
         start = ComplaintStart(
             complaint_id=complaint_id,
             intake=intake,
@@ -97,6 +101,8 @@ async def file_complaint(
             )
             return Filed(complaint_id, created=True)
         except WorkflowAlreadyStartedError:
+            if made_key:  # the id is held by a complaint filed before data keys: leave it keyless
+                await data_keys.discard(complaint_id)  # type: ignore[union-attr]
             described = await client.get_workflow_handle(complaint_id).describe()
             if await described.memo_value(MEMO_INTAKE_KEY, None) == key:
                 return Filed(complaint_id, created=False)

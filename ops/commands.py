@@ -9,15 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from config.settings import Settings
+from encryption.payload_codec import PayloadKeyError, parse_keys
 from ops.archive_sweep import sweep
+from ops.decide import decide, report
 from ops.export import NotFound, export_complaint
 from ops.reconcile import reconcile
 from ops.verify_log import complaint_ids, verify_complaint
+from store.complaint_keys import rewrap_all
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from temporal_client.connection import connect, data_converter
 
-STORE_COMMANDS = ("reconcile", "archive", "export", "verify-log")
+STORE_COMMANDS = ("reconcile", "archive", "export", "verify-log", "decide", "rotate-keys")
 
 
 async def _reconcile(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, dry_run: bool) -> int:
@@ -43,12 +46,13 @@ async def _reconcile(client: Client, sessions: async_sessionmaker[AsyncSession],
 
 
 async def _verify(sessions: async_sessionmaker[AsyncSession], settings: Settings, ids: list[str]) -> int:
-    converter = data_converter(settings)
-    bad = rows = redacted = archived = 0
+    converter = data_converter(settings, sessions)  # complaints' data keys are in the store
+    bad = rows = redacted = archived = shredded = 0
     async with sessions() as session:
         for cid in ids or await complaint_ids(session):
             check = await verify_complaint(session, cid, converter)
             rows, redacted, archived = rows + check.rows, redacted + check.redacted, archived + check.archived
+            shredded += check.shredded
             if check.rows == 0:
                 check.problems.append("no log rows")
             if check.problems:
@@ -57,10 +61,24 @@ async def _verify(sessions: async_sessionmaker[AsyncSession], settings: Settings
                     print(f"{cid}: {problem}")
     checked = len(ids) if ids else "all"
     print(
-        f"verify-log ({checked}): {rows} rows, {redacted} redacted by data requests, {archived} complaints "
-        f"checked against their archived history, {bad} with problems"
+        f"verify-log ({checked}): {rows} rows, {redacted} redacted by data requests, {shredded} shredded (chain "
+        f"only), {archived} complaints checked against their archived history, {bad} with problems"
     )
     return 1 if bad else 0
+
+
+async def _rotate(sessions: async_sessionmaker[AsyncSession], settings: Settings) -> int:
+    keks = parse_keys(settings.effective_payload_keys())
+    try:
+        done = await rewrap_all(sessions, keks)
+    except PayloadKeyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"rotate-keys: {done.rewrapped} data keys rewrapped under {next(iter(keks))!r}, {done.current} already "
+        f"under it, {done.shredded} shredded (history is not re-encrypted: the data keys stay the same)"
+    )
+    return 0
 
 
 async def store_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -71,8 +89,10 @@ async def store_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.command == "verify-log":
             return await _verify(sessions, settings, args.complaint_ids)
+        if args.command == "rotate-keys":
+            return await _rotate(sessions, settings)
         try:
-            client: Client | None = await connect(settings)
+            client: Client | None = await connect(settings, sessions)
         except RuntimeError as exc:
             if args.command != "export":
                 print(f"error: cannot reach Temporal at {settings.temporal_address}: {exc}", file=sys.stderr)
@@ -81,13 +101,17 @@ async def store_command(args: argparse.Namespace, settings: Settings) -> int:
         if args.command == "export":
             async with sessions() as session:
                 try:
-                    document = await export_complaint(session, client, data_converter(settings), args.complaint_id)
+                    document = await export_complaint(
+                        session, client, data_converter(settings, sessions), args.complaint_id
+                    )
                 except NotFound:
                     print(f"error: no complaint {args.complaint_id}", file=sys.stderr)
                     return 1
             _write_json(document, args.out)
             return 0
         assert client is not None
+        if args.command == "decide":
+            return report(await decide(client, sessions, args.complaint_id, args.decision, args.username, args.input))
         if args.command == "archive":
             result = await sweep(client, sessions, settings.task_queue)
             print(f"{result.closed} closed runs, {result.archived} archived now, {result.failed} failed")

@@ -12,12 +12,15 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
+from encryption.payload_codec import ENCODING, SCOPED
 from store.archive import load_archive, verify_digest
+from store.complaint_keys import is_shredded
 from store.projection import log_rows
 from store.tables import Base, Complaint
 from temporal_client.histories import decrypted
 
 JSON_PLAIN = base64.b64encode(b"json/plain").decode()
+ENCRYPTED = {base64.b64encode(e).decode() for e in (ENCODING, SCOPED)}
 
 
 class NotFound(LookupError):
@@ -26,6 +29,20 @@ class NotFound(LookupError):
 
 def _columns(row: Base) -> dict[str, Any]:
     return {attr.key: getattr(row, attr.key) for attr in inspect(row).mapper.column_attrs}
+
+
+def _shredded(node: Any) -> Any:
+    """Each encrypted payload marked as shredded (its key destroyed: the ciphertext is kept, as
+    Temporal holds it, and reads as nothing); the events themselves stay: who, when, what."""
+    if isinstance(node, list):
+        return [_shredded(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _shredded(value) for key, value in node.items()}
+    metadata = node.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("encoding") in ENCRYPTED:
+        out["shredded"] = True
+    return out
 
 
 def _readable(node: Any) -> Any:
@@ -71,6 +88,9 @@ async def export_complaint(
         meta = _columns(archive)
         meta.pop("history_json")
         document["archive"] = meta | {"sha256_verified": verify_digest(archive)}
-    if history is not None:
+    if history is not None and await is_shredded(session, complaint_id):
+        document["history_shredded"] = True
+        document["history"] = _shredded(json.loads(history.to_json()))
+    elif history is not None:
         document["history"] = _readable(json.loads((await decrypted(history, converter)).to_json()))
     return document

@@ -23,6 +23,7 @@ from temporalio.service import RPCError
 from domain.models import ComplaintState
 from intake.filing import MEMO_INTAKE_KEY
 from store.archive import archived_runs
+from store.complaint_keys import all_shredded
 from store.engine import transaction
 from store.projection import append_log, complaint_values, log_rows, project_complaint
 from store.tables import Complaint
@@ -91,12 +92,18 @@ async def reconcile(
 ) -> Report:
     report = Report()
     seen: set[str] = set()
+    async with sessions() as session:
+        # Anonymised, data key destroyed: the workflow cannot read its own history any more.
+        shredded = await all_shredded(session)
     query = f"WorkflowType = 'ComplaintWorkflow' AND TaskQueue = '{task_queue}'"
     async for execution in client.list_workflows(query):
         if execution.id in seen:  # an older run of a reused id: the newest comes first
             continue
         seen.add(execution.id)
         report.workflows += 1
+        if execution.id in shredded:
+            report.anonymised_skipped += 1
+            continue
         handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
         try:
             state = await handle.query("state", result_type=ComplaintState)

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.data_requests import REDACTED, redact_detail, redact_state
+from store.complaint_keys import shred
 from store.tables import Complaint, ComplaintLog, DataRequest, Letter, OutboxMail
 
 LETTER_REMOVED = "<p>[Thư trả lời đã được ẩn danh theo yêu cầu về dữ liệu cá nhân]</p>"
@@ -16,7 +17,9 @@ async def anonymise(
     session: AsyncSession, complaint: Complaint, requested_by: str, reason: str, now: datetime
 ) -> DataRequest:
     """Within the caller's transaction: the row, its log details (their digests stay, so the
-    hash chain still verifies and shows them as redacted), letters and mail copies."""
+    hash chain still verifies and shows them as redacted), letters and mail copies, and the
+    complaint's data key (crypto-shredding: what Temporal's history and the archive hold of it,
+    encrypted under that key, can no longer be read by anyone)."""
     email = complaint.customer_email
     complaint.customer_name = REDACTED
     complaint.customer_email = complaint.customer_phone = complaint.customer_address = None
@@ -38,6 +41,7 @@ async def anonymise(
         mail.body_html = f"<p>{REDACTED}</p>"
         mail.recipients = [REDACTED if r == email else r for r in mail.recipients]
         counts["mails"] += 1
+    counts["data_key"] = "shredded" if await shred(session, complaint.id, now) else "none (filed before data keys)"
     request = DataRequest(
         complaint_id=complaint.id,
         kind="anonymise",

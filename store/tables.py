@@ -10,6 +10,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -261,3 +262,17 @@ class OutboxMail(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     sent_at: Mapped[datetime | None]
+
+
+class ComplaintKey(Base):
+    """A complaint's data key (envelope encryption), wrapped by a master key. Anonymising the
+    complaint shreds it: ``wrapped_key`` goes, ``shredded_at`` stays, and nothing encrypted
+    under it can be read again (encryption/payload_codec.py)."""
+
+    __tablename__ = "complaint_keys"
+
+    complaint_id: Mapped[str] = mapped_column(String(20), primary_key=True)
+    kek_id: Mapped[str] = mapped_column(String(100))
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+    shredded_at: Mapped[datetime | None]

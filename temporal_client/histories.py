@@ -10,7 +10,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import History
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -40,12 +40,18 @@ def _payloads_in(message: Message) -> list[Payload]:
 
 
 async def decrypted(history: WorkflowHistory, converter: DataConverter) -> WorkflowHistory:
-    """A copy of ``history`` with every payload decoded by the converter's codec."""
+    """A copy of ``history`` with every payload decoded by the converter's codec, in the
+    workflow's own context: a payload the product did not write for it (a forged or copied
+    signal, which Temporal records though the workflow drops it) comes out ``binary/refused``,
+    not decrypted into another complaint's export."""
     proto = History()
     proto.events.extend(history.events)
     if converter.payload_codec:
+        context = WorkflowSerializationContext(namespace="", workflow_id=history.workflow_id)
+        the_codec = converter.with_context(context).payload_codec
+        assert the_codec is not None
         payloads = _payloads_in(proto)
-        for payload, plain in zip(payloads, await converter.payload_codec.decode(payloads), strict=True):
+        for payload, plain in zip(payloads, await the_codec.decode(payloads), strict=True):
             payload.CopyFrom(plain)
     return WorkflowHistory(history.workflow_id, list(proto.events))
 

@@ -337,3 +337,26 @@ def test_resolved_file_holds_no_other_password(services: dict[str, Any]) -> None
         for key, value in _env(service).items():
             if re.search(r"PASSWORD|PWD|SECRET|KEYS$", key):
                 assert value in SECRETS.values(), f"{name}.{key} has a literal value"
+
+
+def _host_ips(service: dict[str, Any]) -> set[str]:
+    """The host address each published port binds ("" for all interfaces)."""
+    ips = set()
+    for port in service.get("ports") or []:
+        if isinstance(port, dict):
+            ips.add(str(port.get("host_ip") or ""))
+        else:
+            parts = str(port).split(":")
+            ips.add(parts[0] if len(parts) == 3 else "")
+    return ips
+
+
+def test_temporal_is_not_published_to_the_network_and_its_ui_is_read_only(services: dict[str, Any]) -> None:
+    """Issue 12 (High): anyone who reached Temporal's frontend or UI could decide as anyone."""
+    for name in ("temporal", "temporal-ui"):
+        assert _host_ips(services[name]) == {"127.0.0.1"}, (name, services[name].get("ports"))
+    env = _env(services["temporal-ui"])
+    assert env.get("TEMPORAL_DISABLE_WRITE_ACTIONS") == "true"
+    # It still decodes for auditors, with their admin session (credentials sent cross-origin).
+    assert env.get("TEMPORAL_CODEC_INCLUDE_CREDENTIALS") == "true"
+    assert env.get("TEMPORAL_CODEC_ENDPOINT", "").endswith("/codec")

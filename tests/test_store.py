@@ -70,6 +70,7 @@ EXPECTED_TABLES = {
     "lessons",
     "letters",
     "mail_outbox",
+    "complaint_keys",
 }
 DEPARTMENTS = {"CS", "TECH", "BILLING", "SALES"}
 

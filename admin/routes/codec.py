@@ -1,9 +1,13 @@
 """Temporal's remote codec protocol, so the Temporal UI and CLI can show decoded payloads.
 
-POST /codec/decode (and /codec/encode) with ``{"payloads": [{"metadata": {k: b64}, "data": b64}]}``.
-Staff only (session cookie or bearer token): decoding shows customers' personal data, so
-every call is logged with who asked. The Temporal UI calls it cross-origin, with credentials,
-from the origins in COMPLAINTS_CODEC_CORS_ORIGINS.
+POST /codec/decode with ``{"payloads": [{"metadata": {k: b64}, "data": b64}]}``. Staff only
+(session cookie or bearer token), and only for complaints in the caller's scope: each payload
+names its complaint in clear (its associated data makes that name authentic), and every decode is
+logged with the user and the complaint ids. A shredded complaint (anonymised) decodes for no one.
+The Temporal UI calls it cross-origin, with credentials, from COMPLAINTS_CODEC_CORS_ORIGINS.
+
+/codec/encode is refused to everyone: the product never encodes for the UI, and an encoder open
+to staff would let them write decisions in anyone's name (issue 12).
 """
 
 import base64
@@ -15,9 +19,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from temporalio.api.common.v1 import Payload
 
-from admin.deps import CurrentUser
+from admin.deps import CurrentUser, SessionDep
 from admin.errors import ServiceError
-from encryption.payload_codec import PayloadKeyError
+from admin.services.codec_scope import check_decode_scope
+from encryption.payload_codec import ENCODING, SCOPE, SCOPED, EncryptionCodec, PayloadKeyError
+from temporal_client.connection import codec
 
 log = logging.getLogger("admin.codec")
 router = APIRouter(prefix="/codec", include_in_schema=False)
@@ -71,24 +77,49 @@ async def preflight(request: Request, operation: str) -> Response:
     return Response(status_code=204, headers=cors_headers(request))
 
 
+def _scope(payload: Payload) -> str | None:
+    """The complaint (or workflow) a payload was written for; None: plain, nothing to hide."""
+    encoding = payload.metadata.get("encoding")
+    if encoding == SCOPED:
+        try:
+            return payload.metadata.get(SCOPE, b"").decode()
+        except UnicodeDecodeError as exc:
+            raise ServiceError(422, "undecodable", "a payload's scope is not UTF-8") from exc
+    if encoding == ENCODING:
+        return ""  # written before payloads named their complaint: whose it is, only the history says
+    return None
+
+
+def _codec(request: Request) -> EncryptionCodec:
+    """The codec with the store's data keys, made on first use (the store is the app's)."""
+    found: EncryptionCodec | None = getattr(request.app.state, "codec_with_keys", None)
+    if found is None:
+        found = request.app.state.codec_with_keys = codec(request.app.state.settings, request.app.state.sessions)
+    return found
+
+
 @router.post("/{operation}")
-async def transform(request: Request, operation: str, user: CurrentUser) -> Response:
-    if operation not in ("encode", "decode"):
-        raise ServiceError(404, "not_found", "the codec offers /codec/encode and /codec/decode")
+async def transform(request: Request, operation: str, user: CurrentUser, session: SessionDep) -> Response:
+    if operation == "encode":
+        log.warning("codec encode refused for %s", user.username)
+        raise ServiceError(403, "forbidden", "the codec does not encode: decisions are made in the admin only")
+    if operation != "decode":
+        raise ServiceError(404, "not_found", "the codec offers /codec/decode")
     try:
         body = await request.json()
     except ValueError as exc:
         raise ServiceError(422, "invalid", "the body is not JSON") from exc
     payloads = _payloads(body)
-    the_codec = request.app.state.codec
+    scopes = {scope for scope in map(_scope, payloads) if scope is not None}
+    await check_decode_scope(session, user, scopes)
     try:
-        result = await (the_codec.decode(payloads) if operation == "decode" else the_codec.encode(payloads))
+        result = await _codec(request).decode(payloads)
     except PayloadKeyError as exc:
         raise ServiceError(422, "undecodable", str(exc) or "a payload could not be decrypted") from exc
     log.info(
-        "codec %s: %d payloads for %s (namespace %s)",
-        operation,
+        "codec decode: %d payloads of %s for %s (namespace %s)",
         len(payloads),
+        ", ".join(sorted(s or "(unnamed)" for s in scopes)) or "(plain)",
         user.username,
         request.headers.get("x-namespace", "?"),
     )

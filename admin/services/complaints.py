@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -26,11 +27,12 @@ from config.settings import Settings
 from correspondence.context import complaint_context
 from correspondence.rendering import render_letter
 from domain.access import can_access, can_access_department
-from domain.data_requests import may_anonymise, redact_detail
+from domain.data_requests import may_anonymise
 from domain.effects import CUSTOMER_MAILS
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
-from domain.vocabulary import Role, Stage
+from domain.vocabulary import Role
+from encryption.payload_codec import REFUSED, data_keys_of
 from intake.filing import Filed, IntakeRefused, file_complaint
 from store import projection, scopes, search
 from store.anonymise import anonymise
@@ -140,6 +142,13 @@ class ComplaintService:
             raise self._rpc_error(exc, "") from exc
 
     async def state(self, user: User, complaint_id: str) -> ComplaintState:
+        if await self.anonymised(complaint_id):
+            # Closed for good, and its data key shredded: the workflow can no longer read its own
+            # history (a query would fail); the store's anonymised copy is the record.
+            stored = await self._stored_state(complaint_id)
+            if not can_access(user.actor, stored):
+                raise no_access(complaint_id)
+            return stored
         handle = (await self.client()).get_workflow_handle(complaint_id)
         try:
             state: ComplaintState = await handle.query("state", result_type=ComplaintState)
@@ -148,9 +157,6 @@ class ComplaintService:
                 raise self._rpc_error(exc, complaint_id) from exc
             # Past the namespace's retention Temporal no longer has it: the store's copy is the record.
             state = await self._stored_state(complaint_id)
-        else:
-            if state.stage is Stage.CLOSED and await self.anonymised(complaint_id):
-                state = await self._stored_state(complaint_id)  # the workflow still holds what was removed
         if not can_access(user.actor, state):
             raise no_access(complaint_id)
         return state
@@ -352,10 +358,26 @@ class ComplaintService:
 
     async def _audit(self, complaint_id: str) -> list[AuditEvent]:
         """The audit trail, read from the workflow history itself (who, what, when, fields);
-        from the store's archive once Temporal's retention has removed it."""
+        from the store's archive once Temporal's retention has removed it. Decoded for this
+        complaint only: a payload the product did not write for it (a forged or copied signal,
+        which Temporal records even though the workflow drops it) shows as refused, never as
+        its claimed author. Once anonymised (the data key shredded), from the log rows: who,
+        when, which decision, and the hash chain."""
+        if await self.anonymised(complaint_id):
+            return [
+                AuditEvent(
+                    r.at,
+                    "started" if r.action == "receive" else "decision",
+                    r.action,
+                    {"user": r.actor_user, "role": r.actor_role, "department": r.actor_department},
+                    {**r.detail, "hash": r.hash},
+                )
+                for r in await projection.log_rows(self.session, complaint_id)
+            ]
         history = await self._history(complaint_id)
-        redact = redact_detail if await self.anonymised(complaint_id) else dict
-        converter = (await self.client()).data_converter
+        client = await self.client()
+        context = WorkflowSerializationContext(namespace=client.namespace, workflow_id=complaint_id)
+        converter = client.data_converter.with_context(context)
         events: list[AuditEvent] = []
         for event in history.events:
             at = event.event_time.ToDatetime(tzinfo=UTC)
@@ -365,12 +387,12 @@ class ComplaintService:
                 request = event.workflow_execution_update_accepted_event_attributes.accepted_request
                 fields = await _decode(converter, request.input.args.payloads)
                 actor = fields.pop("actor", None)
-                events.append(AuditEvent(at, "decision", request.input.name, actor, redact(fields)))
+                events.append(AuditEvent(at, "decision", request.input.name, actor, fields))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
                 attrs = event.workflow_execution_signaled_event_attributes
                 fields = await _decode(converter, attrs.input.payloads)
                 actor = fields.pop("actor", None)
-                events.append(AuditEvent(at, "signal", attrs.signal_name, actor, redact(fields)))
+                events.append(AuditEvent(at, "signal", attrs.signal_name, actor, fields))
             elif event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
                 events.append(AuditEvent(at, "timer", "timer", None, {}))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED:
@@ -388,8 +410,8 @@ class ComplaintService:
         return may_anonymise(user.actor, state.stage, completed, row is not None and row.anonymised_at is not None)
 
     async def anonymise(self, user: User, complaint_id: str, reason: str) -> DataRequest:
-        """A personal data request, carried out in the store (the workflow and the archive keep
-        their encrypted copy for the audit)."""
+        """A personal data request, carried out in the store, and the complaint's data key
+        destroyed: the workflow's history and the archive keep only ciphertext nobody can read."""
         state = await self.state(user, complaint_id)
         refusal = await self.anonymise_refusal(user, state)
         if refusal is not None:
@@ -399,6 +421,9 @@ class ComplaintService:
             raise not_found(complaint_id)
         request = await anonymise(self.session, row, user.username, reason, datetime.now(UTC))
         await self.session.commit()
+        keys = data_keys_of((await self.client()).data_converter.payload_codec)
+        if keys is not None:
+            keys.forget(complaint_id)  # this process stops decrypting at once; others within the cache's TTL
         log.info("Personal data of %s anonymised at %s's request (data request %s)", complaint_id, user.username,
                  request.id)  # fmt: skip
         return request
@@ -424,6 +449,8 @@ async def _decode(converter: Any, payloads: Any) -> dict[str, Any]:
     if not payloads:
         return {}
     try:
+        if any(p.metadata.get("encoding") == REFUSED for p in await converter.payload_codec.decode(list(payloads))):
+            return {"refused": "not written by the product for this complaint"}
         values = await converter.decode(list(payloads))
     except Exception:
         return {"value": "<undecodable payload>"}

@@ -10,7 +10,7 @@ is only STABLE: it reads its dictionary), so the stored generated column, re-com
 row, holds the folded document and the pg_trgm index covers it.
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 """
 
 from collections.abc import Sequence
@@ -20,7 +20,7 @@ from alembic import op
 from store.search import DOCUMENT_PARTS, DOCUMENT_SQL, FOLD, FOLDED_DOCUMENT_SQL, SLOT_BITS, rowid_bucket
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
