@@ -12,13 +12,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from admin.complaints_service import ComplaintService, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
 from temporalio.testing import WorkflowEnvironment
 
+from admin.services.complaints import ComplaintService
+from admin.users import User
 from config.settings import Settings
 from domain.models import Note
 from domain.vocabulary import Role, Stage

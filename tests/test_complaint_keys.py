@@ -21,7 +21,6 @@ from typing import Any
 
 import httpx
 import pytest
-from admin.complaints_service import ComplaintService, User
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
@@ -31,6 +30,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import issue_token, set_account
 from admin.app import create_app
+from admin.services.complaints import ComplaintService
+from admin.users import User
 from config.settings import Settings
 from domain.ids import complaint_id_for
 from domain.models import Verify
