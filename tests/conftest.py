@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,6 +21,7 @@ from store.migrate import upgrade
 from temporal_client.connection import data_converter
 
 BIN = Path(sys.prefix) / "bin"
+Sessions = async_sessionmaker[AsyncSession]
 # One payload key for the whole run, in the environment so that the worker, admin and
 # starter processes the tests spawn encrypt and decrypt with it too.
 os.environ.setdefault("COMPLAINTS_PAYLOAD_KEYS", new_key_spec("test1"))
@@ -86,10 +88,15 @@ def settings(catcher: MailCatcher, sqlite_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def sessions(settings: Settings):  # type: ignore[no-untyped-def]
+async def sessions(settings: Settings) -> AsyncIterator[Sessions]:
     engine = make_engine(settings.effective_database_url)
     yield make_sessionmaker(engine)
     await engine.dispose()
+
+
+async def no_temporal() -> Client:
+    """Stands in for the Temporal client where a service must never reach it (store-only paths)."""
+    raise AssertionError("this path must not ask Temporal")
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from domain.models import ComplaintStart
 from domain.sla import SlaPolicy
 from store.engine import transaction
 from store.projection import project_complaint
-from tests.conftest import CONVERTER, binary
+from tests.conftest import CONVERTER, Sessions, binary
 from tests.journey import event_count, intake, quiesce, running_worker
 
 USERS = ["lan.cs", "hung.cs", "minh.tech", "ha.billing", "tuan.tech", "thu.billing", "quang.manager", "admin"]
@@ -93,7 +93,7 @@ class Api:
 
 
 @pytest.fixture
-async def api(dev_env, settings: Settings, sessions) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+async def api(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions) -> AsyncIterator[Api]:
     async with transaction(sessions) as session:
         tokens = {user: await issue_token(session, user) for user in USERS}
     app = create_app(settings, temporal=dev_env.client)

@@ -12,12 +12,14 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
+from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
 from admin.app import create_app
 from config.settings import Settings
 from domain.vocabulary import Role
 from store.engine import transaction
+from tests.conftest import Sessions
 from tests.journey import running_worker
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,7 +38,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-async def base_url(dev_env, settings: Settings, sessions) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+async def base_url(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions) -> AsyncIterator[str]:
     # a short bound so that a complaint is overdue within the test
     settings = settings.model_copy(
         update={"sla_resolution": timedelta(seconds=25), "sla_warning": timedelta(seconds=20)}

@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
 from admin.app import create_app
@@ -21,6 +23,7 @@ from config.settings import Settings
 from domain.sla import VN_TZ
 from domain.vocabulary import Role
 from store.engine import transaction
+from tests.conftest import Sessions
 from tests.journey import running_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +45,8 @@ def csrf(html: str) -> str:
 
 
 class Browser:
-    def __init__(self, app: object) -> None:
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")  # type: ignore[arg-type]
+    def __init__(self, app: FastAPI) -> None:
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")
 
     async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
         page = await self.http.get("/login")
@@ -56,7 +59,7 @@ class Browser:
 
 
 @pytest.fixture
-async def app(dev_env, settings: Settings, sessions) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+async def app(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions) -> AsyncIterator[FastAPI]:
     async with transaction(sessions) as session:
         for username, (role, department) in ACCOUNTS.items():
             await set_account(session, username, role, department, PASSWORD)
@@ -65,7 +68,7 @@ async def app(dev_env, settings: Settings, sessions) -> AsyncIterator[object]:  
         yield application
 
 
-async def test_login_csrf_and_throttle(app: object) -> None:
+async def test_login_csrf_and_throttle(app: FastAPI) -> None:
     browser = Browser(app)
     assert (await browser.http.get("/", follow_redirects=False)).headers["location"] == "/login"
     no_token = await browser.http.post("/login", data={"username": "lan.cs", "password": PASSWORD})
@@ -91,7 +94,7 @@ async def test_login_csrf_and_throttle(app: object) -> None:
     assert blocked.status_code == 429
 
 
-async def test_file_decide_refuse_and_escape(app: object) -> None:
+async def test_file_decide_refuse_and_escape(app: FastAPI) -> None:
     cs = Browser(app)
     await cs.login("lan.cs")
     filed = await cs.submit("/complaints/new", "/complaints/new", {
@@ -143,7 +146,9 @@ async def test_file_decide_refuse_and_escape(app: object) -> None:
     assert "My work" in (await fresh.http.get("/")).text
 
 
-async def test_lists_escape_customer_text_and_letters_are_served(app: object, sessions, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_lists_escape_customer_text_and_letters_are_served(
+    app: FastAPI, sessions: Sessions, settings: Settings
+) -> None:
     cs = Browser(app)
     await cs.login("lan.cs")
     filed = await cs.submit("/complaints/new", "/complaints/new", {
