@@ -217,8 +217,8 @@ async def test_journey_survives_worker_kills(
     assert cuts_in(events), "no kill cut a step: nothing was retried"
     scheduled = [e.activity_task_scheduled_event_attributes for e in events
                  if e.HasField("activity_task_scheduled_event_attributes")]  # fmt: skip
-    steps = [a for a in scheduled if a.activity_type.name != Activity.DELIVER_MAIL]
-    step_timeouts = {a.start_to_close_timeout.ToSeconds() for a in steps}
+    step_runs = [a for a in scheduled if a.activity_type.name != Activity.DELIVER_MAIL]
+    step_timeouts = {a.start_to_close_timeout.ToSeconds() for a in step_runs}
     assert step_timeouts == {3}, step_timeouts
 
 
