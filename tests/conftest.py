@@ -35,13 +35,27 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: a workflow left waiting by one test (with no
-    worker) would otherwise hold the shared clock still for the next."""
-    env = await WorkflowEnvironment.start_time_skipping(
+async def _time_skipping() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=CONVERTER
     )
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server for a test that moves its clock: a workflow left waiting by
+    another test (with no worker) would hold a shared clock still, and a clock moved by another
+    test would fire this test's timers early."""
+    env = await _time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def module_time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server for the tests of a module that never move the clock (no
+    ``time_env.sleep``, no ``handle.result()``): its clock stays at real time."""
+    env = await _time_skipping()
     yield env
     await env.shutdown()
 
@@ -100,5 +114,8 @@ async def no_temporal() -> Client:
 
 
 @pytest.fixture
-def client(time_env: WorkflowEnvironment) -> Client:
-    return time_env.client
+def client(request: pytest.FixtureRequest) -> Client:
+    """The client of the test's own server if it moves the clock (asks for ``time_env``), else the module's."""
+    name = "time_env" if "time_env" in request.fixturenames else "module_time_env"
+    env: WorkflowEnvironment = request.getfixturevalue(name)
+    return env.client

@@ -108,6 +108,20 @@ class Stack:
         await self.archived(cid)
         return cid
 
+    async def projected(self, cid: str, timeout: float = 60) -> None:
+        """Wait until the store's row of ``cid`` holds the workflow's current state."""
+        handle = self.client.get_workflow_handle(cid)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            state = await handle.query("state", result_type=ComplaintState)
+            async with self.sessions() as session:
+                row = await session.get(Complaint, cid)
+            if row is not None and row.version == state.version:
+                return
+            assert loop.time() < deadline, f"{cid}: the store did not catch up"
+            await asyncio.sleep(0.1)
+
     async def archived(self, cid: str, timeout: float = 60) -> HistoryArchive:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -276,7 +290,7 @@ async def test_reconcile_repairs_corrupted_rows(stack: Stack) -> None:
     working = await stack.api.file()
     await stack.api.carry(working, steps=1)
     fresh = await stack.api.file()
-    await asyncio.sleep(1)  # let the receive step of the last one land
+    await stack.projected(fresh)  # its receive step has landed in the store
     async with transaction(stack.sessions) as session:
         await session.execute(text("UPDATE complaints SET stage = 'received', customer_name = 'X' WHERE id = :c"),
                               {"c": closed})  # fmt: skip

@@ -22,6 +22,9 @@ from store.tables import Complaint
 from tests.conftest import no_temporal
 from tests.scratch_postgres import scratch_database
 
+# One xdist worker builds the module's stores once (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("query_plans")
+
 ROWS = 100_000
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 TECH = User("minh.tech", "Minh", Role.DEPARTMENT_STAFF, "TECH", "vi")

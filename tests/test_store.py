@@ -55,6 +55,9 @@ from store.projection import (
 from store.tables import Complaint, ComplaintLog, Department, Lesson, Letter, OutboxMail, RoutingRule, Staff
 from tests.journey import CS, CS_SUP, TECH
 
+# One xdist worker builds the module's stores once (make test runs --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("store")
+
 POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
 HEAD_REVISION = "0005"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

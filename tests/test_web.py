@@ -146,6 +146,33 @@ async def test_file_decide_refuse_and_escape(app: FastAPI) -> None:
     assert "My work" in (await fresh.http.get("/")).text
 
 
+async def test_a_reply_by_email_without_an_address_is_refused_in_the_form(app: FastAPI) -> None:
+    cs, tech = Browser(app), Browser(app)
+    await cs.login("lan.cs")
+    await tech.login("minh.tech")
+    filed = await cs.submit("/complaints/new", "/complaints/new", {
+        "channel": "phone", "name": "Lê Văn Cường", "phone": "0912345678", "subject": "Mạng chậm",
+        "body": "Mạng chậm buổi tối", "form_key": "no-email-1"})  # fmt: skip
+    url = filed.headers["location"].split("?")[0]
+    cid = cid_of(url)
+    verified = await cs.submit(url, f"/complaints/{cid}/actions/verify", {"summary": "Chậm", "category": "technical"})
+    assert verified.status_code == 303
+    resolve = {"cause": "Nghẽn", "resolution": "Nâng băng thông", "within_authority": "true", "reply_draft": "Đã nâng"}
+    resolved = await tech.submit(url, f"/complaints/{cid}/actions/resolve", resolve)
+    assert resolved.status_code == 303
+
+    reply = {"method": "email", "message": "Đã khắc phục"}
+    refused = await cs.submit(url, f"/complaints/{cid}/actions/reply", reply)
+    assert refused.status_code == 422 and 'class="refusal"' in refused.text
+    assert "khách hàng không có địa chỉ e-mail: hãy chọn cách trả lời khác" in refused.text
+    await cs.submit("/", "/language", {"lang": "en", "next": url})
+    refused = await cs.submit(url, f"/complaints/{cid}/actions/reply", reply)
+    assert refused.status_code == 422
+    assert "the customer has no e-mail address: choose another reply method" in refused.text
+    by_phone = await cs.submit(url, f"/complaints/{cid}/actions/reply", reply | {"method": "phone"})
+    assert by_phone.status_code == 303
+
+
 async def test_lists_escape_customer_text_and_letters_are_served(
     app: FastAPI, sessions: Sessions, settings: Settings
 ) -> None:

@@ -61,7 +61,7 @@ def addresses(mail: EmailMessage) -> set[str]:
 
 
 async def test_email_complaint_end_to_end(
-    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+    client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
 ) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.EMAIL))
