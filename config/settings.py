@@ -87,7 +87,7 @@ class Settings(BaseSettings):
     archive_sweep_interval: timedelta = timedelta(minutes=10)
 
     # A step's activity is retried on another worker after this (the workflow input carries it)
-    step_timeout: timedelta = DEFAULT_STEP_TIMEOUT
+    step_timeout: timedelta = Field(DEFAULT_STEP_TIMEOUT, gt=timedelta(0))
 
     # Worker tuning
     max_concurrent_activities: int = 50
