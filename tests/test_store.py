@@ -55,9 +55,6 @@ from store.projection import (
 from store.tables import Complaint, ComplaintLog, Department, Lesson, Letter, OutboxMail, RoutingRule, Staff
 from tests.journey import CS, CS_SUP, TECH
 
-# One xdist worker builds the module's stores once (make test runs --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("store")
-
 POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
 HEAD_REVISION = "0005"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
@@ -114,7 +111,14 @@ async def _on_server(server_url: str, sql: str) -> None:
         await conn.close()
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+# Each store is set up once, by one xdist worker (make test runs --dist loadgroup).
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.xdist_group("store_sqlite")),
+        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.xdist_group("store_postgresql")]),
+    ],
+)
 async def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Db]:
     kind = str(request.param)
     server_url = name = None
