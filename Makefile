@@ -40,12 +40,12 @@ typecheck: setup
 	$(PY) -m mypy .
 
 pytest: setup system-deps
-	scripts/with-postgres.sh $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	scripts/with-postgres.sh $(PY) -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 test: setup system-deps
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
-	scripts/with-postgres.sh $(PY) -m pytest -n auto --dist loadgroup $(PYTEST_ARGS)
+	scripts/with-postgres.sh $(PY) -m pytest -n auto --dist loadfile $(PYTEST_ARGS)
 
 # Fault injection: 200 complaints per scenario through real processes while parts fail.
 faults: setup system-deps

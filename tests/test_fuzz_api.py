@@ -64,11 +64,7 @@ ACTORS = {
 }
 USERS = list(ACTORS)
 # schemathesis' own strategies use `random` inside (its business; not ours to fix)
-pytestmark = [
-    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
-    # one xdist worker builds the module's stack once (make test runs --dist loadgroup)
-    pytest.mark.xdist_group("fuzz_api"),
-]
+pytestmark = pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
 
 
 def api_operations() -> list[str]:

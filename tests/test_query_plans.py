@@ -22,10 +22,6 @@ from store.tables import Complaint
 from tests.conftest import no_temporal
 from tests.scratch_postgres import scratch_database
 
-# Each big store is built once, by one xdist worker, while the other worker builds the other
-# (make test runs --dist loadgroup).
-STORES = [pytest.param(kind, marks=pytest.mark.xdist_group(f"query_plans_{kind}")) for kind in ("sqlite", "postgresql")]
-
 ROWS = 100_000
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 TECH = User("minh.tech", "Minh", Role.DEPARTMENT_STAFF, "TECH", "vi")
@@ -72,7 +68,8 @@ async def fill(session: AsyncSession) -> None:
     await session.commit()
 
 
-@pytest.fixture(scope="module", params=STORES)
+# Built once per store: make test runs the suite with --dist loadfile, one module per xdist worker.
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 async def big_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Any]:
     async with AsyncExitStack() as cleanup:
         if request.param == "sqlite":

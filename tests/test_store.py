@@ -111,14 +111,7 @@ async def _on_server(server_url: str, sql: str) -> None:
         await conn.close()
 
 
-# Each store is set up once, by one xdist worker (make test runs --dist loadgroup).
-@pytest.fixture(
-    scope="module",
-    params=[
-        pytest.param("sqlite", marks=pytest.mark.xdist_group("store_sqlite")),
-        pytest.param("postgresql", marks=[pytest.mark.postgres, pytest.mark.xdist_group("store_postgresql")]),
-    ],
-)
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 async def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Db]:
     kind = str(request.param)
     server_url = name = None
