@@ -55,13 +55,20 @@ lint: setup
 typecheck: setup
 	$(PY) -m mypy .
 
+# Two workers (this machine's cores), a module per worker: module-scoped stores and servers
+# are built once. The time the tests took is printed (the target is at most 4 minutes).
+PYTEST := $(PY) -m localstack.postgres -- $(PY) -m pytest -n auto --dist loadfile
+define timed
+	@start=$$(date +%s); $(1); status=$$?; echo "the tests took $$(( $$(date +%s) - start )) s"; exit $$status
+endef
+
 pytest: setup system-deps
-	$(PY) -m localstack.postgres -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(call timed,$(PYTEST) $(PYTEST_ARGS))
 
 test: setup system-deps
 	$(PY) -m ruff check .
 	$(PY) -m mypy .
-	$(PY) -m localstack.postgres -- $(PY) -m pytest $(PYTEST_ARGS)
+	$(call timed,$(PYTEST) $(PYTEST_ARGS))
 
 # Fault injection: 200 complaints per scenario through real processes while parts fail.
 faults: setup system-deps

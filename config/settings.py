@@ -11,6 +11,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.models import DEFAULT_STEP_TIMEOUT
 from domain.sla import CalendarKind
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
 
     # Audit: closed workflows whose history is not archived yet are swept this often
     archive_sweep_interval: timedelta = timedelta(minutes=10)
+
+    # A step's activity is retried on another worker after this (the workflow input carries it)
+    step_timeout: timedelta = Field(DEFAULT_STEP_TIMEOUT, gt=timedelta(0))
 
     # Worker tuning
     max_concurrent_activities: int = 50

@@ -1,6 +1,6 @@
 """Pydantic models of the complaint process: intake, actors, decision payloads and the state view."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
@@ -22,6 +22,11 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 DeptCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z][A-Z0-9_]{1,19}$")]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .()-]{6,20}$")]
+
+
+# Steps are short database writes; a worker killed mid-step has its step retried on another
+# worker after this (tests set it low through COMPLAINTS_STEP_TIMEOUT).
+DEFAULT_STEP_TIMEOUT = timedelta(seconds=15)
 
 
 class Strict(BaseModel):
@@ -79,6 +84,9 @@ class ComplaintStart(Strict):
     # Archive the history on completion (an abandoned child workflow). Off only on the
     # time-skipping test server, whose clock stays locked after an abandoned child.
     archive_history: bool = True
+    # How long a step's activity may run before another worker retries it. Activity timeouts
+    # are not checked on replay, so older runs (without this field) replay unchanged.
+    step_timeout: timedelta = Field(default=DEFAULT_STEP_TIMEOUT, gt=timedelta(0))
 
 
 # --- decision payloads (one model per decision of DESIGN.md) ---

@@ -29,6 +29,7 @@ from domain.vocabulary import (
     CS_DEPARTMENT,
     OPEN_STAGES,
     Channel,
+    ReplyMethod,
     Role,
     Stage,
     SupervisorChoice,
@@ -107,6 +108,10 @@ HTTP_STATUS: dict[RefusalCode, int] = {
 }
 
 
+# Also a msgid of admin/locale: the complaint page shows it translated beside the refusal.
+NO_EMAIL_FOR_REPLY = "the customer has no e-mail address: choose another reply method"
+
+
 @dataclass(frozen=True)
 class Refusal:
     code: RefusalCode
@@ -165,6 +170,9 @@ def _payload_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
             return Refusal(RefusalCode.INVALID, f"the complaint is already with {state.department}")
     if isinstance(payload, Reject) and payload.duplicate_of == state.complaint_id:
         return Refusal(RefusalCode.INVALID, "a complaint cannot duplicate itself")
+    if isinstance(payload, Reply) and payload.method is ReplyMethod.EMAIL and not state.customer.email:
+        # Accepted, it would be recorded as replied while no mail can be sent.
+        return Refusal(RefusalCode.INVALID, NO_EMAIL_FOR_REPLY)
     return None
 
 

@@ -85,6 +85,7 @@ async def file_complaint(
             received_at=received_at,
             policy=policy,
             search_attributes=search_attributes,
+            step_timeout=settings.step_timeout,
         )
         try:
             await client.start_workflow(

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,6 +21,7 @@ from store.migrate import upgrade
 from temporal_client.connection import data_converter
 
 BIN = Path(sys.prefix) / "bin"
+Sessions = async_sessionmaker[AsyncSession]
 # One payload key for the whole run, in the environment so that the worker, admin and
 # starter processes the tests spawn encrypt and decrypt with it too.
 os.environ.setdefault("COMPLAINTS_PAYLOAD_KEYS", new_key_spec("test1"))
@@ -33,13 +35,27 @@ def binary(name: str) -> str:
     return found
 
 
-@pytest.fixture
-async def time_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A fresh time-skipping server per test: a workflow left waiting by one test (with no
-    worker) would otherwise hold the shared clock still for the next."""
-    env = await WorkflowEnvironment.start_time_skipping(
+async def _time_skipping() -> WorkflowEnvironment:
+    return await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=binary("temporal-test-server"), data_converter=CONVERTER
     )
+
+
+@pytest.fixture
+async def time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A fresh time-skipping server for a test that moves its clock: a workflow left waiting by
+    another test (with no worker) would hold a shared clock still, and a clock moved by another
+    test would fire this test's timers early."""
+    env = await _time_skipping()
+    yield env
+    await env.shutdown()
+
+
+@pytest.fixture(scope="module")
+async def module_time_env() -> AsyncIterator[WorkflowEnvironment]:
+    """One time-skipping server for the tests of a module that never move the clock (no
+    ``time_env.sleep``, no ``handle.result()``): its clock stays at real time."""
+    env = await _time_skipping()
     yield env
     await env.shutdown()
 
@@ -86,12 +102,20 @@ def settings(catcher: MailCatcher, sqlite_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def sessions(settings: Settings):  # type: ignore[no-untyped-def]
+async def sessions(settings: Settings) -> AsyncIterator[Sessions]:
     engine = make_engine(settings.effective_database_url)
     yield make_sessionmaker(engine)
     await engine.dispose()
 
 
+async def no_temporal() -> Client:
+    """Stands in for the Temporal client where a service must never reach it (store-only paths)."""
+    raise AssertionError("this path must not ask Temporal")
+
+
 @pytest.fixture
-def client(time_env: WorkflowEnvironment) -> Client:
-    return time_env.client
+def client(request: pytest.FixtureRequest) -> Client:
+    """The client of the test's own server if it moves the clock (asks for ``time_env``), else the module's."""
+    name = "time_env" if "time_env" in request.fixturenames else "module_time_env"
+    env: WorkflowEnvironment = request.getfixturevalue(name)
+    return env.client

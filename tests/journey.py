@@ -69,7 +69,7 @@ async def start(
     handle = await client.start_workflow(
         ComplaintWorkflow.run,
         start_input,
-        id=cid,  # type: ignore[arg-type]
+        id=cid,
         task_queue=settings.task_queue,
     )
     return handle

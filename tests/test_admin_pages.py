@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -31,6 +32,7 @@ from domain.vocabulary import DEFAULT_ROUTING, Category, Channel, ReplyMethod, R
 from intake.filing import file_complaint
 from store.engine import transaction
 from store.tables import Complaint, Department, RoutingRule, Staff
+from tests.conftest import Sessions
 from tests.journey import CS, decide, intake, running_worker
 
 PASSWORD = "mật-khẩu-demo-1"
@@ -52,8 +54,8 @@ def assert_escaped(page: httpx.Response) -> None:
 
 
 class Browser:
-    def __init__(self, app: object) -> None:
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")  # type: ignore[arg-type]
+    def __init__(self, app: FastAPI) -> None:
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")
 
     async def login(self, username: str, lang: str = "vi") -> "Browser":
         """Signed in as ``username``, in ``lang`` (the language is remembered per user, and the
@@ -83,7 +85,7 @@ def with_admin_pages(settings: Settings, dev_env: WorkflowEnvironment) -> Any:
 
 
 @pytest.fixture
-async def app(dev_env, settings: Settings, sessions) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+async def app(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions) -> AsyncIterator[FastAPI]:
     async with transaction(sessions) as session:
         for username, (role, department) in ACCOUNTS.items():
             await set_account(session, username, role, department, PASSWORD)
@@ -117,7 +119,7 @@ async def until_stages(sessions: Any, expected: dict[str, str], timeout: float =
         await asyncio.sleep(0.2)
 
 
-async def test_dashboard_counts_what_was_filed(app: object, dev_env: WorkflowEnvironment, settings: Settings,
+async def test_dashboard_counts_what_was_filed(app: FastAPI, dev_env: WorkflowEnvironment, settings: Settings,
                                                sessions: Any) -> None:  # fmt: skip
     suffix = uuid.uuid4().hex[:6].upper()
     code, person = f"QA_{suffix}", f"qa.{suffix.lower()}"
@@ -140,7 +142,7 @@ async def test_dashboard_counts_what_was_filed(app: object, dev_env: WorkflowEnv
         routed = await admin.submit("/admin/routing", "/admin/routing", {"category": "other", "department": code})
         assert routed.status_code == 303
         async with sessions() as session:
-            assert (await session.get(RoutingRule, "other")).department_code == code  # type: ignore[union-attr]
+            assert (await session.get(RoutingRule, "other")).department_code == code
         routing = await admin.get("/admin/routing")
         assert f'<option value="{code}" selected>' in routing.text
 
@@ -202,7 +204,7 @@ async def test_dashboard_counts_what_was_filed(app: object, dev_env: WorkflowEnv
                 rule.department_code = DEFAULT_ROUTING[Category.OTHER]
 
 
-async def test_dashboard_without_closed_complaints_shows_a_dash(app: object, sessions: Any) -> None:
+async def test_dashboard_without_closed_complaints_shows_a_dash(app: FastAPI, sessions: Any) -> None:
     code = f"NONE_{uuid.uuid4().hex[:6].upper()}"
     async with transaction(sessions) as session:
         session.add(Department(code=code, name_vi="Trống", name_en="Empty", email=None))
@@ -213,7 +215,7 @@ async def test_dashboard_without_closed_complaints_shows_a_dash(app: object, ses
     assert metric(page.text, "open") == metric(page.text, "overdue") == metric(page.text, "due-soon") == "0"
 
 
-async def test_who_may_read_and_who_may_edit(app: object, sessions: Any) -> None:
+async def test_who_may_read_and_who_may_edit(app: FastAPI, sessions: Any) -> None:
     manager = await Browser(app).login("quang.manager")
     for url in ADMIN_PAGES:
         page = await manager.get(url)
@@ -227,7 +229,7 @@ async def test_who_may_read_and_who_may_edit(app: object, sessions: Any) -> None
         "full_name": "X", "role": "manager", "department": "", "active": "on"})  # fmt: skip
     assert refused.status_code == 403
     async with sessions() as session:
-        assert (await session.get(RoutingRule, "technical")).department_code == "TECH"  # type: ignore[union-attr]
+        assert (await session.get(RoutingRule, "technical")).department_code == "TECH"
         minh = await session.scalar(select(Staff).where(Staff.username == "minh.tech"))
         assert minh is not None and minh.role == "department_staff"
 
@@ -257,17 +259,17 @@ async def test_who_may_read_and_who_may_edit(app: object, sessions: Any) -> None
 
 
 @pytest.mark.parametrize("code", ["1AB", "A", "AB-C", "TECH", "A" * 21, ""])
-async def test_a_bad_department_code_is_refused_inline(app: object, sessions: Any, code: str) -> None:
+async def test_a_bad_department_code_is_refused_inline(app: FastAPI, sessions: Any, code: str) -> None:
     admin = await Browser(app).login("admin")
     page = await admin.submit("/admin/departments", "/admin/departments",
                               {"code": code, "name_vi": "Phòng mới", "name_en": "New", "email": ""})  # fmt: skip
     assert page.status_code == 422 and 'class="refusal"' in page.text
     assert 'value="Phòng mới"' in page.text  # what was typed is kept
     async with sessions() as session:
-        assert (await session.get(Department, "TECH")).name_vi == "Kỹ thuật"  # type: ignore[union-attr]
+        assert (await session.get(Department, "TECH")).name_vi == "Kỹ thuật"
 
 
-async def test_bad_input_is_refused_inline(app: object, sessions: Any) -> None:
+async def test_bad_input_is_refused_inline(app: FastAPI, sessions: Any) -> None:
     admin = await Browser(app).login("admin")
     base = {"full_name": "Lê Quang Minh", "email": "minh.tech@luarong.vn", "role": "department_staff",
             "department": "TECH", "active": "on"}  # fmt: skip
@@ -289,8 +291,8 @@ async def test_bad_input_is_refused_inline(app: object, sessions: Any) -> None:
     async with sessions() as session:
         minh = await session.scalar(select(Staff).where(Staff.username == "minh.tech"))
         assert minh is not None and (minh.role, minh.department_code) == ("department_staff", "TECH")
-        assert (await session.get(RoutingRule, "technical")).department_code == "TECH"  # type: ignore[union-attr]
-        assert (await session.get(Department, "TECH")).name_vi == "Kỹ thuật"  # type: ignore[union-attr]
+        assert (await session.get(RoutingRule, "technical")).department_code == "TECH"
+        assert (await session.get(Department, "TECH")).name_vi == "Kỹ thuật"
 
     # a name with markup is stored as text and shown escaped
     username = f"xss.{uuid.uuid4().hex[:6]}"
@@ -303,7 +305,7 @@ async def test_bad_input_is_refused_inline(app: object, sessions: Any) -> None:
     assert "Tên &lt;script&gt;" in page.text and "Đã lưu." in page.text
 
 
-async def test_sla_page(app: object, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_sla_page(app: FastAPI, dev_env: WorkflowEnvironment, settings: Settings) -> None:
     for username in ("admin", "quang.manager"):
         page = await (await Browser(app).login(username)).get("/admin/sla")
         assert page.status_code == 200
@@ -336,7 +338,7 @@ def _mail(subject: str, to: str, message_id: str, when: datetime) -> bytes:
     return message.as_bytes()
 
 
-async def test_mail_viewer(app: object, settings: Settings) -> None:
+async def test_mail_viewer(app: FastAPI, settings: Settings) -> None:
     cs = await Browser(app).login("lan.cs")
     empty = await cs.get("/mails")
     assert empty.status_code == 200 and "make run" in empty.text and "Chưa có thư nào." in empty.text

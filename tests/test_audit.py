@@ -108,6 +108,20 @@ class Stack:
         await self.archived(cid)
         return cid
 
+    async def projected(self, cid: str, timeout: float = 60) -> None:
+        """Wait until the store's row of ``cid`` holds the workflow's current state."""
+        handle = self.client.get_workflow_handle(cid)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            state = await handle.query("state", result_type=ComplaintState)
+            async with self.sessions() as session:
+                row = await session.get(Complaint, cid)
+            if row is not None and row.version == state.version:
+                return
+            assert loop.time() < deadline, f"{cid}: the store did not catch up"
+            await asyncio.sleep(0.1)
+
     async def archived(self, cid: str, timeout: float = 60) -> HistoryArchive:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -186,7 +200,9 @@ async def test_history_is_encrypted_archived_and_outlives_retention(stack: Stack
     # Every payload in Temporal's own history is encrypted and quotes nobody...
     assert _assert_no_plaintext(history) > 10
     # ...while the same payloads, decoded with our key, do hold the data (so the check can fail).
-    decoded = await stack.client.data_converter.payload_codec.decode(_payloads_in(History(events=history.events)))  # type: ignore[union-attr]
+    codec = stack.client.data_converter.payload_codec
+    assert codec is not None
+    decoded = await codec.decode(_payloads_in(History(events=history.events)))
     assert any(NAME.encode() in p.data for p in decoded)
 
     archive = await stack.archived(cid)
@@ -206,7 +222,9 @@ async def test_history_is_encrypted_archived_and_outlives_retention(stack: Stack
 
     # The staff page too (session login), with its audit trail from the archive.
     page = await stack.api.http.get("/login")
-    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, "no CSRF token on the login page"
+    token = found.group(1)
     await stack.api.http.post("/login", data={"username": "lan.cs", "password": PASSWORD, "csrf_token": token})
     html = (await stack.api.http.get(f"/complaints/{cid}")).text
     assert NAME in html and "Firmware modem cũ" in html
@@ -272,7 +290,7 @@ async def test_reconcile_repairs_corrupted_rows(stack: Stack) -> None:
     working = await stack.api.file()
     await stack.api.carry(working, steps=1)
     fresh = await stack.api.file()
-    await asyncio.sleep(1)  # let the receive step of the last one land
+    await stack.projected(fresh)  # its receive step has landed in the store
     async with transaction(stack.sessions) as session:
         await session.execute(text("UPDATE complaints SET stage = 'received', customer_name = 'X' WHERE id = :c"),
                               {"c": closed})  # fmt: skip
@@ -332,8 +350,8 @@ async def test_manager_anonymises_a_closed_complaint(stack: Stack) -> None:
 
     async with stack.sessions() as session:
         texts: list[str] = []
-        for model in (Complaint, ComplaintLog, OutboxMail, Letter):
-            column = model.id if model is Complaint else model.complaint_id  # type: ignore[attr-defined]
+        columns = (Complaint.id, ComplaintLog.complaint_id, OutboxMail.complaint_id, Letter.complaint_id)
+        for model, column in zip((Complaint, ComplaintLog, OutboxMail, Letter), columns, strict=True):
             for row in (await session.scalars(select(model).where(column == cid))).all():
                 texts.append(json.dumps({c: str(getattr(row, c)) for c in row.__table__.columns.keys()},
                                         ensure_ascii=False))  # fmt: skip

@@ -5,6 +5,7 @@ for those who audit (supervisors, managers, administrators); the raw history ref
 
 from typing import Any
 
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
@@ -18,7 +19,7 @@ TECH_STAFF = Actor(user="minh.tech", role=Role.DEPARTMENT_STAFF, department="TEC
 
 
 async def test_customer_mail_and_staff_notifications_apart(
-    app: object,  # noqa: F811  (the fixture imported above)
+    app: FastAPI,  # noqa: F811  (the fixture imported above)
     dev_env: WorkflowEnvironment,
     settings: Settings,
     sessions: Any,

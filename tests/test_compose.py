@@ -253,7 +253,9 @@ def test_admin_tools_register_every_search_attribute(services: dict[str, Any]) -
     assert _setup_sh_search_attributes() == CLI_TYPES
     assert "temporal operator search-attribute create" in text
     assert "temporal operator namespace update" in text and "--retention" in text
-    retention = _env(tools).get("TEMPORAL_RETENTION") or re.search(r"TEMPORAL_RETENTION:=(\w+)", text).group(1)
+    default = re.search(r"TEMPORAL_RETENTION:=(\w+)", text)
+    assert default is not None, "setup.sh gives no default retention"
+    retention = _env(tools).get("TEMPORAL_RETENTION") or default.group(1)
     assert retention == "3650d"
 
 
@@ -294,7 +296,7 @@ def test_app_runs_in_production_mode_with_secrets_from_the_environment(
             monkeypatch.delenv(key)
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.environment == "production" and not settings.demo_accounts
     assert settings.effective_payload_keys() == SECRETS["COMPLAINTS_PAYLOAD_KEYS"]
     assert settings.effective_secret_key() == SECRETS["COMPLAINTS_SECRET_KEY"]

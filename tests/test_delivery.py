@@ -2,20 +2,23 @@
 retried while the server is down, delivered once, never resent after a cut transfer."""
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from temporalio.testing import ActivityEnvironment
 
 from activities.complaint_steps import ComplaintActivities
 from activities.mail_send import MailUnavailable
+from config.settings import Settings
 from localstack.mailcatcher import MailCatcher
 from localstack.ports import free_port
 from store import projection
 from store.engine import transaction
 from store.tables import OutboxMail
+from tests.conftest import Sessions
 
 
-async def queue(sessions, message_id: str) -> None:  # type: ignore[no-untyped-def]
+async def queue(sessions: Sessions, message_id: str) -> None:
     async with transaction(sessions) as session:
         await projection.enqueue_mail(
             session, message_id=message_id, complaint_id="KN-DELIVR", purpose="acknowledgement",
@@ -24,14 +27,16 @@ async def queue(sessions, message_id: str) -> None:  # type: ignore[no-untyped-d
         )  # fmt: skip
 
 
-async def row(sessions, message_id: str) -> OutboxMail:  # type: ignore[no-untyped-def]
+async def row(sessions: Sessions, message_id: str) -> OutboxMail:
     async with sessions() as session:
         found = await session.get(OutboxMail, message_id)
         assert found is not None
-        return found  # type: ignore[no-any-return]
+        return found
 
 
-async def test_smtp_down_then_back_delivers_exactly_once(settings, sessions, tmp_path) -> None:  # type: ignore[no-untyped-def]
+async def test_smtp_down_then_back_delivers_exactly_once(
+    settings: Settings, sessions: Sessions, tmp_path: Path
+) -> None:
     port = free_port()
     down = settings.model_copy(update={"smtp_port": port})
     activities = ComplaintActivities(sessions, down)
@@ -53,7 +58,9 @@ async def test_smtp_down_then_back_delivers_exactly_once(settings, sessions, tmp
     assert (sent.status, sent.attempts) == ("sent", 2) and sent.sent_at is not None
 
 
-async def test_a_transfer_cut_by_a_crash_is_not_resent(settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+async def test_a_transfer_cut_by_a_crash_is_not_resent(
+    settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
     message_id = "<KN-DELIVR.2.reply@luarong.vn>"
     await queue(sessions, message_id)
     async with transaction(sessions) as session:  # what a worker killed during DATA leaves behind

@@ -7,22 +7,39 @@ from pydantic import ValidationError
 
 from domain.ids import ALPHABET, complaint_id_for, is_complaint_id
 from domain.lifecycle import TimerKind, apply_decision, apply_timer, new_state, next_timer
-from domain.models import ComplaintIntake, ComplaintStart, Customer, Decide, Reopen, Resolve, SignReply, Verify
+from domain.models import (
+    ComplaintIntake,
+    ComplaintStart,
+    ComplaintState,
+    Customer,
+    Decide,
+    Reopen,
+    Reply,
+    Resolve,
+    SignReply,
+    Verify,
+)
 from domain.sla import VN_TZ, CalendarKind, SlaPolicy, vn_holidays
-from domain.transitions import TRANSITIONS, RefusalCode, available_decisions, check
-from domain.vocabulary import Category, Channel, Role, Stage
+from domain.transitions import NO_EMAIL_FOR_REPLY, TRANSITIONS, Refusal, RefusalCode, available_decisions, check
+from domain.vocabulary import Category, Channel, ReplyMethod, Role, Stage
 from tests.journey import ADMIN, CS, MANAGER, TECH, TECH_SUP
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 
 
-def fresh(channel: Channel = Channel.EMAIL, policy: SlaPolicy | None = None):  # type: ignore[no-untyped-def]
+def fresh(
+    channel: Channel = Channel.EMAIL, policy: SlaPolicy | None = None, email: str | None = "an@example.vn"
+) -> ComplaintState:
     intake = ComplaintIntake(
-        channel=channel, customer=Customer(name="An", email="an@example.vn", address="1 Lê Lợi"), body="Mạng chậm"
+        channel=channel, customer=Customer(name="An", email=email, address="1 Lê Lợi"), body="Mạng chậm"
     )
     return new_state(
         ComplaintStart(complaint_id="KN-ABCDEF", intake=intake, received_at=T0, policy=policy or SlaPolicy())
     )
+
+
+def code_of(refusal: Refusal | None) -> RefusalCode | None:
+    return refusal.code if refusal else None
 
 
 def test_ids_are_readable_deterministic_and_distinct() -> None:
@@ -64,15 +81,15 @@ def test_check_refusals() -> None:
     state = fresh()
     verify = Verify(actor=CS, summary="x", category=Category.TECHNICAL)
     assert check("verify", verify, state, T0) is None
-    assert check("verify", verify.model_copy(update={"actor": ADMIN}), state, T0).code is RefusalCode.WRONG_ROLE  # type: ignore[union-attr]
+    assert code_of(check("verify", verify.model_copy(update={"actor": ADMIN}), state, T0)) is RefusalCode.WRONG_ROLE
     resolve = Resolve(actor=TECH, cause="c", resolution="r", within_authority=True, reply_draft="d")
-    assert check("resolve", resolve, state, T0).code is RefusalCode.WRONG_STAGE  # type: ignore[union-attr]
+    assert code_of(check("resolve", resolve, state, T0)) is RefusalCode.WRONG_STAGE
     routed = state.model_copy(update={"stage": Stage.IN_PROGRESS, "department": "TECH"})
     assert check("resolve", resolve, routed, T0) is None
     billing = routed.model_copy(update={"department": "BILLING"})
-    assert check("resolve", resolve, billing, T0).code is RefusalCode.WRONG_DEPARTMENT  # type: ignore[union-attr]
-    assert check("verify", verify, routed, T0).code is RefusalCode.WRONG_STAGE  # type: ignore[union-attr]
-    assert check("nope", verify, state, T0).code is RefusalCode.UNKNOWN_DECISION  # type: ignore[union-attr]
+    assert code_of(check("resolve", resolve, billing, T0)) is RefusalCode.WRONG_DEPARTMENT
+    assert code_of(check("verify", verify, routed, T0)) is RefusalCode.WRONG_STAGE
+    assert code_of(check("nope", verify, state, T0)) is RefusalCode.UNKNOWN_DECISION
 
 
 def test_missing_and_empty_fields_are_invalid() -> None:
@@ -86,6 +103,19 @@ def test_missing_and_empty_fields_are_invalid() -> None:
         Decide.model_validate({"actor": TECH_SUP.model_dump(), "decision": "reroute", "instructions": "x"})
     with pytest.raises(ValidationError):
         ComplaintIntake(channel=Channel.EMAIL, customer=Customer(name="An"), body="x")
+
+
+def test_a_reply_by_email_needs_the_customers_email() -> None:
+    """Accepted, a reply by e-mail to a customer without an address was recorded as sent while no
+    mail could go out: it is refused as invalid, and every other method still goes through."""
+    ready = {"stage": Stage.READY_TO_REPLY, "department": "TECH"}
+    no_email = fresh(Channel.PHONE, email=None).model_copy(update=ready)
+    by_email = Reply(actor=CS, method=ReplyMethod.EMAIL, message="Đã khắc phục")
+    refusal = check("reply", by_email, no_email, T0)
+    assert refusal is not None and refusal.code is RefusalCode.INVALID and refusal.message == NO_EMAIL_FOR_REPLY
+    for method in set(ReplyMethod) - {ReplyMethod.EMAIL}:
+        assert check("reply", by_email.model_copy(update={"method": method}), no_email, T0) is None, method
+    assert check("reply", by_email, fresh(Channel.PHONE).model_copy(update=ready), T0) is None
 
 
 def test_available_decisions_follow_the_table() -> None:
@@ -117,4 +147,4 @@ def test_timers_in_order_and_reopen_resets_the_bound() -> None:
     assert (reopened.stage, reopened.deadline, reopened.overdue) == (Stage.ESCALATED, now + timedelta(days=20), False)
     assert reopened.escalation_level >= 1 and reopened.reopen_count == 1
     late = T0 + timedelta(days=53)
-    assert check("reopen", Reopen(actor=CS, reason="x"), closed, late).code is RefusalCode.REOPEN_WINDOW_CLOSED  # type: ignore[union-attr]
+    assert code_of(check("reopen", Reopen(actor=CS, reason="x"), closed, late)) is RefusalCode.REOPEN_WINDOW_CLOSED

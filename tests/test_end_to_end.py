@@ -11,19 +11,22 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import issue_token, set_account
 from config.settings import Settings
 from domain.models import ComplaintState
+from domain.steps import Activity
 from domain.vocabulary import Role, Stage
 from localstack.mailcatcher import MailCatcher
 from localstack.ports import free_port, wait_for_port
@@ -32,24 +35,29 @@ from store.migrate import upgrade
 from store.tables import Complaint, ComplaintLog, OutboxMail
 from temporal_client.connection import data_converter
 from tests.journey import CS, TECH
+from tests.scratch_postgres import scratch_database
 from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = {"sent", "sent_unconfirmed"}
 
 
-def postgres_url() -> str:
-    url = os.environ.get("COMPLAINTS_TEST_POSTGRES_URL")
-    if not url:
-        pytest.fail("COMPLAINTS_TEST_POSTGRES_URL is not set: run through `make test` (python -m localstack.postgres)")
-    return url
+# A killed worker's step is retried after this, not after the production 15 s.
+STEP_TIMEOUT = "PT3S"
+BOTH_STORES = pytest.mark.parametrize("store_url", ["sqlite", "postgresql"], indirect=True)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}" if request.param == "sqlite" else postgres_url()
-    await upgrade(url)
-    return url
+@pytest.fixture
+async def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """SQLite unless a test asks for both stores (the kill test); PostgreSQL in a database of its own."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'complaints.db'}"
+        await upgrade(url)
+        yield url
+        return
+    async with scratch_database("e2e") as url:
+        await upgrade(url)
+        yield url
 
 
 class Processes:
@@ -95,6 +103,7 @@ def processes(dev_env: Any, catcher: MailCatcher, store_url: str, tmp_path: Path
         "COMPLAINTS_SMTP_HOST": "127.0.0.1",
         "COMPLAINTS_SMTP_PORT": str(catcher.port),
         "COMPLAINTS_DATA_DIR": str(tmp_path),
+        "COMPLAINTS_STEP_TIMEOUT": STEP_TIMEOUT,
     }
     procs = Processes(env, tmp_path)
     yield procs
@@ -131,9 +140,24 @@ async def wait_for(client: Client, cid: str, predicate: Any, timeout: float = 60
         await asyncio.sleep(0.2)
 
 
+def cuts_in(events: list[HistoryEvent]) -> list[str]:
+    """What the kills did, read from the history: an activity run again after its attempt on a
+    dead worker timed out, or a workflow task that timed out on a dead worker."""
+    cuts: list[str] = []
+    for event in events:
+        if event.HasField("activity_task_started_event_attributes"):
+            started = event.activity_task_started_event_attributes
+            if started.attempt > 1 and started.last_failure.HasField("timeout_failure_info"):
+                cuts.append(f"event {event.event_id}: activity attempt {started.attempt} after a timeout")
+        elif event.HasField("workflow_task_timed_out_event_attributes"):
+            cuts.append(f"event {event.event_id}: workflow task timed out")
+    return cuts
+
+
+@BOTH_STORES
 async def test_journey_survives_worker_kills(
-    dev_env, processes: Processes, catcher: MailCatcher, store_url: str
-) -> None:  # type: ignore[no-untyped-def]
+    dev_env: WorkflowEnvironment, processes: Processes, catcher: MailCatcher, store_url: str
+) -> None:
     client, keys_engine = await product_client(dev_env, store_url)
     processes.start_worker()
     filed = processes.starter(
@@ -171,7 +195,8 @@ async def test_journey_survives_worker_kills(
         for _ in range(600):
             async with sessions() as session:
                 outbox = (await session.scalars(select(OutboxMail).where(OutboxMail.complaint_id == cid))).all()
-                caught_up = (await session.get(Complaint, cid)).stage == "closed"  # type: ignore[union-attr]
+                stored = await session.get(Complaint, cid)
+                caught_up = stored is not None and stored.stage == "closed"
             if caught_up and len(outbox) == 3 and all(m.status in FINAL for m in outbox):
                 break
             await asyncio.sleep(0.2)
@@ -200,10 +225,21 @@ async def test_journey_survives_worker_kills(
     assert {m.message_id for m in outbox if m.status == "sent"} <= set(counts)
     assert all(cid in str(m["Subject"]) for m in arrived)
     assert len(processes.workers) == 5
+    # The kills really cut the journey (else this test proves nothing about recovery), and a cut
+    # step was retried after the step timeout the starter was given, not the production one.
+    events = [event async for event in handle.fetch_history_events()]
+    assert cuts_in(events), "no kill cut a step: nothing was retried"
+    scheduled = [e.activity_task_scheduled_event_attributes for e in events
+                 if e.HasField("activity_task_scheduled_event_attributes")]  # fmt: skip
+    step_runs = [a for a in scheduled if a.activity_type.name != Activity.DELIVER_MAIL]
+    step_timeouts = {a.start_to_close_timeout.ToSeconds() for a in step_runs}
+    assert step_timeouts == {3}, step_timeouts
     await keys_engine.dispose()
 
 
-async def test_starter_refiles_nothing_and_reports_bad_input(dev_env, processes: Processes, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+async def test_starter_refiles_nothing_and_reports_bad_input(
+    dev_env: WorkflowEnvironment, processes: Processes, tmp_path: Path
+) -> None:
     processes.start_worker()
     key = f"<{uuid.uuid4()}@mail>"
     args = [
@@ -265,8 +301,8 @@ def _payload_texts(history_json: str) -> str:
     return "\n".join(texts)
 
 
-async def test_the_stock_cli_reads_through_the_codec_and_decisions_go_through_the_starter(  # type: ignore[no-untyped-def]
-    dev_env, processes: Processes, store_url: str
+async def test_the_stock_cli_reads_through_the_codec_and_decisions_go_through_the_starter(
+    dev_env: WorkflowEnvironment, processes: Processes, store_url: str
 ) -> None:
     """Operators read complaints with the stock CLI through the admin's codec endpoint (a staff
     token), but cannot decide with it (issue 12: the codec does not encode, and a payload the

@@ -4,10 +4,12 @@ the user's language; a login lands on the page that was asked for."""
 import re
 from urllib.parse import quote
 
+from fastapi import FastAPI
+
 from tests.test_admin_pages import PASSWORD, Browser, app, csrf  # noqa: F401  (app: the fixture)
 
 
-async def test_error_pages_keep_the_menu_and_speak_the_users_language(app: object) -> None:  # noqa: F811
+async def test_error_pages_keep_the_menu_and_speak_the_users_language(app: FastAPI) -> None:  # noqa: F811
     tech = await Browser(app).login("minh.tech")
     missing = await tech.http.get("/complaints/KN-ZZZZZZ")
     assert missing.status_code == 404
@@ -23,7 +25,7 @@ async def test_error_pages_keep_the_menu_and_speak_the_users_language(app: objec
     assert "invalid cursor" not in cursor.text
 
 
-async def test_a_login_lands_on_the_page_asked_for(app: object) -> None:  # noqa: F811
+async def test_a_login_lands_on_the_page_asked_for(app: FastAPI) -> None:  # noqa: F811
     browser = Browser(app)
     asked = "/complaints?stage=received"
     sent_away = await browser.http.get(asked)

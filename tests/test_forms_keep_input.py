@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from domain.sla import VN_TZ
@@ -27,7 +28,7 @@ async def post(browser: Browser, page_url: str, action: str, data: dict[str, str
     return await browser.http.post(action, data=data | {"csrf_token": csrf(page.text)})
 
 
-async def test_a_letter_received_three_days_ago_keeps_its_date(app: object, sessions: Any) -> None:  # noqa: F811
+async def test_a_letter_received_three_days_ago_keeps_its_date(app: FastAPI, sessions: Any) -> None:  # noqa: F811
     cs = await Browser(app).login("lan.cs")
     arrived = (datetime.now(VN_TZ) - timedelta(days=3)).replace(second=0, microsecond=0, tzinfo=None)
     sent = await post(cs, "/complaints/new", "/complaints/new", {
@@ -44,7 +45,7 @@ async def test_a_letter_received_three_days_ago_keeps_its_date(app: object, sess
     assert row.deadline == arrived.replace(tzinfo=VN_TZ) + timedelta(days=20)
 
 
-async def test_a_refused_new_complaint_keeps_what_was_typed(app: object) -> None:  # noqa: F811
+async def test_a_refused_new_complaint_keeps_what_was_typed(app: FastAPI) -> None:  # noqa: F811
     cs = await Browser(app).login("lan.cs")
     typed = {"channel": "email", "name": "Trần Văn Bình", "phone": "0901 234 567", "subject": "Mạng chậm",
              "body": "Mạng chậm từ ba hôm nay, xin kiểm tra giúp.", "form_key": "no-email"}  # fmt: skip
@@ -126,7 +127,7 @@ async def _refused_keeps_input(browser: Browser, url: str, decision: str) -> Non
     assert not ENGLISH_DETAIL.search(sent.text), decision
 
 
-async def test_every_refused_decision_form_keeps_its_input(app: object, sessions: Any) -> None:  # noqa: F811
+async def test_every_refused_decision_form_keeps_its_input(app: FastAPI, sessions: Any) -> None:  # noqa: F811
     cs, tech, supervisor = [await Browser(app).login(u) for u in ("lan.cs", "minh.tech", "tuan.tech")]
     filed = await post(cs, "/complaints/new", "/complaints/new", {
         "channel": "phone", "name": "Trần Văn Bình", "phone": "0901234567", "body": "Mạng mất liên tục",
@@ -154,7 +155,7 @@ async def test_every_refused_decision_form_keeps_its_input(app: object, sessions
     await _refused_keeps_input(cs, url, "reopen")
 
 
-async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: object, sessions: Any) -> None:  # noqa: F811
+async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: FastAPI, sessions: Any) -> None:  # noqa: F811
     cs, tech, supervisor = [await Browser(app).login(u) for u in ("lan.cs", "minh.tech", "tuan.tech")]
     in_person = await post(cs, "/complaints/new", "/complaints/new", {
         "channel": "in_person", "name": "Lê Thị Hoa", "phone": "0907654321", "body": "Hoá đơn ghi sai tên",
@@ -186,7 +187,7 @@ async def test_the_on_the_spot_and_signature_forms_keep_their_input(app: object,
     assert re.search(r'<option value="false" selected>', sent.text)
 
 
-async def test_the_reply_form_starts_with_the_departments_draft(app: object, sessions: Any) -> None:  # noqa: F811
+async def test_the_reply_form_starts_with_the_departments_draft(app: FastAPI, sessions: Any) -> None:  # noqa: F811
     cs, tech = [await Browser(app).login(u) for u in ("lan.cs", "minh.tech")]
     url, cid = await filed(cs, sessions, {
         "channel": "phone", "name": "Trần Văn Bình", "phone": "0901234567", "body": "Mạng mất liên tục",

@@ -12,6 +12,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2.ext import extract_from_ast
 
 from admin import i18n
 from domain.transitions import TRANSITIONS, RefusalCode
@@ -321,7 +322,7 @@ def test_every_template_string_is_in_the_catalogue_and_no_template_has_inline_co
     for name in names:
         source = (i18n.TEMPLATES_DIR / name).read_text(encoding="utf-8")
         _assert_csp_clean(re.sub(r"\{#.*?#\}", "", source, flags=re.DOTALL))
-        for _line, func, message in env.extract_translations(source):
+        for _line, func, message in extract_from_ast(env.parse(source)):
             parts = message if isinstance(message, tuple) else (message,)
             key = (parts[0], parts[1]) if func in ("pgettext", "npgettext") else (None, parts[0])
             found.append(key[1])

@@ -15,13 +15,20 @@ ATTEMPTS = 3
 
 
 def test_passes_take_jobs_one_at_a_time_with_updates_last() -> None:
+    from temporalio.bridge.proto.workflow_activation import (
+        DoUpdate,
+        FireTimer,
+        NotifyHasPatch,
+        ResolveActivity,
+        SignalWorkflow,
+    )
     from temporalio.bridge.proto.workflow_activation import WorkflowActivationJob as Job
 
-    patch = Job(notify_has_patch={"patch_id": "p"})
-    update = Job(do_update={"id": "u", "name": "verify"})
-    resolve = Job(resolve_activity={"seq": 1})
-    signal = Job(signal_workflow={"signal_name": "note"})
-    timer = Job(fire_timer={"seq": 2})
+    patch = Job(notify_has_patch=NotifyHasPatch(patch_id="p"))
+    update = Job(do_update=DoUpdate(id="u", name="verify"))
+    resolve = Job(resolve_activity=ResolveActivity(seq=1))
+    signal = Job(signal_workflow=SignalWorkflow(signal_name="note"))
+    timer = Job(fire_timer=FireTimer(seq=2))
     assert passes([update, resolve, patch, signal, timer]) == [[patch, resolve], [signal], [timer], [update]]
     assert passes([patch]) == [[patch]]
     assert passes([]) == []

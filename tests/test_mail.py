@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -55,8 +56,8 @@ def context(**overrides: object) -> dict[str, object]:
     return values
 
 
-def smtp_settings(port: int, **overrides: object) -> Settings:
-    return Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5.0, **overrides)  # type: ignore[arg-type]
+def smtp_settings(port: int, **overrides: Any) -> Settings:
+    return Settings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout=5.0, **overrides)
 
 
 def sample_message(message_id: str = f"<{CASE}.ack.1@luarong.vn>", to: str = "nhung@example.vn") -> EmailMessage:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
+from fastapi import FastAPI
 from sqlalchemy import select
 from temporalio.testing import WorkflowEnvironment
 
@@ -63,7 +64,7 @@ def _untranslated_msgids() -> list[str]:
 
 
 @pytest.fixture
-async def complaint(app: object, dev_env: WorkflowEnvironment, settings: Settings, sessions: Any) -> str:  # noqa: F811
+async def complaint(app: FastAPI, dev_env: WorkflowEnvironment, settings: Settings, sessions: Any) -> str:  # noqa: F811
     # ASCII customer data: any Vietnamese letter on an English page is then the UI's own.
     ascii_only = ComplaintIntake(
         channel=Channel.EMAIL,
@@ -80,7 +81,7 @@ async def complaint(app: object, dev_env: WorkflowEnvironment, settings: Setting
     return filed.complaint_id
 
 
-async def _pages(application: object, complaint: str, lang: str) -> dict[str, str]:
+async def _pages(application: FastAPI, complaint: str, lang: str) -> dict[str, str]:
     found = {}
     for username in ROLES:
         browser = await Browser(application).login(username)
@@ -97,7 +98,7 @@ def _csrf(page: str) -> str:
     return token.group(1)
 
 
-async def test_english_pages_have_no_vietnamese(app: object, complaint: str, sessions: Any) -> None:  # noqa: F811
+async def test_english_pages_have_no_vietnamese(app: FastAPI, complaint: str, sessions: Any) -> None:  # noqa: F811
     names = await _data_names(sessions)
     problems = []
     for where, page in (await _pages(app, complaint, "en")).items():
@@ -110,7 +111,7 @@ async def test_english_pages_have_no_vietnamese(app: object, complaint: str, ses
     assert not problems, "\n".join(problems)
 
 
-async def test_vietnamese_pages_have_no_english_phrase(app: object, complaint: str) -> None:  # noqa: F811
+async def test_vietnamese_pages_have_no_english_phrase(app: FastAPI, complaint: str) -> None:  # noqa: F811
     msgids = _untranslated_msgids()
     problems = []
     for where, page in (await _pages(app, complaint, "vi")).items():

@@ -4,11 +4,11 @@ listed complaint are on screen, the menu and the language switch are reachable, 
 trail does not stretch the complaint page into a scroll of thousands of pixels. Real browser
 (Debian's chromium), real app, dev server and worker. Screenshots: test-artifacts/screenshots."""
 
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, ViewportSize
 
 from tests.test_browser import as_user, base_url, browser, file, shot  # noqa: F401  (fixtures)
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 async def phone(browser: Browser, base_url: str, username: str) -> Page:  # noqa: F811

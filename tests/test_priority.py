@@ -4,6 +4,7 @@ deadline (real app, real dev server and worker)."""
 
 from typing import Any
 
+from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
@@ -15,7 +16,7 @@ from tests.test_admin_pages import Browser, app, until_stages  # noqa: F401  (ap
 
 
 async def test_the_most_pressing_first(
-    app: object,  # noqa: F811  (the fixture imported above)
+    app: FastAPI,  # noqa: F811  (the fixture imported above)
     dev_env: WorkflowEnvironment,
     settings: Settings,
     sessions: Any,

@@ -8,12 +8,12 @@ import unicodedata
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
 from alembic import command
-from sqlalchemy import insert, text, update
+from sqlalchemy import delete, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import Client
 
@@ -168,7 +168,7 @@ def test_folding_by_character_is_folding_the_whole_text() -> None:
 
 
 @pytest.mark.parametrize("form", ["NFC", "NFD"])
-async def test_the_database_folds_as_python_does(engine: AsyncEngine, form: str) -> None:
+async def test_the_database_folds_as_python_does(engine: AsyncEngine, form: Literal["NFC", "NFD"]) -> None:
     letters, bare = vietnamese_letters()
     letters = unicodedata.normalize(form, letters)
     assert fold(letters) == bare
@@ -187,7 +187,7 @@ async def test_migrating_from_0005_reindexes_stored_complaints_folded(store_url:
             assert await search(engine, query) == [ID[name] for name in FOUND[query]], query
         if engine.dialect.name == "sqlite":
             async with engine.begin() as conn:  # the new triggers find the re-indexed rows by rowid
-                await conn.execute(Complaint.__table__.delete().where(Complaint.id == ID["binh"]))
+                await conn.execute(delete(Complaint).where(Complaint.id == ID["binh"]))
                 left = await conn.scalar(text("SELECT count(*) FROM complaints_search"))
             assert left == len(ROWS) - 1
         await asyncio.to_thread(command.downgrade, alembic_config(store_url), "-1")

@@ -24,6 +24,7 @@ from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
+from tests.conftest import no_temporal
 from tests.scratch_postgres import empty_store
 
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
@@ -77,7 +78,7 @@ async def read_all(sessions: Any, user: User, filters: Filters, limit: int) -> l
     after = None
     for _ in range(1000):
         async with sessions() as session:
-            page = await ComplaintService(session, None, Settings()).search(user, filters, after, limit)  # type: ignore[arg-type]
+            page = await ComplaintService(session, no_temporal, Settings()).search(user, filters, after, limit)
         ids += [r.id for r in page.items]
         after = page.next_cursor
         if after is None:

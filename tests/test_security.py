@@ -200,12 +200,12 @@ async def test_security_headers(app: Any, settings: Settings) -> None:
 
 def test_production_takes_its_secrets_from_the_environment_only(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as missing:
-        Settings(_env_file=None, environment="production", data_dir=tmp_path, demo_accounts=False,  # type: ignore[call-arg]
+        Settings(_env_file=None, environment="production", data_dir=tmp_path, demo_accounts=False,
                  payload_keys="", secret_key="", database_url="")  # fmt: skip
     for name in ("COMPLAINTS_SECRET_KEY", "COMPLAINTS_PAYLOAD_KEYS", "COMPLAINTS_DATABASE_URL"):
         assert name in str(missing.value)
     with pytest.raises(ValidationError, match="demo accounts"):
-        Settings(_env_file=None, environment="production", data_dir=tmp_path, payload_keys=new_key_spec("p"),  # type: ignore[call-arg]
+        Settings(_env_file=None, environment="production", data_dir=tmp_path, payload_keys=new_key_spec("p"),
                  secret_key="s" * 32, database_url="postgresql+asyncpg://x/y", demo_accounts=True)  # fmt: skip
     assert not list(tmp_path.iterdir()), "production generated a secret on disk"
 

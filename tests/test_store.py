@@ -13,13 +13,13 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, func, inspect, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from domain.lifecycle import apply_decision, assign_department, new_state, record
@@ -92,7 +92,7 @@ MISSING_POSTGRES = (
 )
 
 
-class _NoDatabase:
+class _NoDatabase(Db):
     """Stands in for a database that could not be provided: any use fails the test (never skips it)."""
 
     def __init__(self, reason: str) -> None:
@@ -122,7 +122,7 @@ async def db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         server_url = os.environ.get(POSTGRES_ENV)
         if not server_url:
             # Fail in each test's own call (reported as FAILED, with the reason), not in setup.
-            yield _NoDatabase(MISSING_POSTGRES)  # type: ignore[misc]
+            yield _NoDatabase(MISSING_POSTGRES)
             return
         name = f"store_test_{uuid.uuid4().hex[:12]}"
         await _on_server(server_url, f'CREATE DATABASE "{name}"')
@@ -165,9 +165,9 @@ def started(
     return new_state(start)
 
 
-def history(complaint_id: str | None = None, **kwargs: object) -> list[ComplaintState]:
+def history(complaint_id: str | None = None, **kwargs: Any) -> list[ComplaintState]:
     """Successive states of one complaint, versions 1..4: received, verified, routed, escalated."""
-    s1 = started(complaint_id, **kwargs)  # type: ignore[arg-type]
+    s1 = started(complaint_id, **kwargs)
     s2 = apply_decision(
         s1,
         "verify",
@@ -241,7 +241,7 @@ async def test_upgrade_creates_all_tables_seeds_and_is_idempotent(db: Db) -> Non
     await upgrade(db.url)
     assert await table_counts(db) == before, "a second upgrade() must add nothing"
 
-    def reflect(sync_conn):  # type: ignore[no-untyped-def]
+    def reflect(sync_conn: Connection) -> tuple[set[str], dict[str, set[str | None]]]:
         inspector = inspect(sync_conn)
         uniques = {
             t: {u["name"] for u in inspector.get_unique_constraints(t)} for t in ("complaint_log", "lessons", "letters")
@@ -280,7 +280,9 @@ async def test_seeding_keeps_edits_made_by_staff(db: Db) -> None:
         minh = await session.scalar(select(Staff).where(Staff.username == "minh.tech"))
         assert minh is not None
         old_email = minh.email
-        old_dept_email = (await session.get(Department, "TECH")).email  # type: ignore[union-attr]
+        tech = await session.get(Department, "TECH")
+        assert tech is not None
+        old_dept_email = tech.email
     try:
         async with transaction(db.sessions) as session:
             rule = await session.get(RoutingRule, Category.TECHNICAL.value)
@@ -305,7 +307,8 @@ async def test_seeding_keeps_edits_made_by_staff(db: Db) -> None:
             assert (await session.get(RoutingRule, Category.OTHER.value)) is not None
             person = await session.scalar(select(Staff).where(Staff.username == "minh.tech"))
             assert person is not None and person.email == "minh.le.quang@luarong.vn"
-            assert (await session.get(Department, "TECH")).email == "hotro-kythuat@luarong.vn"  # type: ignore[union-attr]
+            tech = await session.get(Department, "TECH")
+            assert tech is not None and tech.email == "hotro-kythuat@luarong.vn"
         assert await count(db, Staff, username="minh.tech") == 1
     finally:
         async with transaction(db.sessions) as session:
@@ -347,7 +350,8 @@ async def test_project_complaint_upserts_and_never_moves_backwards(db: Db) -> No
     assert await project(db, s4) is True
     row = await complaint_row(db, cid)
     assert (row.version, row.stage, row.escalation_level) == (4, Stage.ESCALATED.value, 1)
-    assert row.state["resolution"]["cause"] == "Hỏng bộ chia quang"
+    resolution = row.state["resolution"]
+    assert isinstance(resolution, dict) and resolution["cause"] == "Hỏng bộ chia quang"
     assert as_utc(row.updated_at) == s4.log[-1].at
     assert row.intake_key == s1.intake_key
     assert await count(db, Complaint, id=cid) == 1
@@ -535,7 +539,9 @@ async def test_vietnamese_text_round_trips_exactly(db: Db) -> None:
 
     row = await complaint_row(db, cid)
     assert row.body == TEXT_VI and row.state["body"] == TEXT_VI
-    assert row.customer_name == "Nguyễn Thị Hồng Nhung" and row.state["customer"]["name"] == "Nguyễn Thị Hồng Nhung"
+    customer = row.state["customer"]
+    assert isinstance(customer, dict)
+    assert row.customer_name == "Nguyễn Thị Hồng Nhung" and customer["name"] == "Nguyễn Thị Hồng Nhung"
     assert row.subject == "Khiếu nại: cước phí tháng 10"
     assert row.summary == decomposed and row.state["summary"] == decomposed
     assert row.root_cause == TEXT_VI
@@ -601,7 +607,7 @@ async def test_timestamps_come_back_timezone_aware_and_equal(db: Db) -> None:
     # Read naive values as UTC to show whether the instant itself survived (it does not when the
     # offset is dropped and the +07:00 wall-clock time is stored as is).
     shifted = {
-        column: f"{want.isoformat()} -> {value.isoformat() if value else None}"
+        column: f"{want.isoformat() if want else None} -> {value.isoformat() if value else None}"
         for column, (value, want) in got.items()
         if as_utc(value) != want
     }
@@ -610,7 +616,7 @@ async def test_timestamps_come_back_timezone_aware_and_equal(db: Db) -> None:
     )
     assert all(value == want for value, want in got.values())
     # The JSON copy of the state keeps the offset as written.
-    assert datetime.fromisoformat(row.state["received_at"]) == received
+    assert datetime.fromisoformat(str(row.state["received_at"])) == received
 
 
 # --- 9. concurrency ---

@@ -14,6 +14,8 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
 from admin.app import create_app
@@ -21,6 +23,7 @@ from config.settings import Settings
 from domain.sla import VN_TZ
 from domain.vocabulary import Role
 from store.engine import transaction
+from tests.conftest import Sessions
 from tests.journey import running_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,8 +45,8 @@ def csrf(html: str) -> str:
 
 
 class Browser:
-    def __init__(self, app: object) -> None:
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")  # type: ignore[arg-type]
+    def __init__(self, app: FastAPI) -> None:
+        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test")
 
     async def login(self, username: str, password: str = PASSWORD) -> httpx.Response:
         page = await self.http.get("/login")
@@ -56,7 +59,7 @@ class Browser:
 
 
 @pytest.fixture
-async def app(dev_env, settings: Settings, sessions) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+async def app(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions) -> AsyncIterator[FastAPI]:
     async with transaction(sessions) as session:
         for username, (role, department) in ACCOUNTS.items():
             await set_account(session, username, role, department, PASSWORD)
@@ -65,7 +68,7 @@ async def app(dev_env, settings: Settings, sessions) -> AsyncIterator[object]:  
         yield application
 
 
-async def test_login_csrf_and_throttle(app: object) -> None:
+async def test_login_csrf_and_throttle(app: FastAPI) -> None:
     browser = Browser(app)
     assert (await browser.http.get("/", follow_redirects=False)).headers["location"] == "/login"
     no_token = await browser.http.post("/login", data={"username": "lan.cs", "password": PASSWORD})
@@ -91,7 +94,7 @@ async def test_login_csrf_and_throttle(app: object) -> None:
     assert blocked.status_code == 429
 
 
-async def test_file_decide_refuse_and_escape(app: object) -> None:
+async def test_file_decide_refuse_and_escape(app: FastAPI) -> None:
     cs = Browser(app)
     await cs.login("lan.cs")
     filed = await cs.submit("/complaints/new", "/complaints/new", {
@@ -143,7 +146,36 @@ async def test_file_decide_refuse_and_escape(app: object) -> None:
     assert "My work" in (await fresh.http.get("/")).text
 
 
-async def test_lists_escape_customer_text_and_letters_are_served(app: object, sessions, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+async def test_a_reply_by_email_without_an_address_is_refused_in_the_form(app: FastAPI) -> None:
+    cs, tech = Browser(app), Browser(app)
+    await cs.login("lan.cs")
+    await tech.login("minh.tech")
+    filed = await cs.submit("/complaints/new", "/complaints/new", {
+        "channel": "phone", "name": "Lê Văn Cường", "phone": "0912345678", "subject": "Mạng chậm",
+        "body": "Mạng chậm buổi tối", "form_key": "no-email-1"})  # fmt: skip
+    url = filed.headers["location"].split("?")[0]
+    cid = cid_of(url)
+    verified = await cs.submit(url, f"/complaints/{cid}/actions/verify", {"summary": "Chậm", "category": "technical"})
+    assert verified.status_code == 303
+    resolve = {"cause": "Nghẽn", "resolution": "Nâng băng thông", "within_authority": "true", "reply_draft": "Đã nâng"}
+    resolved = await tech.submit(url, f"/complaints/{cid}/actions/resolve", resolve)
+    assert resolved.status_code == 303
+
+    reply = {"method": "email", "message": "Đã khắc phục"}
+    refused = await cs.submit(url, f"/complaints/{cid}/actions/reply", reply)
+    assert refused.status_code == 422 and 'class="refusal"' in refused.text
+    assert "khách hàng không có địa chỉ e-mail: hãy chọn cách trả lời khác" in refused.text
+    await cs.submit("/", "/language", {"lang": "en", "next": url})
+    refused = await cs.submit(url, f"/complaints/{cid}/actions/reply", reply)
+    assert refused.status_code == 422
+    assert "the customer has no e-mail address: choose another reply method" in refused.text
+    by_phone = await cs.submit(url, f"/complaints/{cid}/actions/reply", reply | {"method": "phone"})
+    assert by_phone.status_code == 303
+
+
+async def test_lists_escape_customer_text_and_letters_are_served(
+    app: FastAPI, sessions: Sessions, settings: Settings
+) -> None:
     cs = Browser(app)
     await cs.login("lan.cs")
     filed = await cs.submit("/complaints/new", "/complaints/new", {

@@ -3,17 +3,22 @@ a real SQLite store and a real SMTP server (aiosmtpd) that the tests read back."
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
 
+from config.settings import Settings
 from domain.models import Decide, Escalate, Reject, Reopen, Reply, ResolveOnSpot, SignReply
 from domain.sla import CalendarKind, SlaPolicy, vn_holidays
 from domain.vocabulary import Category, Channel, Outcome, ReplyMethod, Stage, SupervisorChoice
 from localstack.mailcatcher import MailCatcher
 from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail
+from tests.conftest import Sessions
 from tests.journey import (
     BILLING,
     BILLING_SUP,
@@ -31,11 +36,11 @@ from tests.journey import (
 from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
 
 
-def mails_for(catcher: MailCatcher, complaint_id: str) -> list:  # type: ignore[type-arg]
+def mails_for(catcher: MailCatcher, complaint_id: str) -> list[EmailMessage]:
     return [m for m in catcher.messages() if complaint_id in str(m["Message-ID"])]
 
 
-async def settle(handle, catcher: MailCatcher, expected: int) -> list:  # type: ignore[no-untyped-def]
+async def settle(handle: WorkflowHandle[Any, Any], catcher: MailCatcher, expected: int) -> list[EmailMessage]:
     """Wait (in real time: delivery is a real SMTP round trip) until ``expected`` mails arrived."""
     for _ in range(100):
         found = mails_for(catcher, handle.id)
@@ -45,11 +50,19 @@ async def settle(handle, catcher: MailCatcher, expected: int) -> list:  # type: 
     return mails_for(catcher, handle.id)
 
 
-def addresses(mail) -> set[str]:  # type: ignore[no-untyped-def]
+def plain_text(mail: EmailMessage) -> str:
+    body = mail.get_body(("plain",))
+    assert body is not None, "no text/plain part"
+    return str(body.get_content())
+
+
+def addresses(mail: EmailMessage) -> set[str]:
     return {a.addr_spec for a in mail["To"].addresses}
 
 
-async def test_email_complaint_end_to_end(time_env, client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+async def test_email_complaint_end_to_end(
+    client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.EMAIL))
         state = await decide(handle, "verify", VERIFY)
@@ -60,17 +73,17 @@ async def test_email_complaint_end_to_end(time_env, client, settings, sessions, 
         assert state.stage is Stage.REPLIED
         state = await decide(handle, "close", CLOSE)
         assert (state.stage, state.outcome) == (Stage.CLOSED, Outcome.RESOLVED)
-        assert state.reopen_until == state.closed_at + timedelta(days=30)  # type: ignore[operator]
+        assert state.closed_at is not None and state.reopen_until == state.closed_at + timedelta(days=30)
 
         mails = await settle(handle, catcher, 3)
         purposes = [str(m["Message-ID"]).split(".")[2].split("@")[0] for m in mails]
         assert sorted(purposes) == ["acknowledgement", "closing", "reply"]
         for mail in mails:
             assert handle.id in mail["Subject"]
-            assert handle.id in mail.get_body(("plain",)).get_content()
+            assert handle.id in plain_text(mail)
             assert mail["To"] == "an.nguyen@example.vn"
         closing = next(m for m in mails if ".closing@" in m["Message-ID"])
-        assert "0938 361 595" in closing.get_body(("plain",)).get_content()
+        assert "0938 361 595" in plain_text(closing)
 
         async with sessions() as session:
             row = await session.get(Complaint, handle.id)
@@ -96,7 +109,9 @@ async def test_email_complaint_end_to_end(time_env, client, settings, sessions, 
         assert statuses == {"sent"}
 
 
-async def test_written_complaint_signature_refused_then_approved(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_written_complaint_signature_refused_then_approved(
+    client: Client, settings: Settings, sessions: Sessions
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.POST, email=None))
         await decide(handle, "verify", VERIFY.model_copy(update={"category": Category.BILLING}))
@@ -117,7 +132,9 @@ async def test_written_complaint_signature_refused_then_approved(client, setting
                 assert expected in letter.html
 
 
-async def test_in_person_resolved_on_spot_is_logged_without_written_reply(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_in_person_resolved_on_spot_is_logged_without_written_reply(
+    client: Client, settings: Settings, sessions: Sessions
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.IN_PERSON, email=None))
         state = await decide(
@@ -133,7 +150,9 @@ async def test_in_person_resolved_on_spot_is_logged_without_written_reply(client
 
 
 @pytest.mark.parametrize("choice", ["approve", "return", "reroute"])
-async def test_beyond_authority_goes_to_the_supervisor(client, settings, sessions, catcher, choice: str) -> None:  # type: ignore[no-untyped-def]
+async def test_beyond_authority_goes_to_the_supervisor(
+    client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher, choice: str
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.IN_PROGRESS)
         state = await decide(handle, "resolve", RESOLVE.model_copy(update={"within_authority": False}))
@@ -155,7 +174,7 @@ async def test_beyond_authority_goes_to_the_supervisor(client, settings, session
         assert escalation and "tuan.tech@luarong.vn" in escalation[0]["To"]
 
 
-async def test_escalate_then_manager_decides(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_escalate_then_manager_decides(client: Client, settings: Settings, sessions: Sessions) -> None:
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.IN_PROGRESS)
         await decide(handle, "escalate", Escalate(actor=TECH, reason="Cần phê duyệt bồi thường"))
@@ -167,7 +186,7 @@ async def test_escalate_then_manager_decides(client, settings, sessions) -> None
         assert state.stage is Stage.READY_TO_REPLY
 
 
-async def test_duplicate_rejected(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_duplicate_rejected(client: Client, settings: Settings, sessions: Sessions) -> None:
     async with running_worker(client, settings, sessions):
         first = await start(client, settings, intake())
         second = await start(client, settings, intake())
@@ -176,7 +195,9 @@ async def test_duplicate_rejected(client, settings, sessions) -> None:  # type: 
         assert (await state_of(first)).stage is Stage.RECEIVED
 
 
-async def test_reopen_inside_the_window_starts_a_fresh_bound(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_reopen_inside_the_window_starts_a_fresh_bound(
+    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.CLOSED)
         await time_env.sleep(timedelta(days=29))
@@ -195,7 +216,9 @@ async def test_reopen_inside_the_window_starts_a_fresh_bound(time_env, client, s
         assert state.stage is Stage.CLOSED and state.reopen_count == 1
 
 
-async def test_reopen_refused_after_the_window(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_reopen_refused_after_the_window(
+    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.CLOSED)
         await time_env.sleep(timedelta(days=31))
@@ -208,8 +231,8 @@ async def test_reopen_refused_after_the_window(time_env, client, settings, sessi
 
 
 async def test_day_15_warning_and_day_20_breach_escalate_repeatedly(
-    time_env, client, settings, sessions, catcher
-) -> None:  # type: ignore[no-untyped-def]
+    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.IN_PROGRESS)
         await time_env.sleep(timedelta(days=14, hours=23))
@@ -238,7 +261,9 @@ async def test_day_15_warning_and_day_20_breach_escalate_repeatedly(
         assert state.stage is Stage.CLOSED and state.overdue
 
 
-async def test_first_response_breach_notifies_the_cs_supervisor(time_env, client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+async def test_first_response_breach_notifies_the_cs_supervisor(
+    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake())
         await time_env.sleep(timedelta(hours=23))
@@ -252,7 +277,9 @@ async def test_first_response_breach_notifies_the_cs_supervisor(time_env, client
         assert (await decide(handle, "verify", VERIFY)).stage is Stage.IN_PROGRESS
 
 
-async def test_working_day_bound_fires_on_the_computed_date(time_env, client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_working_day_bound_fires_on_the_computed_date(
+    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions
+) -> None:
     now = datetime.now(UTC)
     policy = SlaPolicy(calendar=CalendarKind.VN_WORKING_DAYS, holidays=vn_holidays([now.year, now.year + 1]))
     async with running_worker(client, settings, sessions):
@@ -267,7 +294,7 @@ async def test_working_day_bound_fires_on_the_computed_date(time_env, client, se
         assert (await state_of(handle)).overdue
 
 
-async def test_signal_takes_the_same_path_as_the_update(client, settings, sessions) -> None:  # type: ignore[no-untyped-def]
+async def test_signal_takes_the_same_path_as_the_update(client: Client, settings: Settings, sessions: Sessions) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake())
         await handle.signal("verify", VERIFY.model_copy(update={"actor": CS_SUP}))  # wrong role: ignored
@@ -281,7 +308,9 @@ async def test_signal_takes_the_same_path_as_the_update(client, settings, sessio
         assert [e.action for e in state.log] == ["receive", "verify", "route"]
 
 
-async def test_reply_by_phone_is_logged_not_mailed(client, settings, sessions, catcher) -> None:  # type: ignore[no-untyped-def]
+async def test_reply_by_phone_is_logged_not_mailed(
+    client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
     async with running_worker(client, settings, sessions):
         handle = await at_stage(client, settings, Stage.READY_TO_REPLY)
         state = await decide(handle, "reply", Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi cho khách"))

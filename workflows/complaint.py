@@ -55,8 +55,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.vocabulary import Stage
     from workflows.job_order import mark_jobs_in_order
 
-# Steps are short database writes; a worker killed mid-step is retried on another after this.
-STEP_TIMEOUT = timedelta(seconds=15)
 MAIL_TIMEOUT = timedelta(seconds=25)  # above the SMTP client's own timeout
 # Store or SMTP outages are retried patiently: a complaint is never dropped for a flaky dependency.
 STEP_RETRY = RetryPolicy(
@@ -217,7 +215,7 @@ class ComplaintWorkflow:
             step.activity.value,
             step_input,
             result_type=StepResult,
-            start_to_close_timeout=STEP_TIMEOUT,
+            start_to_close_timeout=self._start.step_timeout,
             retry_policy=STEP_RETRY,
         )
         for message_id in result.message_ids:
