@@ -110,12 +110,18 @@ HTTP_STATUS: dict[RefusalCode, int] = {
 
 # Also a msgid of admin/locale: the complaint page shows it translated beside the refusal.
 NO_EMAIL_FOR_REPLY = "the customer has no e-mail address: choose another reply method"
+REPLY_NEEDS_AN_ADDRESS = "reply-by-email-needs-an-address"
+# Rules of the payload added once runs had been recorded, by the patch id that gates them.
+LATER_RULES = frozenset({REPLY_NEEDS_AN_ADDRESS})
 
 
 @dataclass(frozen=True)
 class Refusal:
     code: RefusalCode
     message: str
+    # A rule added after runs were recorded names itself (a workflow patch id): a signal such a
+    # run already applied must apply again on replay (see LATER_RULES).
+    rule: str | None = None
 
     def __str__(self) -> str:
         return f"{self.code.value}: {self.message}"
@@ -126,7 +132,15 @@ def check(name: str, payload: Decision, state: ComplaintState, now: datetime) ->
     transition = TRANSITIONS.get(name)
     if transition is not None and not isinstance(payload, transition.payload):
         return Refusal(RefusalCode.INVALID, f"{name} expects a {transition.payload.__name__} payload")
-    return check_actor(name, payload.actor, state, now) or _payload_rule(payload, state)
+    return check_actor(name, payload.actor, state, now) or _state_rule(payload, state) or _payload_rule(payload, state)
+
+
+def recheck(name: str, payload: Decision, state: ComplaintState, now: datetime) -> Refusal | None:
+    """``check`` again for a decision its validator already accepted, once the workflow holds its
+    lock: only what another decision may have changed in between (stage, department). The rules
+    of the payload alone need no second look, and leaving them out lets a rule added later never
+    refuse, on replay, a decision an older run accepted."""
+    return check_actor(name, payload.actor, state, now) or _state_rule(payload, state)
 
 
 def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -> Refusal | None:
@@ -164,15 +178,21 @@ def _in_scope(name: str, actor: Actor, state: ComplaintState) -> bool:
     return name in ("note", "reroute", "reject") and actor.department == CS_DEPARTMENT
 
 
-def _payload_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
+def _state_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
+    """Rules that depend on what decisions change (the department)."""
     if isinstance(payload, (Reroute, Decide)) and payload.department and payload.department == state.department:
         if isinstance(payload, Reroute) or payload.decision is SupervisorChoice.REROUTE:
             return Refusal(RefusalCode.INVALID, f"the complaint is already with {state.department}")
+    return None
+
+
+def _payload_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
+    """Rules of the payload against what does not change (the complaint's id, its customer)."""
     if isinstance(payload, Reject) and payload.duplicate_of == state.complaint_id:
         return Refusal(RefusalCode.INVALID, "a complaint cannot duplicate itself")
     if isinstance(payload, Reply) and payload.method is ReplyMethod.EMAIL and not state.customer.email:
         # Accepted, it would be recorded as replied while no mail can be sent.
-        return Refusal(RefusalCode.INVALID, NO_EMAIL_FOR_REPLY)
+        return Refusal(RefusalCode.INVALID, NO_EMAIL_FOR_REPLY, rule=REPLY_NEEDS_AN_ADDRESS)
     return None
 
 

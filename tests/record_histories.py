@@ -117,6 +117,33 @@ async def route_entry_from_the_activity(
     return await beyond_authority(env, client, settings)
 
 
+async def reply_by_email_without_an_address(
+    env: WorkflowEnvironment, client: Client, settings: Settings
+) -> WorkflowHandle[Any, Any]:
+    """Recorded as the code before the rule took them (domain.transitions.REPLY_NEEDS_AN_ADDRESS):
+    an e-mail reply to a customer without an address accepted, as an update and as a signal
+    after a reopen. Today's code must replay both (the rule is gated by a patch)."""
+    from domain import transitions
+
+    rule = transitions._payload_rule
+    setattr(transitions, "_payload_rule", lambda payload, state: None)  # noqa: B010  (the rule's absence)
+    try:
+        handle = await start(client, settings, intake(Channel.PHONE, email=None))
+        await decide(handle, "verify", VERIFY)
+        await decide(handle, "resolve", RESOLVE)
+        await decide(handle, "reply", REPLY)  # by e-mail, to no address: accepted before the rule
+        await decide(handle, "close", CLOSE)
+        await decide(handle, "reopen", Reopen(actor=CS, reason="Khách gọi lại"))
+        await decide(
+            handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Gọi lại")
+        )
+        await handle.signal("reply", REPLY)  # the same as a signal
+        await asyncio.sleep(1)
+        return handle
+    finally:
+        setattr(transitions, "_payload_rule", rule)  # noqa: B010
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -130,6 +157,7 @@ JOURNEYS: dict[str, Journey] = {
         filed_indexed_on_change,
         jobs_in_order,
         route_entry_from_the_activity,
+        reply_by_email_without_an_address,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

@@ -51,7 +51,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         archive_workflow_id,
     )
-    from domain.transitions import TRANSITIONS, check
+    from domain.transitions import LATER_RULES, TRANSITIONS, Refusal, check, recheck
     from domain.vocabulary import Stage
     from workflows.job_order import mark_jobs_in_order
 
@@ -144,15 +144,19 @@ class ComplaintWorkflow:
     # --- decisions: every row of the transition table is an update and a signal (see below) ---
 
     def _validate(self, name: str, payload: Decision) -> None:
-        refusal = check(name, payload, self._state, workflow.now())
-        if refusal is not None:
-            raise ApplicationError(refusal.message, type=refusal.code.value, non_retryable=True)
+        """An update's validator (never run on replay)."""
+        _refuse(check(name, payload, self._state, workflow.now()))
 
-    async def _decide(self, name: str, payload: Decision) -> ComplaintState:
+    async def _decide(self, name: str, payload: Decision, validated: bool) -> ComplaintState:
         await workflow.wait_condition(lambda: self._received)
         async with self._lock:
-            # Checked again under the lock: another decision may have moved the stage meanwhile.
-            self._validate(name, payload)
+            if validated:  # an update: again what another decision may have changed meanwhile
+                refusal = recheck(name, payload, self._state, workflow.now())
+            else:  # a signal: everything, here (but a rule a recorded run predates, not on its replay)
+                refusal = check(name, payload, self._state, workflow.now())
+                if refusal is not None and refusal.rule in LATER_RULES and not workflow.patched(refusal.rule):
+                    refusal = None
+            _refuse(refusal)
             try:
                 await self._apply(name, payload)
             finally:
@@ -161,7 +165,7 @@ class ComplaintWorkflow:
 
     async def _signalled(self, name: str, payload: Decision) -> None:
         try:
-            await self._decide(name, payload)
+            await self._decide(name, payload, validated=False)
         except ApplicationError as refused:
             workflow.logger.warning("Signal %s refused: %s", name, refused)
 
@@ -246,11 +250,16 @@ class ComplaintWorkflow:
                 workflow.upsert_search_attributes(changed)
 
 
+def _refuse(refusal: Refusal | None) -> None:
+    if refusal is not None:
+        raise ApplicationError(refusal.message, type=refusal.code.value, non_retryable=True)
+
+
 def _decision_handlers(name: str, payload_type: type[Decision]) -> dict[str, Callable[..., Any]]:
     """The update (with its validator) and the signal of one decision: one code path for both."""
 
     async def update(self: ComplaintWorkflow, payload: Decision) -> ComplaintState:
-        return await self._decide(name, payload)
+        return await self._decide(name, payload, validated=True)
 
     def validate(self: ComplaintWorkflow, payload: Decision) -> None:
         self._validate(name, payload)
