@@ -26,6 +26,7 @@ import ssl
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
@@ -85,9 +86,7 @@ def make_certificates(directory: Path, host: str = LOOPBACK) -> tuple[Path, Path
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     ca_path, cert_path, key_path = directory / "ca.pem", directory / "server.pem", directory / "server.key"
@@ -95,11 +94,24 @@ def make_certificates(directory: Path, host: str = LOOPBACK) -> tuple[Path, Path
     cert_path.write_bytes(_pem(server))
     key_path.touch(mode=0o600)
     key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
     return ca_path, cert_path, key_path
+
+
+def _end_group(group: int, timeout: float) -> None:
+    """SIGTERM to every process left in ``group`` (the master's own, from its new session), then
+    SIGKILL to the stragglers after ``timeout``; returns once none is left."""
+    sig = signal.SIGTERM
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(group, sig)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+        if time.monotonic() > deadline:
+            sig = signal.SIGKILL
 
 
 class DovecotServer:
@@ -217,13 +229,18 @@ service imap-login {{
     def start(self, ready_within: float = 30) -> None:
         self.process.start(ready_within=ready_within)
 
-    def stop(self) -> None:
-        """A clean shutdown: Dovecot says BYE to its clients and closes their connections."""
-        self.process.stop()
+    def stop(self, timeout: float = 20) -> None:
+        """Shut the whole server down, as ``systemctl stop dovecot`` does: the master, then what
+        outlives it. Its imap and imap-login children keep their clients' connections open for
+        a while after the master has gone, so they are ended too, and waited for."""
+        group = self.process.pid if self.process.popen is not None else None
+        self.process.stop(timeout=timeout)
+        if group is not None:
+            _end_group(group, timeout)
 
     def remove(self) -> None:
         """Stop and delete everything (the directory too, when it made it)."""
-        self.process.stop(timeout=10)
+        self.stop(timeout=10)
         if self.owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
 
@@ -252,7 +269,9 @@ service imap-login {{
         any mail transport does: pass CRLF lines to read the very same bytes back."""
         client = self._imap()
         try:
-            status, data = client.append(folder, "", imaplib.Time2Internaldate(datetime.datetime.now(datetime.UTC)), raw)
+            status, data = client.append(
+                folder, "", imaplib.Time2Internaldate(datetime.datetime.now(datetime.UTC)), raw
+            )
             if status != "OK":
                 raise RuntimeError(f"APPEND to {folder} failed: {data!r}")
         finally:
