@@ -134,6 +134,10 @@ class ImapMailbox:
     async def _call(self, awaitable: Awaitable[T], what: str) -> T:
         """``awaitable`` within the timeout, or ImapServerDown as soon as the connection drops."""
         assert self._lost is not None, "not connected"
+        if self._lost.done():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()  # never started: no "never awaited" warning
+            raise ImapServerDown(f"{what}: connection to the IMAP server lost")
         task = asyncio.ensure_future(awaitable)
         waiting: set[asyncio.Future[Any]] = {task, self._lost}
         done, _ = await asyncio.wait(waiting, timeout=self.account.timeout, return_when=asyncio.FIRST_COMPLETED)

@@ -167,8 +167,18 @@ async def test_a_stopped_server_is_down(server: DovecotServer) -> None:
 
 async def test_a_server_that_does_not_answer_is_down_at_the_deadline(server: DovecotServer) -> None:
     group = server.process.pid  # the master and its children share its process group
-    os.killpg(group, signal.SIGSTOP)
+    mailbox = ImapMailbox(account(server, timeout=1.0))
+    await mailbox.connect()
+    os.killpg(group, signal.SIGSTOP)  # frozen: connections stay open, nothing answers
     try:
+        started = time.monotonic()
+        with pytest.raises(ImapServerDown):
+            await mailbox.select("INBOX")
+        assert 0.9 < time.monotonic() - started < 10
+        # The unanswered command would shift later answers: the connection is given up.
+        with pytest.raises(ImapServerDown):
+            await mailbox.select("INBOX")
+        await mailbox.logout()
         started = time.monotonic()
         with pytest.raises(ImapServerDown):
             await ImapMailbox(account(server, timeout=1.0)).connect()
