@@ -13,6 +13,7 @@ the fixture does not lean on the client it is there to test.
 """
 
 import argparse
+import contextlib
 import datetime
 import grp
 import imaplib
@@ -189,6 +190,7 @@ base_dir = {self.directory}/run
 state_dir = {self.directory}/state
 log_path = {self.log}
 default_internal_user = {internal}
+default_internal_group = {grp.getgrgid(pwd.getpwnam(internal).pw_gid).gr_name}
 default_login_user = {login}
 first_valid_uid = {min(uid, 500) or 1}
 first_valid_gid = {min(gid, 500) or 1}
@@ -230,10 +232,14 @@ service imap-login {{
         self.process.start(ready_within=ready_within)
 
     def stop(self, timeout: float = 20) -> None:
-        """Shut the whole server down, as ``systemctl stop dovecot`` does: the master, then what
-        outlives it. Its imap and imap-login children keep their clients' connections open for
-        a while after the master has gone, so they are ended too, and waited for."""
+        """Shut the whole server down, as ``systemctl stop dovecot`` does (its unit's default
+        KillMode ends the whole group): the master and its children together. Its imap and
+        imap-login children would otherwise keep their clients' connections open for a while
+        after the master has gone. Returns once every one has exited."""
         group = self.process.pid if self.process.popen is not None else None
+        if group is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGTERM)  # all at once: the master alone takes a second more
         self.process.stop(timeout=timeout)
         if group is not None:
             _end_group(group, timeout)
