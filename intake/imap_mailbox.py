@@ -8,7 +8,8 @@ few exceptions the caller can act on:
 - ``ImapServerDown``: no connection, the connection dropped, or no answer in time (retry later);
 - ``ImapTlsRefused``: the TLS handshake failed, e.g. an untrusted certificate (configuration: no retry);
 - ``ImapLoginRefused``: the server refused the username or password;
-- ``ImapMailboxGone``: the folder does not exist (or no longer does);
+- ``ImapMailboxGone``: the folder does not exist (or no longer does; one deleted while selected
+  makes Dovecot end the session, seen as ``ImapServerDown``, and the next ``select`` says gone);
 - ``ImapMessageGone``: no message with that UID in the selected folder (expunged meanwhile);
 - ``ImapCommandFailed``: any other NO or BAD answer.
 

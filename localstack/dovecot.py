@@ -284,11 +284,18 @@ service imap-login {{
             client.logout()
 
     def create_folder(self, folder: str) -> None:
+        self._folder_command("create", folder)
+
+    def delete_folder(self, folder: str) -> None:
+        """Delete a folder and its mail, as another mail client could."""
+        self._folder_command("delete", folder)
+
+    def _folder_command(self, command: str, folder: str) -> None:
         client = self._imap()
         try:
-            status, data = client.create(folder)
+            status, data = getattr(client, command)(folder)
             if status != "OK":
-                raise RuntimeError(f"CREATE {folder} failed: {data!r}")
+                raise RuntimeError(f"{command.upper()} {folder} failed: {data!r}")
         finally:
             client.logout()
 

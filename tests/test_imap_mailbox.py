@@ -126,6 +126,22 @@ async def test_a_missing_folder_is_gone(server: DovecotServer) -> None:
         await mailbox.select("INBOX")  # the connection is still usable
 
 
+async def test_a_folder_deleted_while_selected(server: DovecotServer) -> None:
+    server.create_folder("Complaints")
+    server.append(message(1), "Complaints")
+    async with ImapMailbox(account(server)) as mailbox:
+        await mailbox.select("Complaints")
+        [uid] = await mailbox.uids_after(0)
+        server.delete_folder("Complaints")
+        # Dovecot ends the session ("BYE Mailbox was deleted"), between commands, so aioimaplib
+        # drops that text: a lost connection, and the next session finds the folder gone.
+        with pytest.raises(ImapServerDown):
+            await mailbox.fetch(uid)
+    async with ImapMailbox(account(server)) as mailbox:
+        with pytest.raises(ImapMailboxGone):
+            await mailbox.select("Complaints")
+
+
 async def test_uidvalidity_and_uids_survive_a_restart_mid_session(server: DovecotServer) -> None:
     sent = [message(n) for n in range(5)]
     for raw in sent:
