@@ -30,17 +30,24 @@ lock: $(UV)
 upgrade-check: $(UV)
 	scripts/upgrade-check.sh
 
-# Debian packages the tests need: a real PostgreSQL, docker-compose to check the production
-# file, and chromium for the browser tests (Playwright drives it; it downloads no browser).
+# Debian packages the tests need: a real PostgreSQL, a real IMAP server (Dovecot), docker-compose
+# to check the production file, and chromium for the browser tests (Playwright drives it; it
+# downloads no browser). The tests start their own Dovecot (localstack/dovecot.py): the package's
+# system service is stopped and disabled where an init system started it.
 system-deps:
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	test -x /usr/sbin/dovecot || missing="$$missing dovecot-imapd"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	test -x /usr/bin/chromium || missing="$$missing chromium fonts-dejavu-core"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	  case "$$missing" in *dovecot*) \
+	    if [ -d /run/systemd/system ]; then $$SUDO systemctl disable --now dovecot.service dovecot.socket >/dev/null 2>&1; \
+	    else $$SUDO service dovecot stop >/dev/null 2>&1; fi; true;; \
+	  esac; \
 	fi
 
 run: setup
