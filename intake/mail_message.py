@@ -636,6 +636,10 @@ def _delivery_blocks(part: Message) -> list[Message]:
     return blocks
 
 
+_ENHANCED_STATUS = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3})\b")
+_SMTP_CODE = re.compile(r"\b([245]\.\d{1,3}\.\d{1,3}|[45]\d\d)\b")
+
+
 def _bounce_report(msg: Message, body: _Body, text: str, ours: re.Pattern[str]) -> BounceReport:
     recipient = action = status = None
     reason = ""
@@ -663,9 +667,10 @@ def _bounce_report(msg: Message, body: _Body, text: str, ours: re.Pattern[str]) 
             if ours.match(f"<{candidate}>"):
                 original = f"<{candidate}>"
                 break
-    if not reason:
-        reason = next((line.strip() for line in text.split("\n") if line.strip()), "")
-    if status is None and (found := re.search(r"\b([245]\.\d{1,3}\.\d{1,3})\b", reason or text)):
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if not reason:  # the first line that carries an SMTP or enhanced status code says why
+        reason = next((line for line in lines if _SMTP_CODE.search(line)), lines[0] if lines else "")
+    if status is None and (found := _ENHANCED_STATUS.search(reason)):
         status = found.group(1)
     return BounceReport(
         original_message_id=original,
