@@ -416,12 +416,19 @@ _OUTLOOK_FROM = re.compile(r"^\s*\*?(From|Từ)\s*:\*?\s+\S", re.IGNORECASE)
 _OUTLOOK_NEXT = re.compile(r"^\s*\*?(Sent|Date|Đã gửi|Gửi|Ngày|To|Đến)\s*:\*?\s", re.IGNORECASE)
 _RULE = re.compile(r"^\s*_{10,}\s*$")
 _SIGNATURE = re.compile(r"^--[ \t]?$")
+_FORWARDED = re.compile(
+    r"^\s*(-+\s*(Forwarded message|Thư được chuyển tiếp|Tin nhắn được chuyển tiếp)\s*-*|Begin forwarded message:)",
+    re.IGNORECASE,
+)
 
 
 def _history_start(lines: list[str]) -> int | None:
-    """Index of the first line of quoted history or signature, if any."""
+    """Index of the first line of quoted history or signature, if any. A forwarded message is
+    what the customer wants us to read: nothing from its marker on is trimmed."""
     for i, line in enumerate(lines):
         stripped = line.rstrip()
+        if _FORWARDED.match(stripped):
+            return None
         if _SIGNATURE.match(stripped) or _ORIGINAL.match(stripped):
             return i
         for joined in (stripped, f"{stripped} {lines[i + 1].strip()}" if i + 1 < len(lines) else ""):

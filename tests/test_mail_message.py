@@ -265,6 +265,20 @@ def test_quoted_history_and_signatures_are_trimmed_for_display_and_kept_in_full(
     assert parsed.text == body.strip()
 
 
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "---------- Forwarded message ---------",
+        "---------- Thư được chuyển tiếp ----------",
+        "Begin forwarded message:",
+    ],
+)
+def test_a_forwarded_message_is_content_not_history(marker: str) -> None:
+    text = f"Tôi chuyển tiếp thư của cửa hàng.\n\n{marker}\nFrom: Shop <shop@example.vn>\nDate: Mon, 2 Nov 2026\n"
+    text += "Subject: Đơn hàng\nTo: khach@example.com\n\nĐơn hàng của bạn bị huỷ."
+    assert trim_quoted(text) == text
+
+
 def test_interleaved_answers_keep_the_customers_lines() -> None:
     text = "> Quý khách mua ở đâu?\nỞ chi nhánh Huế.\n> Ngày nào?\nNgày 3/11."
     assert trim_quoted(text) == "Ở chi nhánh Huế.\nNgày 3/11."
