@@ -29,6 +29,7 @@ from html.parser import HTMLParser
 import nh3
 from pydantic import BaseModel, ConfigDict, Field
 
+from config.settings import Settings
 from domain.ids import ALPHABET, LENGTH, PREFIX, is_complaint_id
 
 DEFAULT_MAX_BYTES = 25 * 1024 * 1024  # COMPLAINTS_MESSAGE_MAX_BYTES' default
@@ -719,6 +720,18 @@ def parse_mail(
         return _parse(raw, mail_domain, ours, own, max_bytes)
     except Exception:  # RecursionError included: deep nesting
         return _unreadable(raw, mail_domain, ours, own, max_bytes)
+
+
+def parse_with_settings(raw: bytes, settings: Settings) -> MailMessage:
+    """``parse_mail`` as the IMAP poller and the SMTP gateway both call it, so they agree."""
+    _, sender = email.utils.parseaddr(settings.mail_from)
+    return parse_mail(
+        raw,
+        mail_domain=settings.mail_domain,
+        our_addresses=[sender] if sender else [],
+        # COMPLAINTS_MESSAGE_MAX_BYTES, once the settings carry it (issue 14's attachments work).
+        max_bytes=int(getattr(settings, "message_max_bytes", DEFAULT_MAX_BYTES)),
+    )
 
 
 def _unreadable(raw: bytes, mail_domain: str, ours: re.Pattern[str], own: set[str], max_bytes: int) -> MailMessage:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from config.settings import Settings
 from intake.mail_message import (
     DEFAULT_MAX_BYTES,
     MailKind,
@@ -17,6 +18,7 @@ from intake.mail_message import (
     decode_bytes,
     decode_header_value,
     parse_mail,
+    parse_with_settings,
     trim_quoted,
 )
 from tests.mail_corpus import EXPECTED, SUBJECTS, b_word, corpus, our_message_id, q_word, to_cp1258
@@ -83,9 +85,10 @@ def test_a_message_without_message_id_is_keyed_by_its_content_whatever_the_line_
         q_word(VIETNAMESE, "windows-1258"),
         b_word(VIETNAMESE, "windows-1258"),
         VIETNAMESE.encode(),  # RFC 6532: raw UTF-8 in the header
+        to_cp1258(VIETNAMESE),  # raw windows-1258 bytes, unlabelled, as old clients send
         b"=?UTF-8?q?" + q_word(VIETNAMESE)[10:],  # charset and encoding letters in any case
     ],
-    ids=["utf8-q", "utf8-b", "cp1258-q", "cp1258-b", "utf8-raw", "case"],
+    ids=["utf8-q", "utf8-b", "cp1258-q", "cp1258-b", "utf8-raw", "cp1258-raw", "case"],
 )
 def test_vietnamese_subjects_decode_in_every_common_encoding(encoded: bytes) -> None:
     assert parse(mail(base(Subject=encoded))).subject == VIETNAMESE
@@ -508,6 +511,16 @@ def test_a_bounce_from_postmaster_is_a_bounce_even_when_it_threads() -> None:
 )
 def test_our_own_mail_coming_back_is_the_loop_guard(headers: dict[str, str | bytes]) -> None:
     assert parse(mail(base(**headers))).kind is MailKind.OWN
+
+
+def test_the_settings_give_our_domain_address_and_limit() -> None:
+    config = Settings(mail_from="CSKH <cskh@example.vn>", mail_domain="example.vn")
+    assert parse_with_settings(mail(base(From="cskh@example.vn")), config).kind is MailKind.OWN
+    raw = mail(base(In_Reply_To=our_message_id("KN-7F3K9Q", "example.vn")))
+    assert parse_with_settings(raw, config).complaint_id == "KN-7F3K9Q"
+    assert parse_with_settings(mail(base(In_Reply_To=our_message_id("KN-7F3K9Q", DOMAIN))), config).kind is (
+        MailKind.NEW_COMPLAINT
+    )
 
 
 def test_an_oversized_message_is_refused_from_its_headers_alone() -> None:
