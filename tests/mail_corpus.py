@@ -10,7 +10,8 @@ RFC 5322 bytes with CRLF line endings, in a shuffled order:
 - 5 auto-replies (Auto-Submitted, Precedence bulk/junk/list, List-Id, X-Autoreply);
 - 3 bounces (DSNs) about our own Message-IDs (the acknowledgements of ``existing_ids``);
 - 2 duplicates: two of the new complaints delivered twice, byte for byte.
-``EXPECTED`` says what a correct intake makes of it.
+``EXPECTED`` says what a correct intake makes of it. ``new_complaints(n, mail_domain)`` gives
+n distinct new complaints alone, for the benchmark.
 """
 
 import base64
@@ -508,6 +509,12 @@ def _bounce(rng: random.Random, index: int, complaint_id: str, mail_domain: str,
         ("Content-Type", content_type),
     ]
     return _message(headers, body)
+
+
+def new_complaints(count: int, mail_domain: str, *, now: datetime = DEFAULT_NOW, seed: int = SEED) -> list[bytes]:
+    """``count`` distinct new complaints in the corpus' shapes and encodings (the benchmark's mailbox)."""
+    rng = random.Random(seed)
+    return [_new_complaint(rng, i, mail_domain, now - timedelta(seconds=count - i), with_id=True) for i in range(count)]
 
 
 def corpus(

@@ -21,7 +21,16 @@ from intake.mail_message import (
     parse_with_settings,
     trim_quoted,
 )
-from tests.mail_corpus import EXPECTED, SUBJECTS, b_word, corpus, our_message_id, q_word, to_cp1258
+from tests.mail_corpus import (
+    EXPECTED,
+    SUBJECTS,
+    b_word,
+    corpus,
+    new_complaints,
+    our_message_id,
+    q_word,
+    to_cp1258,
+)
 
 DOMAIN = "luarong.vn"
 US = "cskh@luarong.vn"
@@ -428,6 +437,10 @@ def test_auto_submitted_no_is_a_person() -> None:
     assert parse(mail(base(Auto_Submitted="no"))).kind is MailKind.NEW_COMPLAINT
 
 
+def test_outlooks_auto_response_suppress_is_on_ordinary_mail_and_means_nothing_here() -> None:
+    assert parse(mail(base(X_Auto_Response_Suppress="All", Precedence="normal"))).kind is MailKind.NEW_COMPLAINT
+
+
 def test_an_out_of_office_answer_to_our_mail_is_noise_not_a_customer_message() -> None:
     raw = mail(base(Auto_Submitted="auto-replied", In_Reply_To=our_message_id("KN-7F3K9Q", DOMAIN)))
     assert parse(raw).kind is MailKind.AUTO_REPLY
@@ -707,3 +720,10 @@ def test_corpus_uses_every_subject_encoding_issue_14_names() -> None:
         assert marker in raw
     assert "Subject: Khiếu".encode() in raw or re.search(rb"Subject: [^\r\n=]*[\x80-\xff]", raw)
     assert b"charset=windows-1258" in raw and b"multipart/alternative" in raw
+
+
+def test_the_benchmarks_mailbox_is_a_thousand_distinct_new_complaints() -> None:
+    parsed = [parse(raw) for raw in new_complaints(1000, DOMAIN)]
+    assert {p.kind for p in parsed} == {MailKind.NEW_COMPLAINT}
+    assert len({p.intake_key for p in parsed}) == 1000
+    assert not any(p.unreadable for p in parsed)
