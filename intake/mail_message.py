@@ -456,6 +456,28 @@ def trim_quoted(text: str) -> str:
 # --- walking the MIME tree ----------------------------------------------------------------
 
 
+def unflow(text: str, delsp: bool = False) -> str:
+    """RFC 3676 format=flowed: soft line breaks (a trailing space) joined back into paragraphs,
+    so a complaint reads as written, not as the client wrapped it."""
+    out: list[str] = []
+    joining, out_depth = False, 0
+    for line in text.split("\n"):
+        depth = len(line) - len(line.lstrip(">"))
+        content = line[depth:]
+        if content.startswith(" "):  # space-stuffing
+            content = content[1:]
+        flowed = content.endswith(" ") and content != "-- "
+        if flowed and delsp:
+            content = content[:-1]
+        if joining and out and depth == out_depth:
+            out[-1] += content
+        else:
+            out.append((">" * depth + " " if depth else "") + content)
+            out_depth = depth
+        joining = flowed
+    return "\n".join(out)
+
+
 def _walk(msg: Message, problems: list[str]) -> Iterator[tuple[Message, tuple[str, ...]]]:
     """Leaf parts with the content types of their ancestors, depth and count bounded, no recursion."""
     stack: list[tuple[Message, tuple[str, ...]]] = [(msg, ())]
@@ -558,7 +580,10 @@ def _read_body(msg: Message, problems: list[str]) -> _Body:
             if ctype == "text/html":
                 body.htmls.append(text)
             else:
-                body.texts.append(text.replace("\r\n", "\n").replace("\r", "\n"))
+                text = text.replace("\r\n", "\n").replace("\r", "\n")
+                if (_param(part, "format") or "").lower() == "flowed":
+                    text = unflow(text, delsp=(_param(part, "delsp") or "").lower() == "yes")
+                body.texts.append(text)
             continue
         data = _payload(part)
         cid = _header(part, "content-id")

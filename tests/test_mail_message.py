@@ -239,6 +239,18 @@ def test_html_blockquotes_become_quoted_lines_that_are_trimmed() -> None:
     assert parsed.display_text == "Tôi vẫn chưa nhận được tiền."
 
 
+def test_format_flowed_paragraphs_are_joined_back() -> None:
+    body = "Tôi đã gọi tổng đài ba lần \r\nnhưng không ai nghe máy.\r\n\r\n-- \r\nAn\r\n"
+    raw = mail(base(Content_Type="text/plain; charset=utf-8; format=flowed"), body.encode())
+    parsed = parse(raw)
+    assert parsed.text == "Tôi đã gọi tổng đài ba lần nhưng không ai nghe máy.\n\n-- \nAn"
+    assert parsed.display_text == "Tôi đã gọi tổng đài ba lần nhưng không ai nghe máy."
+    delsp = mail(base(Content_Type="text/plain; format=flowed; delsp=yes"), b"Khi\xc3\xaa \r\nu n\xe1\xba\xa1i\r\n")
+    assert parse(delsp).text == "Khiêu nại"
+    fixed = mail(base(Content_Type="text/plain; charset=utf-8"), "dòng một \r\ndòng hai".encode())
+    assert parse(fixed).text == "dòng một \ndòng hai"  # not flowed: line breaks are the writer's
+
+
 def test_transfer_encodings_are_undone() -> None:
     text = "Điện thoại của tôi: 0903 123 456"
     for encoding, data in [
