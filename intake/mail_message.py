@@ -139,7 +139,21 @@ def message_ids(value: str) -> list[str]:
 _LATIN_LABELS = {"", "us-ascii", "ascii", "iso-8859-1", "latin-1", "latin1", "iso8859-1", "windows-1252", "cp1252"}
 _UNKNOWN_LABELS = {"unknown-8bit", "x-unknown", "unknown", "8bit", "default", "x-user-defined"}
 _ALIASES = {"gb2312": "gb18030", "gbk": "gb18030", "iso-8859-8-i": "iso-8859-8", "utf8": "utf-8", "ks_c_5601": "cp949"}
-_VIETNAMESE_BLOCK = (0x1EA0, 0x1EF9)  # ạ … ỹ: letters with tone marks only Vietnamese uses
+_VIETNAMESE_BLOCK = (0x1EA0, 0x1EF9)
+# VISCII (RFC 1456), which Python's codecs lack: six C0 positions and the upper half are letters.
+# Taken from glibc's iconv VISCII module.
+_VISCII_LOW = {0x02: "Ẳ", 0x05: "Ẵ", 0x06: "Ẫ", 0x14: "Ỷ", 0x19: "Ỹ", 0x1E: "Ỵ"}
+_VISCII_HIGH = (
+    "ẠẮẰẶẤẦẨẬẼẸẾỀỂỄỆỐỒỔỖỘỢỚỜỞỊỎỌỈỦŨỤỲÕắằặấầẩậẽẹếềểễệốồổỗỠƠộờởịỰỨỪỬơớƯ"
+    "ÀÁÂÃẢĂẳẵÈÉÊẺÌÍĨỳĐứÒÓÔạỷừửÙÚỹỵÝỡưàáâãảăữẫèéêẻìíĩỉđựòóôõỏọụùúũủýợỮ"
+)
+_VISCII = "".join(_VISCII_LOW.get(i, chr(i)) for i in range(128)) + _VISCII_HIGH
+_VISCII_LABELS = {
+    "viscii",
+    "viscii1.1-1",
+    "csviscii",
+    "x-viet-viscii",
+}  # ạ … ỹ: letters with tone marks only Vietnamese uses
 
 
 def _vietnamese_cp1258(data: bytes) -> str | None:
@@ -171,7 +185,9 @@ def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = 
     label = (charset or "").strip().strip("\"'").lower()
     label = _ALIASES.get(label, label)
     text: str | None = None
-    if data.isascii():
+    if label in _VISCII_LABELS:
+        text = codecs.charmap_decode(data, "strict", _VISCII)[0]
+    elif data.isascii() and "utf-7" not in label:  # UTF-7 is the one charset that is all ASCII bytes
         text = data.decode("ascii")
     elif label in _LATIN_LABELS or label in _UNKNOWN_LABELS:
         text = _guess(data, fallback="cp1252")

@@ -127,7 +127,10 @@ def test_whitespace_between_encoded_words_is_dropped_but_kept_around_plain_words
         (to_cp1258("Nhân viên thiếu lịch sự"), None, "Nhân viên thiếu lịch sự"),  # no label at all
         ("Très déçu, Ça ne marche pas".encode("latin-1"), "iso-8859-1", "Très déçu, Ça ne marche pas"),
         ("Não funciona, está errado".encode("latin-1"), "iso-8859-1", "Não funciona, está errado"),
-        ("Xin chào".encode(), "viscii", "Xin chào"),  # a charset Python does not know
+        (b"Ti\xaang Vi\xaet: khi\xaau n\xd5i \xd0\xe0 N\xc7ng", "VISCII", "Tiếng Việt: khiếu nại Đà Nẵng"),
+        (b"\x02\x05\x06\x14\x19\x1e", "viscii", "ẲẴẪỶỸỴ"),  # VISCII's letters in C0 positions
+        ("Xin chào".encode(), "x-no-such-charset", "Xin chào"),  # a charset nobody knows
+        ("Khiếu nại".encode("utf-7"), "utf-7", "Khiếu nại"),
         ("Đà Nẵng".encode(), "utf8", "Đà Nẵng"),
         ("Tiếng Việt".encode("utf-16"), "utf-16", "Tiếng Việt"),
         (to_cp1258("Khiếu nại"), "utf-8", "Khiếu nại"),  # labelled UTF-8, is not
