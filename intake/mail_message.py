@@ -215,7 +215,12 @@ def _guess(data: bytes, fallback: str) -> str:
     try:
         return data.decode(fallback)
     except (UnicodeDecodeError, LookupError):
-        return data.decode("latin-1")  # every byte is a character: never fails
+        pass
+    # Mostly the declared charset with a few damaged bytes: keep the rest readable.
+    damaged = data.decode(fallback if _known(fallback) else "utf-8", "replace")
+    if damaged.count("\ufffd") * 10 <= len(damaged):
+        return damaged
+    return data.decode("latin-1")  # every byte is a character: never fails
 
 
 def _clean_text(text: str) -> str:
@@ -239,8 +244,9 @@ def _decode_word(encoding: bytes, payload: bytes) -> bytes:
         payload = payload + b"=" * (-len(payload) % 4)
         try:
             return base64.b64decode(payload)
-        except (binascii.Error, ValueError):
-            return base64.b64decode(re.sub(rb"[^A-Za-z0-9+/]", b"", payload) + b"==", validate=False)
+        except (binascii.Error, ValueError):  # damaged: decode the whole quads that are left
+            cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", payload)
+            return base64.b64decode(cleaned[: len(cleaned) - len(cleaned) % 4])
     return re.sub(rb"=([0-9A-Fa-f]{2})", lambda m: bytes([int(m.group(1), 16)]), payload.replace(b"_", b" "))
 
 
@@ -253,23 +259,36 @@ def decode_header_value(value: str | None, problems: list[str] | None = None) ->
     if not value:
         return ""
     raw = _FOLD.sub(b" ", _as_bytes(value)).replace(b"\r", b"").replace(b"\n", b"")
-    pieces: list[tuple[str | None, bytes]] = []  # (charset of an encoded word or None, bytes)
+    pieces: list[tuple[str | None, list[bytes]]] = []  # (charset of encoded words or None, their bytes)
     pos = 0
     for match in _ENCODED_WORD.finditer(raw):
         between = raw[pos : match.start()]
         if between and not (between.isspace() and pieces and pieces[-1][0] is not None):
-            pieces.append((None, between))
+            pieces.append((None, [between]))
         charset = match.group(1).decode("ascii", "replace").lower()
         data = _decode_word(match.group(2), match.group(3))
         if pieces and pieces[-1][0] == charset:
-            pieces[-1] = (charset, pieces[-1][1] + data)
+            pieces[-1][1].append(data)
         else:
-            pieces.append((charset, data))
+            pieces.append((charset, [data]))
         pos = match.end()
     if pos < len(raw):
-        pieces.append((None, raw[pos:]))
-    text = "".join(decode_bytes(data, charset, problems) for charset, data in pieces)
+        pieces.append((None, [raw[pos:]]))
+    text = "".join(_decode_piece(chunks, charset, problems) for charset, chunks in pieces)
     return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text).strip()
+
+
+def _decode_piece(chunks: list[bytes], charset: str | None, problems: list[str] | None) -> str:
+    """Adjacent words joined (a character may be split across them); if the join does not
+    decode cleanly, each word on its own, so one damaged word costs only itself."""
+    joined = b"".join(chunks)
+    name = _known(_ALIASES.get(charset or "", charset or ""))
+    if len(chunks) > 1 and name and not joined.isascii():
+        try:
+            joined.decode(name)
+        except UnicodeDecodeError:
+            return "".join(decode_bytes(chunk, charset, problems) for chunk in chunks)
+    return decode_bytes(joined, charset, problems)
 
 
 def _header(msg: Message, name: str) -> str | None:

@@ -131,6 +131,8 @@ def test_whitespace_between_encoded_words_is_dropped_but_kept_around_plain_words
         (b"\x02\x05\x06\x14\x19\x1e", "viscii", "ẲẴẪỶỸỴ"),  # VISCII's letters in C0 positions
         ("Xin chào".encode(), "x-no-such-charset", "Xin chào"),  # a charset nobody knows
         ("Khiếu nại".encode("utf-7"), "utf-7", "Khiếu nại"),
+        ("Très déçu".encode("latin-1"), "utf-8", "Très déçu"),  # labelled UTF-8, is Latin-1
+        ("Khiếu nại về dịch vụ lắp đặt".encode() + b"\xff", "utf-8", "Khiếu nại về dịch vụ lắp đặt\ufffd"),
         ("Đà Nẵng".encode(), "utf8", "Đà Nẵng"),
         ("Tiếng Việt".encode("utf-16"), "utf-16", "Tiếng Việt"),
         (to_cp1258("Khiếu nại"), "utf-8", "Khiếu nại"),  # labelled UTF-8, is not
@@ -167,6 +169,12 @@ def test_addresses_dates_and_threading_headers_are_read() -> None:
     assert parsed.date == datetime(2026, 11, 30, 9, 15, tzinfo=timezone(timedelta(hours=7)))
     assert parsed.in_reply_to == ["<x@example.com>"]
     assert parsed.references == ["<a@example.com>", "<b@example.com>", "<x@example.com>"]
+
+
+def test_a_damaged_encoded_word_costs_that_word_not_the_message() -> None:
+    parsed = parse(mail(base(Subject="=?utf-8?B?Q?= =?utf-8?B?xin=@@?= =?utf-8?Q?ch=C3=A0o?= =?utf-8?Q?=ZZ?=")))
+    assert not parsed.unreadable
+    assert "chào" in parsed.subject
 
 
 def test_a_broken_date_is_none_and_a_date_without_zone_is_utc() -> None:
