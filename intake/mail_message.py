@@ -127,6 +127,7 @@ def our_message_id_pattern(mail_domain: str) -> re.Pattern[str]:
 
 def message_ids(value: str) -> list[str]:
     """The ``<id>`` tokens of a Message-ID, In-Reply-To or References header, in order."""
+    value = _valid(value)
     found = [f"<{m}>" for m in _MSGID.findall(value)]
     if not found and value.strip() and " " not in value.strip():
         found = [f"<{value.strip().strip('<>')}>"]  # a bare id without brackets, as some clients write
@@ -232,6 +233,11 @@ def _clean_text(text: str) -> str:
 
 _ENCODED_WORD = re.compile(rb"=\?([^?\s*]+)(?:\*[^?\s]*)?\?([QqBb])\?([^?\s]*)\?=")
 _FOLD = re.compile(rb"\r?\n[ \t]")
+
+
+def _valid(value: str) -> str:
+    """A raw header value as storable text: 8-bit bytes read as UTF-8, never as lone surrogates."""
+    return _as_bytes(value).decode("utf-8", "replace").replace("\x00", "")
 
 
 def _as_bytes(value: str) -> bytes:
@@ -349,7 +355,7 @@ def _param(msg: Message, name: str, header: str = "content-type") -> str | None:
 
 def _content_type(msg: Message) -> str:
     try:
-        return msg.get_content_type()
+        return _valid(msg.get_content_type())
     except Exception:
         return "text/plain"
 
@@ -524,7 +530,7 @@ def _walk(msg: Message, problems: list[str]) -> Iterator[tuple[Message, tuple[st
             problems.append("too_many_parts")
             return
         ctype = _content_type(part)
-        payload = part.get_payload()
+        payload = _raw_payload(part)
         if ctype.startswith("multipart/") and isinstance(payload, list):
             if len(ancestors) >= MAX_DEPTH:
                 problems.append("too_deep")
@@ -535,6 +541,13 @@ def _walk(msg: Message, problems: list[str]) -> Iterator[tuple[Message, tuple[st
             yield part, ancestors
 
 
+def _raw_payload(part: Message) -> object:
+    try:  # raises on a charset parameter Python cannot even look up (e.g. one with a NUL)
+        return part.get_payload()
+    except Exception:
+        return None
+
+
 def _payload(part: Message) -> bytes:
     try:
         data = part.get_payload(decode=True)
@@ -542,7 +555,7 @@ def _payload(part: Message) -> bytes:
         data = None
     if isinstance(data, bytes):
         return data
-    raw = part.get_payload()
+    raw = _raw_payload(part)
     if isinstance(raw, str):
         return _as_bytes(raw)
     if isinstance(raw, list):  # message/*: the enclosed message(s) as bytes
@@ -636,7 +649,7 @@ def _read_body(msg: Message, problems: list[str]) -> _Body:
 
 
 def _enclosed(part: Message) -> Message | None:
-    payload = part.get_payload()
+    payload = _raw_payload(part)
     if isinstance(payload, list) and payload and isinstance(payload[0], Message):
         return payload[0]
     data = _payload(part)
@@ -690,7 +703,7 @@ def _field(block: Message, name: str) -> str | None:
 
 
 def _delivery_blocks(part: Message) -> list[Message]:
-    payload = part.get_payload()
+    payload = _raw_payload(part)
     if isinstance(payload, list):
         return [p for p in payload if isinstance(p, Message)]
     # Some MTAs send the fields base64-encoded or otherwise unparsed: read the blocks ourselves.

@@ -647,6 +647,7 @@ def test_moderate_nesting_is_read() -> None:
         b"Message-ID: " + b"<" + b"x" * 5000 + b"@example.com>\r\n\r\nlong id",
         b"From: MAILER-DAEMON\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=z\r\n\r\n--z--",
         b"\x00\x01\x02\x03" * 100,
+        b"Message-ID: <\xe0bc@example.com>\r\nIn-Reply-To: <\xff@x>\r\nContent-Type: text/\xe9; x=1\r\n\r\nbody",
     ],
 )
 def test_malformed_messages_never_raise(raw: bytes) -> None:
@@ -654,6 +655,12 @@ def test_malformed_messages_never_raise(raw: bytes) -> None:
     assert parsed.intake_key
     assert parsed.size == len(raw)
     MailMessage.model_validate_json(parsed.model_dump_json())  # storable and passable as is
+
+
+def test_a_charset_python_cannot_even_look_up_costs_only_the_charset() -> None:
+    parsed = parse(mail(base(Content_Type='text/plain; charset="utf\x00-8"'), "Nội dung".encode()))
+    assert not parsed.unreadable
+    assert parsed.text == "Nội dung"
 
 
 def test_an_overlong_message_id_falls_back_to_the_content_key() -> None:
