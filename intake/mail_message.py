@@ -175,10 +175,14 @@ def _vietnamese_cp1258(data: bytes) -> str | None:
 
 
 def _known(charset: str) -> str | None:
+    """The codec for a text charset; None for unknown labels and for codecs that are not text
+    encodings (a label such as "zlib" or "base64" must never reach them)."""
     try:
-        return codecs.lookup(charset).name
-    except (LookupError, ValueError):
+        name = codecs.lookup(charset).name
+        b"a".decode(name, "replace")  # LookupError for the bytes-to-bytes and text-to-text codecs
+    except (LookupError, ValueError, UnicodeDecodeError):
         return None
+    return name
 
 
 def decode_bytes(data: bytes, charset: str | None, problems: list[str] | None = None) -> str:
