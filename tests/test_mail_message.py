@@ -784,3 +784,12 @@ def test_damaged_copies_of_real_mail_are_still_taken_apart() -> None:
         assert "unparseable" not in parsed.problems
         MailMessage.model_validate_json(parsed.model_dump_json())
         assert not any("\x00" in text for text in (parsed.text, parsed.subject, parsed.display_text))
+
+
+def test_the_corpus_reads_the_same_with_bare_lf_line_endings(parsed_corpus: list[MailMessage]) -> None:
+    """As a mailbox may store it: same kinds, same keys (the content key ignores line endings)."""
+    lf = [parse(raw.replace(b"\r\n", b"\n")) for raw in corpus(EXISTING, DOMAIN)]
+    assert [(p.kind, p.intake_key, p.complaint_id) for p in lf] == [
+        (p.kind, p.intake_key, p.complaint_id) for p in parsed_corpus
+    ]
+    assert [p.display_text for p in lf] == [p.display_text for p in parsed_corpus]
