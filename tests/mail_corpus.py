@@ -66,8 +66,9 @@ def to_cp1258(text: str) -> bytes:
             continue
         except UnicodeEncodeError:
             pass
-        base, *marks = unicodedata.normalize("NFD", char)
-        for mark in list(marks):
+        decomposed = unicodedata.normalize("NFD", char)
+        base, marks = decomposed[0], list(decomposed[1:])
+        for mark in marks:
             composed = unicodedata.normalize("NFC", base + mark)
             if len(composed) == 1:
                 try:
