@@ -58,6 +58,7 @@ def build_worker(client: Client, settings: Settings, activities: ComplaintActivi
         workflow_runner=SANDBOX,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
+        sticky_queue_schedule_to_start_timeout=settings.sticky_queue_timeout,
         graceful_shutdown_timeout=timedelta(seconds=30),
     )
 

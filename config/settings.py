@@ -102,6 +102,11 @@ class Settings(BaseSettings):
 
     # A step's activity is retried on another worker after this (the workflow input carries it)
     step_timeout: timedelta = Field(DEFAULT_STEP_TIMEOUT, gt=timedelta(0))
+    # A workflow task held by a worker that died is handed to another after this (set per
+    # complaint at filing), and a complaint cached on a dead worker's sticky queue after this.
+    # Temporal's defaults; tests that kill workers set them low.
+    workflow_task_timeout: timedelta = Field(timedelta(seconds=10), gt=timedelta(0))
+    sticky_queue_timeout: timedelta = Field(timedelta(seconds=10), gt=timedelta(0))
 
     # Worker tuning
     max_concurrent_activities: int = 50

@@ -93,6 +93,7 @@ async def file_complaint(
                 start,
                 id=complaint_id,
                 task_queue=settings.task_queue,
+                task_timeout=settings.workflow_task_timeout,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 # In the memo, the key is readable from the server alone (no worker needed).
