@@ -3,7 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from admin.security import hash_password, hash_token, new_token
+from admin.security import MIN_PASSWORD_LENGTH, hash_password, hash_token, new_token
 from admin.sign_in import revoke_sessions, utcnow
 from domain.vocabulary import Role
 from store.seed import staff_email
@@ -24,8 +24,8 @@ async def set_account(
     password: str,
     full_name: str | None = None,
 ) -> Staff:
-    if len(password) < 8:
-        raise AccountError("the password needs at least 8 characters")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AccountError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
     if role in DEPARTMENT_ROLES and not department:
         raise AccountError(f"a {role.value} needs --department")
     if department and await session.get(Department, department) is None:
@@ -38,6 +38,7 @@ async def set_account(
     if full_name:
         staff.full_name = full_name
     staff.password_hash = hash_password(password)
+    staff.must_change_password = False  # chosen by whoever runs the command, not a reset's temporary one
     await revoke_sessions(session, username, utcnow())  # signs out wherever the old one was used
     await session.flush()
     return staff

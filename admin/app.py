@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from admin import i18n
-from admin.deps import LoginRequired, optional_user
+from admin.deps import PASSWORD_PAGE, LoginRequired, PasswordChangeRequired, optional_user
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
 from admin.limits import FormBodyLimit
 from admin.rendering import language, render
@@ -126,6 +126,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
         asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         target = "/login" if request.method != "GET" or asked == "/" else f"/login?next={quote(asked, safe='')}"
         return RedirectResponse(target, 303)
+
+    @app.exception_handler(PasswordChangeRequired)
+    async def password_change_required(request: Request, exc: PasswordChangeRequired) -> Response:
+        return RedirectResponse(PASSWORD_PAGE, 303)
 
     async def signed_in(request: Request) -> User | None:
         """The user of the request, for an error page that keeps the menu; None when unknown."""

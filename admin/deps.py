@@ -17,6 +17,7 @@ from admin.security import SESSION_COOKIE, Session, hash_token
 from admin.services.administration import AdministrationService
 from admin.services.complaints import ComplaintService
 from admin.services.dashboard import DashboardService
+from admin.services.queues import queue_counts
 from admin.services.staff_directory import StaffDirectory
 from admin.sign_in import session_valid, utcnow
 from admin.users import User
@@ -27,6 +28,13 @@ from domain.vocabulary import Role
 
 class LoginRequired(Exception):
     """A page was asked for without a session: the app redirects to the login page."""
+
+
+class PasswordChangeRequired(Exception):
+    """The account signed in with a temporary password: the app redirects to "choose a new password"."""
+
+
+PASSWORD_PAGE = "/password"
 
 
 def get_settings(request: Request) -> Settings:
@@ -75,16 +83,31 @@ OptionalUser = Annotated[User | None, Depends(optional_user)]
 
 
 async def current_user(user: OptionalUser) -> User:
-    """API callers: 401 without a token or session."""
+    """API callers: 401 without a token or session; 403 until a temporary password is replaced."""
     if user is None:
         raise ServiceError(401, "unauthorized", "log in or send a bearer token")
+    if user.must_change_password:
+        raise ServiceError(403, "password_change_required", "choose a new password first (/password)")
     return user
 
 
-async def current_staff(user: OptionalUser) -> User:
-    """Page visitors: to the login page without a session."""
+async def password_changer(user: OptionalUser) -> User:
+    """The "choose a new password" page: any signed-in person, a temporary password or not."""
     if user is None:
         raise LoginRequired
+    return user
+
+
+PasswordChanger = Annotated[User, Depends(password_changer)]
+
+
+async def current_staff(request: Request, user: PasswordChanger, session: SessionDep) -> User:
+    """Page visitors: to the login page without a session, to "choose a new password" with a
+    temporary one. A page shown gets the counts of the user's queues for its menu."""
+    if user.must_change_password:
+        raise PasswordChangeRequired
+    if request.method == "GET":
+        request.state.queue_counts = await queue_counts(session, user.actor)
     return user
 
 

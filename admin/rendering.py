@@ -10,6 +10,7 @@ from fastapi.responses import HTMLResponse
 
 from admin import forms, i18n
 from admin.security import SESSION_COOKIE
+from admin.services.queues import QueueCount
 from admin.users import User
 from domain import access
 from domain.vocabulary import Role
@@ -42,14 +43,18 @@ def language(request: Request, user: User | None) -> str:
     return i18n.normalize(user.language if user else request.cookies.get(LANG_COOKIE))
 
 
-def _nav(user: User, path: str) -> list[dict[str, Any]]:
+def _nav(user: User, path: str, counts: list[QueueCount]) -> list[dict[str, Any]]:
     items = [("/", "My work"), ("/complaints", "Complaints"), ("/complaints/new", "New complaint"),
              ("/dashboard", "Dashboard")]  # fmt: skip
     if access.reads_all_mail(user.actor):
         items.append(("/mails", "Mail"))
     if user.role in (Role.ADMIN, Role.MANAGER):
         items.append(("/admin/staff", "Administration"))
-    return [{"href": href, "label": label, "active": path == href} for href, label in items]
+    if user.must_change_password:  # nothing else opens until a new password is chosen
+        return []
+    # "My work" carries the count of each of the user's queues (app.js refreshes them).
+    return [{"href": href, "label": label, "active": path == href, "counts": counts if href == "/" else []}
+            for href, label in items]  # fmt: skip
 
 
 def _csrf_token(request: Request) -> str:
@@ -59,9 +64,10 @@ def _csrf_token(request: Request) -> str:
 
 
 def render(request: Request, user: User | None, name: str, status: int = 200, **context: Any) -> HTMLResponse:
+    counts: list[QueueCount] = getattr(request.state, "queue_counts", [])  # set by admin.deps.current_staff
     base = {
         "request": request, "lang": language(request, user), "user": user, "csrf_token": _csrf_token(request),
-        "nav": _nav(user, request.url.path) if user else [], "messages": [], "now": datetime.now(UTC),
+        "nav": _nav(user, request.url.path, counts) if user else [], "messages": [], "now": datetime.now(UTC),
     }  # fmt: skip
     html = templates.get_template(name).render(base | context)
     return HTMLResponse(html, status_code=status)

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 _hasher = PasswordHasher()
+MIN_PASSWORD_LENGTH = 8
 TOKEN_PREFIX = "kn_"
 SESSION_COOKIE = "kn_session"
 SESSION_MAX_AGE = 12 * 3600  # one working day
@@ -22,6 +23,13 @@ _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def temporary_password() -> str:
+    """What an administrator's reset hands over once: 12 random characters, easy to read out
+    (no 0/O or 1/l/I), about 70 bits."""
+    alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    return "".join(secrets.choice(alphabet) for _ in range(12))
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:

@@ -15,6 +15,8 @@ class User:
     role: Role
     department: str | None
     language: str
+    # A temporary password (an administrator's reset): only the "choose a new password" page opens.
+    must_change_password: bool = False
 
     @property
     def actor(self) -> Actor:
@@ -26,4 +28,5 @@ class User:
 
     @classmethod
     def of(cls, staff: Staff) -> "User":
-        return cls(staff.username, staff.full_name, Role(staff.role), staff.department_code, staff.language)
+        return cls(staff.username, staff.full_name, Role(staff.role), staff.department_code, staff.language,
+                   bool(staff.must_change_password))  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, load_only, mapped_column
@@ -80,6 +81,8 @@ class Staff(Base):
     # Lockout: consecutive failed logins, and the time until which the account refuses logins
     failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     locked_until: Mapped[datetime | None]
+    # Set by an administrator's reset (a temporary password): nothing but choosing a new one until done.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (Index("ix_staff_department_role", "department_code", "role"),)
 

@@ -25,6 +25,8 @@ from domain.vocabulary import Category, Role
 router = APIRouter(include_in_schema=False)
 
 DEPARTMENT_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,19}$")
+USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,99}$")
+NEW_STAFF_FIELDS = ("username", "full_name", "email", "role", "department")
 ASSIGNABLE_ROLES: tuple[Role, ...] = tuple(r for r in Role if r is not Role.SYSTEM)
 ADMIN_TABS = [("/admin/staff", "Staff"), ("/admin/departments", "Departments"),
               ("/admin/routing", "Routing rules"), ("/admin/sla", "SLA policy")]  # fmt: skip
@@ -70,10 +72,14 @@ async def _staff_page(
     failed: StaffRow | None = extra.get("posted")
     if failed is not None:  # the refused row keeps what was typed
         rows = [failed if r.username == failed.username else r for r in rows]
-    return render(request, user, "staff.html", status, rows=rows, can_edit=_can_edit(user),
-                  departments=await admin.departments(), roles=[r.value for r in ASSIGNABLE_ROLES],
-                  tabs=_tabs(request), messages=_saved(request), title="Staff", refusal=extra.get("refusal"),
-                  failed=failed.username if failed else None)  # fmt: skip
+    response = render(request, user, "staff.html", status, rows=rows, can_edit=_can_edit(user),
+                      departments=await admin.departments(), roles=[r.value for r in ASSIGNABLE_ROLES],
+                      tabs=_tabs(request), messages=_saved(request), title="Staff", refusal=extra.get("refusal"),
+                      failed=failed.username if failed else None, new=extra.get("new", {}),
+                      field_errors=extra.get("field_errors", {}), issued=extra.get("issued"))  # fmt: skip
+    if extra.get("issued"):  # a temporary password: shown once, never kept by a cache
+        response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @router.get("/admin/staff")
@@ -104,6 +110,56 @@ async def _validated_staff(admin: AdministrationDep, user: User, current: StaffR
     if current.username == user.username and (role != Role.ADMIN.value or not row.active):
         raise _Refused(row, i18n.gettext(lang, "You cannot remove your own administrator access."))
     return row
+
+
+async def _new_staff_errors(admin: AdministrationDep, lang: str, form: dict[str, str]) -> dict[str, str]:
+    """What is wrong with a new account's fields, {field: message in ``lang``}, to show beside each."""
+    errors: dict[str, str] = {}
+    username, email, role, department = (form.get(k, "") for k in ("username", "email", "role", "department"))
+    if not USERNAME.fullmatch(username):
+        message = "2 to 100 characters: lower-case letters, digits, dots, hyphens or underscores."
+        errors["username"] = i18n.gettext(lang, message)
+    elif await admin.staff(username) is not None:
+        errors["username"] = i18n.gettext(lang, "The username %(value)s is taken.", value=username)
+    if not 1 <= len(form.get("full_name", "")) <= 200:
+        errors["full_name"] = i18n.gettext(lang, "Enter a full name (at most 200 characters).")
+    if email:
+        try:
+            _EMAIL.validate_python(email)
+        except ValidationError:
+            errors["email"] = i18n.gettext(lang, "This is not a valid email address: %(value)s", value=email)
+    if role not in {r.value for r in ASSIGNABLE_ROLES}:
+        errors["role"] = i18n.gettext(lang, "Choose a role from the list.")
+    if department and not await admin.department_exists(department):
+        errors["department"] = i18n.gettext(lang, "There is no department %(code)s.", code=department)
+    elif not department and role in {r.value for r in DEPARTMENT_ROLES}:
+        errors["department"] = i18n.gettext(lang, "This role needs a department.")
+    return errors
+
+
+@router.post("/admin/staff", dependencies=[CsrfChecked])
+async def add_staff(request: Request, user: AdminEditor, admin: AdministrationDep) -> Response:
+    lang, raw = _lang(user), _form(await request.form())
+    typed = {name: raw.get(name, "") for name in NEW_STAFF_FIELDS}
+    typed["username"] = typed["username"].lower()
+    if errors := await _new_staff_errors(admin, lang, typed):
+        message = i18n.gettext(
+            lang, "The account was not created: check the fields marked below. What you typed is kept."
+        )
+        return await _staff_page(request, user, admin, 422, refusal=message, new=typed, field_errors=errors)
+    row = StaffRow(typed["username"], typed["full_name"], typed["role"], typed["department"] or None,
+                   typed["email"] or None, True, True, False)  # fmt: skip
+    password = await admin.create_staff(row)
+    return await _staff_page(request, user, admin, 201, issued={"username": row.username, "password": password})
+
+
+@router.post("/admin/staff/{username}/password", dependencies=[CsrfChecked])
+async def reset_password(request: Request, username: str, user: AdminEditor, admin: AdministrationDep) -> Response:
+    staff = await admin.staff(username)
+    if staff is None:
+        raise ServiceError(404, "not_found", "There is no such staff member.")
+    password = await admin.reset_password(staff, utcnow())
+    return await _staff_page(request, user, admin, issued={"username": username, "password": password})
 
 
 @router.post("/admin/staff/{username}", dependencies=[CsrfChecked])

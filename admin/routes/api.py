@@ -6,10 +6,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError
 
+from admin import i18n
 from admin.deps import CurrentUser, ServiceDep, SessionDep, bearer_token, browser_session
 from admin.errors import ServiceError
 from admin.security import csrf_ok
 from admin.services.complaints import AuditEvent, Filters
+from admin.services.queues import queue_counts
 from admin.sign_in import revoke_token
 from domain.models import ComplaintIntake, ComplaintState, Customer
 from domain.vocabulary import Category, Channel, Priority, Stage
@@ -208,3 +210,18 @@ async def revoke_my_token(user: CurrentUser, session: SessionDep) -> Response:
     await revoke_token(session, user.username)
     await session.commit()
     return Response(status_code=204)
+
+
+class QueueCountOut(BaseModel):
+    queue: str = Field(description="stable key of the queue, e.g. to-verify")
+    title: str = Field(description="the queue's name in the caller's language")
+    count: int
+
+
+@router.get("/me/queues", response_model=list[QueueCountOut], responses=ERRORS)
+async def my_queue_counts(user: CurrentUser, session: SessionDep) -> list[QueueCountOut]:
+    """How many complaints each of the caller's queues ("My work") holds, within what the caller
+    may open: what the menu shows and refreshes."""
+    lang = i18n.normalize(user.language)
+    return [QueueCountOut(queue=q.key, title=i18n.gettext(lang, q.title), count=q.count)
+            for q in await queue_counts(session, user.actor)]  # fmt: skip

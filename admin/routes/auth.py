@@ -8,10 +8,10 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from admin import i18n
-from admin.deps import CsrfChecked, DirectoryDep, OptionalUser, SessionDep, browser_session
+from admin.deps import CsrfChecked, DirectoryDep, OptionalUser, PasswordChanger, SessionDep, browser_session
 from admin.limits import FIELD_LIMITS, MAX_FIELD
 from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF, render
-from admin.security import SESSION_COOKIE, SESSION_MAX_AGE, verify_password
+from admin.security import MIN_PASSWORD_LENGTH, SESSION_COOKIE, SESSION_MAX_AGE, hash_password, verify_password
 from admin.sign_in import close_session, open_session, utcnow
 
 router = APIRouter(include_in_schema=False)
@@ -97,3 +97,35 @@ async def language(
         await directory.set_language(user.username, lang)
     response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="lax", max_age=365 * 86400)
     return response
+
+
+# --- choosing a new password (required after an administrator's reset; open to anyone signed in)
+
+
+@router.get("/password")
+async def password_page(request: Request, user: PasswordChanger) -> Response:
+    return render(request, user, "password.html", field_errors={}, title="Choose a new password",
+                  minimum=MIN_PASSWORD_LENGTH)  # fmt: skip
+
+
+@router.post("/password", dependencies=[CsrfChecked])
+async def change_password(request: Request, user: PasswordChanger, directory: DirectoryDep) -> Response:
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    current, new, again = (form.get(k, "") for k in ("current_password", "new_password", "new_password_again"))
+    lang = i18n.normalize(user.language)
+    staff = await directory.active_by_username(user.username)
+    errors: dict[str, str] = {}
+    if staff is None or not verify_password(staff.password_hash, current):
+        errors["current_password"] = i18n.gettext(lang, "This is not your current password.")
+    if len(new) < MIN_PASSWORD_LENGTH:
+        message = "The new password needs at least %(num)d characters."
+        errors["new_password"] = i18n.gettext(lang, message, num=MIN_PASSWORD_LENGTH)
+    elif new == current:
+        errors["new_password"] = i18n.gettext(lang, "Choose a password other than the current one.")
+    elif new != again:
+        errors["new_password_again"] = i18n.gettext(lang, "The two new passwords differ.")
+    if errors or staff is None:  # passwords are never sent back into the page
+        return render(request, user, "password.html", 422, field_errors=errors, title="Choose a new password",
+                      minimum=MIN_PASSWORD_LENGTH)  # fmt: skip
+    await directory.set_password(staff, hash_password(new))
+    return RedirectResponse("/", 303)

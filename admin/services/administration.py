@@ -6,6 +6,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from admin.security import hash_password, temporary_password
 from admin.services.dashboard import DashboardService
 from admin.sign_in import revoke_sessions, revoke_token
 from domain.vocabulary import DEFAULT_ROUTING, Category
@@ -72,6 +73,25 @@ class AdministrationService:
             await revoke_sessions(self.session, staff.username, now)
             await revoke_token(self.session, staff.username)
         await self.session.commit()
+
+    async def create_staff(self, row: StaffRow) -> str:
+        """A new account with a temporary password, returned to be shown once: the person
+        chooses their own at the first login."""
+        password = temporary_password()
+        self.session.add(Staff(username=row.username, full_name=row.full_name, email=row.email, role=row.role,
+                               department_code=row.department, language="vi", active=True,
+                               password_hash=hash_password(password), must_change_password=True))  # fmt: skip
+        await self.session.commit()
+        return password
+
+    async def reset_password(self, staff: Staff, now: datetime) -> str:
+        """A temporary password, returned to be shown once; the account is signed out everywhere
+        and must choose its own at the next login. Its API token (an integration's) is kept."""
+        password = temporary_password()
+        staff.password_hash, staff.must_change_password = hash_password(password), True
+        await revoke_sessions(self.session, staff.username, now)
+        await self.session.commit()
+        return password
 
     # --- departments
 

@@ -4,9 +4,11 @@ The caller adds the reader's scope (``domain.access``), so a queue never shows w
 could not open; here, which complaints each queue holds.
 """
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.models import Actor
 from domain.vocabulary import Role, Stage
@@ -14,6 +16,17 @@ from store import scopes
 from store.tables import Complaint
 
 QUEUE_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class QueueCount:
+    title: str  # msgid
+    count: int
+
+    @property
+    def key(self) -> str:
+        """A stable name for the page's script: "To verify" -> "to-verify"."""
+        return self.title.lower().replace(" ", "-")
 
 
 def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, ColumnElement[bool]]]:
@@ -36,3 +49,13 @@ def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, Co
                     ("Awaiting signature", mine & (Complaint.stage == Stage.AWAITING_SIGNATURE))]  # fmt: skip
         case _:
             return [("Overdue and due soon", scopes.overdue(now) | scopes.due_soon(now))]
+
+
+async def queue_counts(session: AsyncSession, actor: Actor, now: datetime | None = None) -> list[QueueCount]:
+    """How many complaints each of ``actor``'s queues holds, within what ``actor`` may open
+    (the same conditions as the queues of "My work")."""
+    found = []
+    for title, where in work_queues(actor, now):
+        query = select(func.count()).select_from(Complaint).where(*scopes.visible_to(actor), where)
+        found.append(QueueCount(title, int(await session.scalar(query) or 0)))
+    return found

@@ -26,5 +26,10 @@ class StaffDirectory:
             staff.language = lang
             await self.session.commit()
 
+    async def set_password(self, staff: Staff, password_hash: str) -> None:
+        """The person's own choice: a temporary password's requirement ends."""
+        staff.password_hash, staff.must_change_password = password_hash, False
+        await self.session.commit()
+
     async def commit(self) -> None:
         await self.session.commit()

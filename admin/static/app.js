@@ -6,6 +6,8 @@
  *    The wording matches the server's duration_left filter (admin/i18n.py), so nothing jumps on load.
  * 2. Confirmations: a button, link or form with data-confirm="text" asks before it acts.
  * 3. Filters: a <select> or checkbox with data-autosubmit submits its form when changed.
+ * 4. Queue counts: the menu's [data-queue-counts] badges (rendered by the server) are refreshed from
+ *    GET /api/v1/me/queues every 30 s and when the tab is shown again, so new work shows without a reload.
  */
 (function () {
   "use strict";
@@ -106,15 +108,45 @@
     if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
   });
 
+  function refreshQueueCounts() {
+    var holder = document.querySelector("[data-queue-counts]");
+    if (!holder || document.hidden) { return; }
+    fetch("/api/v1/me/queues", { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : null; })
+      .then(function (queues) {
+        if (!Array.isArray(queues)) { return; } // signed out or refused: keep what the page shows
+        queues.forEach(function (q) {
+          var badge = holder.querySelector('[data-queue="' + q.queue + '"]');
+          if (!badge) { return; }
+          var value = badge.querySelector(".queue-count-value");
+          var text = String(q.count);
+          if (value && value.textContent !== text) { value.textContent = text; }
+          badge.classList.toggle("empty", q.count === 0);
+        });
+      })
+      .catch(function () { /* offline for a moment: the next round tries again */ });
+  }
+
+  function startQueueCounts() {
+    if (!document.querySelector("[data-queue-counts]")) { return; }
+    window.setInterval(refreshQueueCounts, REFRESH_MS);
+    document.addEventListener("visibilitychange", refreshQueueCounts);
+  }
+
   document.addEventListener("change", function (event) {
     var el = event.target;
     if (!(el instanceof Element) || !el.hasAttribute("data-autosubmit") || !el.form) { return; }
     if (typeof el.form.requestSubmit === "function") { el.form.requestSubmit(); } else { el.form.submit(); }
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", startCountdowns);
-  } else {
+  function start() {
     startCountdowns();
+    startQueueCounts();
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
   }
 }());
