@@ -1,0 +1,76 @@
+"""What the complaint list does besides listing: saved views, bulk decisions, exports. Declared
+before the complaint pages (``/complaints/export.csv`` is not a complaint id)."""
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
+
+from admin.deps import CsrfChecked, CurrentStaff, ServiceDep, ViewsDep
+from admin.errors import ServiceError
+from admin.rendering import language, render
+from admin.routes.complaints import list_filters, refusal_message
+from admin.services import bulk
+from admin.services.export import Export
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.post("/complaints/views", dependencies=[CsrfChecked])
+async def save_view(
+    request: Request, user: CurrentStaff, views: ViewsDep, name: Annotated[str, Form()] = "",
+    query: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    try:
+        view = await views.save(user, name, query)
+    except ServiceError as refused:
+        if refused.status not in (409, 422):
+            raise
+        return RedirectResponse(f"/complaints?{query}&view_error=1" if query else "/complaints?view_error=1", 303)
+    return RedirectResponse(f"/complaints?{view.query}&view={view.id}" if view.query else f"/complaints?view={view.id}",
+                            303)  # fmt: skip
+
+
+@router.get("/complaints/views/{view_id}")
+async def open_view(view_id: int, user: CurrentStaff, views: ViewsDep) -> Response:
+    view = await views.open(user, view_id)
+    return RedirectResponse(f"/complaints?{view.query}&view={view.id}" if view.query else f"/complaints?view={view.id}",
+                            303)  # fmt: skip
+
+
+@router.post("/complaints/views/{view_id}/delete", dependencies=[CsrfChecked])
+async def delete_view(view_id: int, user: CurrentStaff, views: ViewsDep) -> Response:
+    await views.delete(user, view_id)
+    return RedirectResponse("/complaints", 303)
+
+
+@router.post("/complaints/bulk", dependencies=[CsrfChecked])
+async def bulk_action(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
+    form = await request.form()
+    ids = [v for v in form.getlist("complaint") if isinstance(v, str)]
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    outcomes = await bulk.apply(service, user, fields.get("action", ""), ids, fields)
+    return render(request, user, "bulk.html", outcomes=outcomes, action=fields.get("action", ""),
+                  back=f"/complaints?{fields.get('query', '')}", title="Bulk action",
+                  department_names=await service.department_names(language(request, user)))  # fmt: skip
+
+
+@router.get("/complaints/export.{kind}")
+async def export(request: Request, kind: str, user: CurrentStaff, service: ServiceDep) -> Response:
+    if kind not in ("csv", "xlsx"):
+        raise ServiceError(404, "not_found", f"no export as {kind}", page=("This page does not exist.", {}))
+    lang = language(request, user)
+    job = Export(service, user, list_filters(request.query_params), lang)
+    try:
+        await job.start()
+    except ServiceError as refused:
+        if refused.status != 422:
+            raise
+        raise ServiceError(422, "invalid", refused.message, page=(refusal_message(lang, refused), {})) from refused
+    name = f"complaints-{datetime.now(UTC):%Y%m%d-%H%M}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"}
+    if kind == "csv":
+        return StreamingResponse(job.csv(), media_type="text/csv; charset=utf-8", headers=headers)
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    return StreamingResponse(job.xlsx(), media_type=xlsx, headers=headers)
