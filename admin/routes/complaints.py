@@ -72,9 +72,10 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
     lang = language(request, user)
     departments = await service.departments()
     names = {d.code: d.name_vi if lang == "vi" else d.name_en for d in departments}
+    sort_labels = {sort: i18n.gettext(lang, msgid) for sort, msgid in SORT_LABELS.items()}
     common: dict[str, Any] = {
         "filters": q, "title": "Complaints", "departments": departments, "department_names": names,
-        "views": await views.list(user), "sorts": SORT_NAMES, "sort_labels": SORT_LABELS, "query": list_query(q),
+        "views": await views.list(user), "sorts": SORT_NAMES, "sort_labels": sort_labels, "query": list_query(q),
         "sort_urls": {s: "/complaints?" + list_query(q, sort=s) for s in SORT_NAMES},
         "bulk_actions": list(BULK_ACTIONS) if bulk.may_bulk(user) else [],
     }  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
+from admin import i18n
 from admin.deps import CsrfChecked, CurrentStaff, ServiceDep, ViewsDep
 from admin.errors import ServiceError
 from admin.rendering import language, render
@@ -51,9 +52,25 @@ async def bulk_action(request: Request, user: CurrentStaff, service: ServiceDep)
     ids = [v for v in form.getlist("complaint") if isinstance(v, str)]
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
     outcomes = await bulk.apply(service, user, fields.get("action", ""), ids, fields)
-    return render(request, user, "bulk.html", outcomes=outcomes, action=fields.get("action", ""),
+    lang = language(request, user)
+    shown = [
+        {"complaint_id": o.complaint_id, "refusal": i18n.refusal_label(lang, o.refusal.code) if o.refusal else None,
+         "detail": _detail(lang, o.refusal) if o.refusal else None}
+        for o in outcomes
+    ]  # fmt: skip
+    return render(request, user, "bulk.html", outcomes=shown, action=fields.get("action", ""),
                   back=f"/complaints?{fields.get('query', '')}", title="Bulk action",
-                  department_names=await service.department_names(language(request, user)))  # fmt: skip
+                  department_names=await service.department_names(lang))  # fmt: skip
+
+
+def _detail(lang: str, refused: ServiceError) -> str | None:
+    """What a refusal says beyond its kind, in ``lang`` (as the complaint page shows it)."""
+    if refused.page is not None:
+        return i18n.gettext(lang, refused.page[0], **refused.page[1])
+    translated = i18n.translate(lang, refused.message)
+    if translated != refused.message or lang == "en":
+        return translated
+    return None
 
 
 @router.get("/complaints/export.{kind}")
