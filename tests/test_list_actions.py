@@ -72,6 +72,11 @@ async def test_saved_views_round_trip_per_user(app: FastAPI) -> None:  # noqa: F
     assert "Kỹ thuật đang xử lý" not in (await lan.get("/complaints")).text
     assert (await lan.http.get(f"/complaints/views/{view_id}")).status_code == 404
 
+    unnamed = await lan.submit("/complaints", "/complaints/views", {"name": "   ", "query": "sort=stage\r\nX: y"})
+    assert unnamed.status_code == 303 and "view_error=1" in unnamed.headers["location"]
+    assert "\n" not in unnamed.headers["location"]
+    assert "Hãy đặt tên cho bộ lọc" in (await lan.get(unnamed.headers["location"])).text
+
 
 async def test_bulk_reroute_shows_each_outcome(app: FastAPI, dev_env: Any, settings: Any, sessions: Sessions) -> None:  # noqa: F811
     client = dev_env.client

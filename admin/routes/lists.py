@@ -3,6 +3,7 @@ before the complaint pages (``/complaints/export.csv`` is not a complaint id).""
 
 from datetime import UTC, datetime
 from typing import Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
@@ -11,7 +12,7 @@ from admin import i18n
 from admin.deps import CsrfChecked, CurrentStaff, ServiceDep, ViewsDep
 from admin.errors import ServiceError
 from admin.rendering import language, render
-from admin.routes.complaints import list_filters, refusal_message
+from admin.routes.complaints import list_filters, list_query, refusal_message
 from admin.services import bulk
 from admin.services.export import Export
 
@@ -28,7 +29,8 @@ async def save_view(
     except ServiceError as refused:
         if refused.status not in (409, 422):
             raise
-        return RedirectResponse(f"/complaints?{query}&view_error=1" if query else "/complaints?view_error=1", 303)
+        kept = list_query(dict(parse_qsl(query)), view_error="1")  # only the list's own parameters, re-encoded
+        return RedirectResponse(f"/complaints?{kept}", 303)
     return RedirectResponse(f"/complaints?{view.query}&view={view.id}" if view.query else f"/complaints?view={view.id}",
                             303)  # fmt: skip
 
