@@ -19,6 +19,7 @@ from admin.services.complaints import ComplaintService
 from admin.services.dashboard import DashboardService
 from admin.services.queues import queue_counts
 from admin.services.staff_directory import StaffDirectory
+from admin.services.views import SavedViews
 from admin.sign_in import session_valid, utcnow
 from admin.users import User
 from config.settings import Settings
@@ -182,7 +183,12 @@ def get_directory(session: SessionDep) -> StaffDirectory:
     return StaffDirectory(session)
 
 
+def get_views(session: SessionDep) -> SavedViews:
+    return SavedViews(session)
+
+
 ServiceDep = Annotated[ComplaintService, Depends(get_service)]
 DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]
 AdministrationDep = Annotated[AdministrationService, Depends(get_administration)]
 DirectoryDep = Annotated[StaffDirectory, Depends(get_directory)]
+ViewsDep = Annotated[SavedViews, Depends(get_views)]

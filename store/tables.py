@@ -15,10 +15,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, load_only, mapped_column
 from sqlalchemy.types import TypeDecorator
+
+from store.ranks import PRIORITY_RANK_SQL, STAGE_RANK_SQL
 
 
 class UtcDateTime(TypeDecorator[datetime]):
@@ -87,6 +90,9 @@ class Staff(Base):
     __table_args__ = (Index("ix_staff_department_role", "department_code", "role"),)
 
 
+PRIORITY_RANK, STAGE_RANK = f"({PRIORITY_RANK_SQL})", f"({STAGE_RANK_SQL})"
+
+
 class Complaint(Base):
     __tablename__ = "complaints"
 
@@ -133,6 +139,13 @@ class Complaint(Base):
         Index("ix_complaints_stage_received", "stage", "received_at", "id"),
         Index("ix_complaints_department_received", "department_code", "received_at", "id"),
         Index("ix_complaints_overdue_received", "overdue", "received_at", "id"),
+        # the list's other sorts (migration 0011)
+        Index("ix_complaints_deadline", "deadline", "id"),
+        Index("ix_complaints_department_deadline", "department_code", "deadline", "id"),
+        Index("ix_complaints_priority_rank", text(PRIORITY_RANK), "deadline", "id"),
+        Index("ix_complaints_department_priority_rank", "department_code", text(PRIORITY_RANK), "deadline", "id"),
+        Index("ix_complaints_stage_rank", text(STAGE_RANK), "deadline", "id"),
+        Index("ix_complaints_department_stage_rank", "department_code", text(STAGE_RANK), "deadline", "id"),
     )
 
 
@@ -279,3 +292,17 @@ class ComplaintKey(Base):
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     shredded_at: Mapped[datetime | None]
+
+
+class SavedView(Base):
+    """A staff member's named view of the complaint list: its filters and sort, as the list's
+    query string (only the list's own parameters; see admin/services/views.py)."""
+
+    __tablename__ = "saved_views"
+    __table_args__ = (UniqueConstraint("username", "name", name="uq_saved_views_username_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(2000))
+    created_at: Mapped[datetime]

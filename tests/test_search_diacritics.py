@@ -190,7 +190,7 @@ async def test_migrating_from_0005_reindexes_stored_complaints_folded(store_url:
                 await conn.execute(delete(Complaint).where(Complaint.id == ID["binh"]))
                 left = await conn.scalar(text("SELECT count(*) FROM complaints_search"))
             assert left == len(ROWS) - 1
-        await asyncio.to_thread(command.downgrade, alembic_config(store_url), "-1")
+        await asyncio.to_thread(command.downgrade, alembic_config(store_url), "0006")  # before 0007
         document = (
             "SELECT document FROM complaints_search WHERE id = :id"
             if engine.dialect.name == "sqlite"

@@ -2,6 +2,7 @@
 with exactly the decisions its user may take. Thin over ``ComplaintService``."""
 
 import secrets
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,10 +12,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from admin import forms, i18n
-from admin.deps import Auditor, CsrfChecked, CurrentStaff, ServiceDep
+from admin.deps import Auditor, CsrfChecked, CurrentStaff, ServiceDep, ViewsDep
 from admin.errors import ServiceError
 from admin.rendering import language, render
-from admin.services.complaints import ComplaintService, Filters
+from admin.services import bulk
+from admin.services.bulk import BULK_ACTIONS
+from admin.services.complaints import SORT_NAMES, ComplaintService, Filters
+from admin.services.views import LIST_PARAMS
 from admin.users import User
 from domain import access
 from domain.models import ComplaintIntake, ComplaintState
@@ -24,38 +28,67 @@ router = APIRouter(include_in_schema=False)
 
 
 # The list's filters by the field the service names in a refusal (their labels on the page).
-FILTER_LABELS = {"q": "Search", "received_from": "Received", "received_to": "Received", "after": "Next page"}
+FILTER_LABELS = {
+    "q": "Search",
+    "received_from": "Received",
+    "received_to": "Received",
+    "after": "Next page",
+    "sort": "Sort by",
+}
+
+
+# The list's sorts by the column they sort (their msgids).
+SORT_LABELS = {"received": "Received", "deadline": "Deadline", "priority": "Priority", "stage": "Status"}
+
+
+def list_filters(q: Mapping[str, str]) -> Filters:
+    """The list's filters and sort from its query string (the page, an export, a saved view)."""
+    overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
+    return Filters(stage=q.get("stage") or None, department=q.get("department") or None,
+                   category=q.get("category") or None, channel=q.get("channel") or None,
+                   priority=q.get("priority") or None, overdue=overdue,
+                   q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from"), "received_from"),
+                   received_to=_day(q.get("to"), "received_to", next_day=True),
+                   sort=q.get("sort") or "received")  # fmt: skip
+
+
+def list_query(q: Mapping[str, str], **changes: str) -> str:
+    """The list's query string (its own parameters only, the empty ones left out), with ``changes``."""
+    values = {k: v for k, v in q.items() if k in LIST_PARAMS and v} | changes
+    return "&".join(f"{k}={quote(v)}" for k, v in values.items() if v)
+
+
+def refusal_message(lang: str, refused: ServiceError) -> str:
+    """A refused list query, in words for the page."""
+    if refused.page is not None:
+        return i18n.gettext(lang, refused.page[0], **refused.page[1])
+    label = i18n.gettext(lang, FILTER_LABELS.get(refused.field or "", "Filter"))
+    return i18n.gettext(lang, "Check this field: %(field)s", field=label)
 
 
 @router.get("/complaints")
-async def complaint_list(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
+async def complaint_list(request: Request, user: CurrentStaff, service: ServiceDep, views: ViewsDep) -> Response:
     q = request.query_params
-    overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
+    lang = language(request, user)
     departments = await service.departments()
-    names = {d.code: d.name_vi if language(request, user) == "vi" else d.name_en for d in departments}
+    names = {d.code: d.name_vi if lang == "vi" else d.name_en for d in departments}
+    sort_labels = {sort: i18n.gettext(lang, msgid) for sort, msgid in SORT_LABELS.items()}
+    common: dict[str, Any] = {
+        "filters": q, "title": "Complaints", "departments": departments, "department_names": names,
+        "views": await views.list(user), "sorts": SORT_NAMES, "sort_labels": sort_labels, "query": list_query(q),
+        "sort_urls": {s: "/complaints?" + list_query(q, sort=s) for s in SORT_NAMES},
+        "bulk_actions": list(BULK_ACTIONS) if bulk.may_bulk(user) else [],
+    }  # fmt: skip
     try:
-        filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
-                          category=q.get("category") or None, channel=q.get("channel") or None,
-                          priority=q.get("priority") or None, overdue=overdue,
-                          q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from"), "received_from"),
-                          received_to=_day(q.get("to"), "received_to", next_day=True))  # fmt: skip
-        page = await service.search(user, filters, q.get("after") or None)
+        page = await service.search(user, list_filters(q), q.get("after") or None)
     except ServiceError as refused:
         if refused.status != 422:
             raise
-        lang = language(request, user)
-        if refused.page is not None:
-            message = i18n.gettext(lang, refused.page[0], **refused.page[1])
-        else:
-            label = i18n.gettext(lang, FILTER_LABELS.get(refused.field or "", "Filter"))
-            message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
-        return render(request, user, "list.html", 422, rows=[], filters=q, next_url=None, title="Complaints",
-                      departments=departments, department_names=names,
-                      messages=[{"kind": "error", "text": message}])  # fmt: skip
-    args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
-    next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
-    return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
-                  departments=departments, department_names=names)  # fmt: skip
+        message = refusal_message(lang, refused)
+        return render(request, user, "list.html", 422, rows=[], next_url=None,
+                      messages=[{"kind": "error", "text": message}], **common)  # fmt: skip
+    next_url = f"/complaints?{list_query(q, after=page.next_cursor)}" if page.next_cursor else None
+    return render(request, user, "list.html", rows=page.items, next_url=next_url, **common)
 
 
 def _day(value: str | None, field: str, next_day: bool = False) -> datetime | None:

@@ -5,6 +5,7 @@ table decides who may do what, the same table the workflow's validators read).
 """
 
 import base64
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import ColumnElement, and_, or_, select
+from sqlalchemy import ColumnElement, Integer, and_, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory, WorkflowUpdateFailedError
 from temporalio.converter import WorkflowSerializationContext
@@ -31,12 +33,13 @@ from domain.data_requests import may_anonymise
 from domain.effects import CUSTOMER_MAILS
 from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
-from domain.vocabulary import Role
+from domain.vocabulary import PRIORITY_ORDER, Role, Stage
 from encryption.payload_codec import REFUSED, data_keys_of
 from intake.filing import Filed, IntakeRefused, file_complaint
 from store import projection, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
+from store.ranks import PRIORITY_RANK_SQL, STAGE_RANK_SQL
 from store.tables import LISTED, Complaint, DataRequest, Department, Letter, OutboxMail, Staff
 
 log = logging.getLogger("admin.service")
@@ -57,6 +60,33 @@ class Filters:
     q: str | None = None
     received_from: datetime | None = None
     received_to: datetime | None = None
+    sort: str = "received"  # a key of SORTS
+
+
+# The list's orders besides the default (received_at, id, newest first): each ascending, ending
+# in the deadline and the id so that the order is total; migration 0011 indexes each of them.
+PRIORITY_RANK = literal_column(f"({PRIORITY_RANK_SQL})", Integer)
+STAGE_RANK = literal_column(f"({STAGE_RANK_SQL})", Integer)
+SORTS: dict[str, tuple[ColumnElement[Any] | InstrumentedAttribute[Any], ...]] = {
+    "deadline": (Complaint.deadline, Complaint.id),
+    "priority": (PRIORITY_RANK, Complaint.deadline, Complaint.id),
+    "stage": (STAGE_RANK, Complaint.deadline, Complaint.id),
+}
+SORT_NAMES = ("received", *SORTS)
+
+
+def _rank(value: str, order: list[str]) -> int:
+    """``store.ranks.rank_sql`` in Python, for the cursor."""
+    return order.index(value) if value in order else len(order)
+
+
+def _sort_key(sort: str, row: Complaint) -> list[int | str]:
+    """The values of ``SORTS[sort]`` for ``row`` (the deadline as ISO text), as its cursor carries them."""
+    ranks = {
+        "priority": [_rank(row.priority, [p.value for p in PRIORITY_ORDER])],
+        "stage": [_rank(row.stage, [s.value for s in Stage])],
+    }.get(sort, [])
+    return [*ranks, row.deadline.isoformat(), row.id]
 
 
 @dataclass(frozen=True)
@@ -93,8 +123,40 @@ class Queue:
     rows: list[Complaint]
 
 
-def _cursor(row: Complaint) -> str:
-    return base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode()).decode()
+def _cursor(row: Complaint, sort: str = "received") -> str:
+    if sort == "received":  # the format the list has always used: old links keep working
+        return base64.urlsafe_b64encode(f"{row.received_at.isoformat()}|{row.id}".encode()).decode()
+    return base64.urlsafe_b64encode(json.dumps([sort, *_sort_key(sort, row)]).encode()).decode()
+
+
+INVALID_CURSOR: tuple[str, dict[str, Any]] = (
+    "This page of the list is no longer valid. Start again from the first page.",
+    {},
+)
+
+
+def _parse_sorted_cursor(cursor: str, sort: str) -> ColumnElement[bool]:
+    """The rows after ``cursor`` in ``SORTS[sort]``'s order; a cursor of another sort is refused."""
+    columns = SORTS[sort]
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()).decode())
+        if not (isinstance(values, list) and len(values) == len(columns) + 1 and values[0] == sort):
+            raise ValueError("not a cursor of this sort")
+        *ranks, deadline, cid = values[1:]
+        if not all(type(r) is int for r in ranks) or not isinstance(cid, str):
+            raise ValueError("malformed cursor")
+        at = datetime.fromisoformat(deadline)
+        if at.tzinfo is None:
+            raise ValueError(deadline)
+    except (ValueError, UnicodeDecodeError, TypeError) as exc:
+        raise ServiceError(422, "invalid", "invalid cursor", field="after", page=INVALID_CURSOR) from exc
+    key = [*ranks, _utc(at, "after"), cid]
+    # (a, b, c) > (x, y, z), spelt out (row values are not on every database's index path),
+    # with the first column's bound repeated alone so that the index walk starts there.
+    after: list[ColumnElement[bool]] = []
+    for i, column in enumerate(columns):
+        after.append(and_(*(columns[j] == key[j] for j in range(i)), column > key[i]))
+    return and_(columns[0] >= key[0], or_(*after))
 
 
 def _utc(value: datetime, field: str) -> datetime:
@@ -113,11 +175,7 @@ def _parse_cursor(cursor: str) -> tuple[datetime, str]:
         if received.tzinfo is None:  # ours always carry the zone
             raise ValueError(at)
     except ValueError as exc:
-        page: tuple[str, dict[str, Any]] = (
-            "This page of the list is no longer valid. Start again from the first page.",
-            {},
-        )
-        raise ServiceError(422, "invalid", "invalid cursor", field="after", page=page) from exc
+        raise ServiceError(422, "invalid", "invalid cursor", field="after", page=INVALID_CURSOR) from exc
     return _utc(received, "after"), cid
 
 
@@ -220,25 +278,13 @@ class ComplaintService:
     async def search(self, user: User, filters: Filters, after: str | None = None, limit: int = PAGE_SIZE) -> Page:
         if filters.q and len(filters.q) > MAX_QUERY:
             raise ServiceError(422, "invalid", f"q: at most {MAX_QUERY} characters", field="q")
-        conditions: list[ColumnElement[bool]] = scopes.visible_to(user.actor)
-        for column, value in (
-            (Complaint.stage, filters.stage),
-            (Complaint.department_code, filters.department),
-            (Complaint.category, filters.category),
-            (Complaint.channel, filters.channel),
-            (Complaint.priority, filters.priority),
-        ):
-            if value is not None and value != "":
-                conditions.append(column == value)
-        if filters.overdue is not None:
-            overdue = scopes.overdue(datetime.now(UTC))
-            conditions.append(overdue if filters.overdue else ~overdue)
+        if filters.sort not in SORT_NAMES:
+            raise ServiceError(422, "invalid", f"sort: one of {', '.join(SORT_NAMES)}", field="sort")
+        conditions = self._conditions(user, filters)
+        if filters.sort != "received":
+            return await self._sorted(filters, conditions, after, limit)
         newest = _utc(filters.received_to, "received_to") if filters.received_to else None
         oldest = _utc(filters.received_from, "received_from") if filters.received_from else None
-        if oldest:
-            conditions.append(Complaint.received_at >= oldest)
-        if newest:
-            conditions.append(Complaint.received_at < newest)
         if after:
             at, cid = _parse_cursor(after)
             conditions.append(or_(Complaint.received_at < at, and_(Complaint.received_at == at, Complaint.id < cid)))
@@ -255,6 +301,41 @@ class ComplaintService:
         more = len(rows) > limit
         rows = rows[:limit]
         return Page(rows, _cursor(rows[-1]) if more and rows else None)
+
+    async def _sorted(
+        self, filters: Filters, conditions: list[ColumnElement[bool]], after: str | None, limit: int
+    ) -> Page:
+        """A page of the list in one of ``SORTS``: the text search as a condition, the index in that order."""
+        if after:
+            conditions.append(_parse_sorted_cursor(after, filters.sort))
+        if filters.q:
+            conditions.append(search.matches(self.session.get_bind().dialect.name, filters.q))
+        query = select(Complaint).options(LISTED).where(*conditions).order_by(*SORTS[filters.sort])
+        rows = list((await self.session.scalars(query.limit(limit + 1))).all())
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page(rows, _cursor(rows[-1], filters.sort) if more and rows else None)
+
+    def _conditions(self, user: User, filters: Filters) -> list[ColumnElement[bool]]:
+        """What the list's filters and the user's scope allow, as SQL (the text search apart)."""
+        conditions: list[ColumnElement[bool]] = scopes.visible_to(user.actor)
+        for column, value in (
+            (Complaint.stage, filters.stage),
+            (Complaint.department_code, filters.department),
+            (Complaint.category, filters.category),
+            (Complaint.channel, filters.channel),
+            (Complaint.priority, filters.priority),
+        ):
+            if value is not None and value != "":
+                conditions.append(column == value)
+        if filters.overdue is not None:
+            overdue = scopes.overdue(datetime.now(UTC))
+            conditions.append(overdue if filters.overdue else ~overdue)
+        if filters.received_from:
+            conditions.append(Complaint.received_at >= _utc(filters.received_from, "received_from"))
+        if filters.received_to:
+            conditions.append(Complaint.received_at < _utc(filters.received_to, "received_to"))
+        return conditions
 
     async def _mails(self, complaint_id: str) -> list[OutboxMail]:
         query = select(OutboxMail).where(OutboxMail.complaint_id == complaint_id).order_by(OutboxMail.created_at)
