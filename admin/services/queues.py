@@ -5,8 +5,10 @@ could not open; here, which complaints each queue holds.
 """
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.models import Actor
 from domain.vocabulary import Role, Stage
@@ -14,6 +16,8 @@ from store import scopes
 from store.tables import Complaint
 
 QUEUE_LIMIT = 100
+# The queue of complaints waiting for their first response: due by its target, not the 20 days.
+TO_VERIFY = "To verify"
 
 
 def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, ColumnElement[bool]]]:
@@ -25,7 +29,7 @@ def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, Co
     match actor.role:
         case Role.CS_AGENT:
             return [
-                ("To verify", Complaint.stage == Stage.RECEIVED),
+                (TO_VERIFY, Complaint.stage == Stage.RECEIVED),
                 ("Ready to reply", Complaint.stage == Stage.READY_TO_REPLY),
             ]
         case Role.DEPARTMENT_STAFF:
@@ -36,3 +40,10 @@ def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, Co
                     ("Awaiting signature", mine & (Complaint.stage == Stage.AWAITING_SIGNATURE))]  # fmt: skip
         case _:
             return [("Overdue and due soon", scopes.overdue(now) | scopes.due_soon(now))]
+
+
+def queue_order(title: str) -> list[ColumnElement[Any] | InstrumentedAttribute[Any]]:
+    """Most pressing first (priority), then the soonest due time: the first-response target in
+    the queue that gives the first response, else the deadline."""
+    due = Complaint.first_response_due if title == TO_VERIFY else Complaint.deadline
+    return [scopes.priority_rank(), due, Complaint.id]
