@@ -122,7 +122,7 @@ async def test_the_projection_writes_the_keys_and_the_history_is_found_within_sc
                 email="Binh@Example.VN",
                 department="BILLING",
                 received_at=NOW - timedelta(days=2),
-            ),  # fmt: skip
+            ),
             state("KN-H00003", email=" binh@example.vn", department="TECH", received_at=NOW - timedelta(days=1)),
             state("KN-H00004", phone="0901234568", email="other@example.vn", department="TECH"),
         ):
