@@ -25,6 +25,7 @@ from domain.customer_identity import email_key, phone_key
 from domain.models import ComplaintState, Customer
 from domain.vocabulary import Channel, Role, Stage
 from store import customers, projection, scopes
+from store.anonymise import anonymise
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
@@ -141,6 +142,15 @@ async def test_the_projection_writes_the_keys_and_the_history_is_found_within_sc
         found = await service.customer_complaints(TECH, "0901234567", "binh@example.vn")
         assert [r.id for r in found] == ["KN-H00003", "KN-H00001"]
         assert await service.customer_complaints(CS, "", "  ") == []
+
+        # an anonymised complaint no longer ties its customer to anything
+        async with store() as fresh:
+            anonymised = await fresh.get(Complaint, "KN-H00003")
+            assert anonymised is not None
+            await anonymise(fresh, anonymised, "quang.manager", "yêu cầu của khách hàng", NOW)
+            await fresh.commit()
+        found = await service.customer_complaints(CS, "0901234567", "binh@example.vn")
+        assert [r.id for r in found] == ["KN-H00002", "KN-H00001"]
 
 
 async def test_the_to_verify_queue_is_ordered_by_the_first_response_target(

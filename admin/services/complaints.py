@@ -190,7 +190,7 @@ class ComplaintService:
         if department is not None and await self.session.get(Department, department) is None:
             raise ServiceError(422, "invalid", f"department: there is no department {department}", field="department")
         # Nor can it tell whether the original of a duplicate exists (the domain refuses the self case).
-        await self._check_original(complaint_id, getattr(payload, "duplicate_of", None))
+        await self._check_original(user, complaint_id, getattr(payload, "duplicate_of", None))
         # No state query first (a round trip through the worker): the workflow's validator applies
         # the transition table and its refusal carries the same code; a refused update leaves no
         # history. A health check (server only, ~1 ms) keeps "nothing was applied" a true answer
@@ -217,12 +217,15 @@ class ComplaintService:
             raise self._rpc_error(exc, complaint_id) from exc
         return result
 
-    async def _check_original(self, complaint_id: str, duplicate_of: str | None) -> None:
+    async def _check_original(self, user: User, complaint_id: str, duplicate_of: str | None) -> None:
+        """A duplicate's original must be another complaint the user may see (one they may not
+        is answered as one that does not exist)."""
         if duplicate_of is None:
             return
         if duplicate_of == complaint_id:
             raise ServiceError(422, "invalid", f"duplicate_of: {SELF_DUPLICATE}", field="duplicate_of")
-        if await self.session.scalar(select(Complaint.id).where(Complaint.id == duplicate_of)) is None:
+        original = select(Complaint.id).where(Complaint.id == duplicate_of, *scopes.visible_to(user.actor))
+        if await self.session.scalar(original) is None:
             raise ServiceError(422, "invalid", f"duplicate_of: {NO_ORIGINAL}", field="duplicate_of")
 
     async def customer_complaints(
