@@ -35,7 +35,7 @@ LONG_FIELDS = {"summary", "reason", "agreement", "cause", "resolution", "reply_d
 class Field:
     name: str
     label: str
-    kind: str  # text, textarea, select, bool, department
+    kind: str  # text, textarea, select, bool, department, complaint (one of the customer's other complaints)
     required: bool
     vocabulary: str | None = None
 
@@ -61,6 +61,8 @@ def fields(decision: str) -> list[Field]:
             kind = "bool"
         elif name == "department":
             kind = "department"
+        elif name == "duplicate_of":
+            kind = "complaint"
         elif name in LONG_FIELDS:
             kind = "textarea"
         found.append(Field(name, LABELS.get(name, name), kind, info.is_required(), vocabulary))
@@ -105,6 +107,9 @@ RULES = {
     "is in the future": ("received_at", "The received date cannot be in the future."),
     "is more than 30 days ago": ("received_at", "The received date is more than 30 days ago."),
     "give a time zone (e.g. +07:00 or Z)": ("received_at", "Enter a date and a time."),
+    # the original of a duplicate (admin.services.complaints, domain.transitions)
+    "a complaint cannot duplicate itself": ("duplicate_of", "Choose one of the customer's other complaints."),
+    "there is no such complaint": ("duplicate_of", "Choose one of the customer's other complaints."),
 }
 
 

@@ -39,6 +39,16 @@ def _value_label(context: Any, field: str, value: Any) -> str:
 templates.globals["value_label"] = _value_label
 
 
+def _sla_badges(row: Any) -> list[str]:
+    """A listed complaint's SLA badges now (``domain.access.sla_badges``)."""
+    return access.sla_badges(
+        row.stage, row.overdue, row.deadline, row.first_response_due, row.warned, datetime.now(UTC)
+    )
+
+
+templates.globals["sla_badges"] = _sla_badges
+
+
 def language(request: Request, user: User | None) -> str:
     return i18n.normalize(user.language if user else request.cookies.get(LANG_COOKIE))
 

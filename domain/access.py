@@ -67,3 +67,26 @@ def urgency(stage: Stage | str, overdue_flag: bool, deadline: datetime, now: dat
     if is_overdue(stage, overdue_flag, deadline, now):
         return "late"
     return "soon" if is_due_soon(stage, overdue_flag, deadline, now) else "ok"
+
+
+def sla_badges(
+    stage: Stage | str,
+    overdue_flag: bool,
+    deadline: datetime,
+    first_response_due: datetime | None,
+    warned: bool,
+    now: datetime,
+) -> list[str]:
+    """The SLA badges of a complaint in a list: ``first_response_due`` or
+    ``first_response_breached`` while it waits for its first response (received), ``warned`` once
+    the warning point (day 15) has passed, ``overdue`` once the deadline has."""
+    if stage == Stage.CLOSED:
+        return []
+    badges = []
+    if stage == Stage.RECEIVED and first_response_due is not None:
+        badges.append("first_response_breached" if first_response_due < now else "first_response_due")
+    if is_overdue(stage, overdue_flag, deadline, now):
+        badges.append("overdue")
+    elif warned:
+        badges.append("warned")
+    return badges

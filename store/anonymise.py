@@ -23,6 +23,7 @@ async def anonymise(
     email = complaint.customer_email
     complaint.customer_name = REDACTED
     complaint.customer_email = complaint.customer_phone = complaint.customer_address = None
+    complaint.customer_phone_key = complaint.customer_email_key = None
     complaint.subject = complaint.body = REDACTED
     if complaint.summary:
         complaint.summary = REDACTED

@@ -16,6 +16,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.audit_chain import GENESIS, detail_digest, entry_hash
+from domain.customer_identity import email_key, phone_key
 from domain.models import ComplaintState, LogEntry
 from domain.vocabulary import DEFAULT_ROUTING, Category, Role
 from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail, RoutingRule, Staff
@@ -46,6 +47,8 @@ def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str,
         "customer_email": state.customer.email,
         "customer_phone": state.customer.phone,
         "customer_address": state.customer.address,
+        "customer_phone_key": phone_key(state.customer.phone),
+        "customer_email_key": email_key(state.customer.email),
         "language": state.customer.language.value,
         "subject": state.subject,
         "body": state.body,
@@ -60,6 +63,8 @@ def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str,
         "reopen_count": state.reopen_count,
         "received_at": state.received_at,
         "deadline": state.deadline,
+        "first_response_due": state.first_response_due,
+        "warned": state.warned,
         "closed_at": state.closed_at,
         "updated_at": state.log[-1].at if state.log else state.received_at,
         "root_cause": state.root_cause,

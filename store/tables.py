@@ -103,6 +103,9 @@ class Complaint(Base):
     customer_email: Mapped[str | None] = mapped_column(String(320))
     customer_phone: Mapped[str | None] = mapped_column(String(40))
     customer_address: Mapped[str | None] = mapped_column(String(500))
+    # The customer as a key to their other complaints (domain.customer_identity, migration 0010)
+    customer_phone_key: Mapped[str | None] = mapped_column(String(40))
+    customer_email_key: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str] = mapped_column(String(5), default="vi")
     subject: Mapped[str] = mapped_column(String(200), default="")
     body: Mapped[str] = mapped_column(Text)
@@ -117,6 +120,9 @@ class Complaint(Base):
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime]
     deadline: Mapped[datetime]
+    # The first-response target and the day-15 warning, for the queues' badges (migration 0010)
+    first_response_due: Mapped[datetime | None]
+    warned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     closed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
     root_cause: Mapped[str | None] = mapped_column(Text)
@@ -146,6 +152,11 @@ class Complaint(Base):
         Index("ix_complaints_department_priority_rank", "department_code", text(PRIORITY_RANK), "deadline", "id"),
         Index("ix_complaints_stage_rank", text(STAGE_RANK), "deadline", "id"),
         Index("ix_complaints_department_stage_rank", "department_code", text(STAGE_RANK), "deadline", "id"),
+        # the customer's history, duplicates, and the "to verify" queue (migration 0010)
+        Index("ix_complaints_phone_key", "customer_phone_key", "received_at", "id"),
+        Index("ix_complaints_email_key", "customer_email_key", "received_at", "id"),
+        Index("ix_complaints_duplicate_of", "duplicate_of", "received_at", "id"),
+        Index("ix_complaints_stage_first_response", "stage", "first_response_due", "id"),
     )
 
 
@@ -154,7 +165,8 @@ class Complaint(Base):
 LISTED = load_only(
     Complaint.id, Complaint.channel, Complaint.customer_name, Complaint.subject, Complaint.category,
     Complaint.department_code, Complaint.stage, Complaint.overdue, Complaint.escalation_level,
-    Complaint.received_at, Complaint.deadline, Complaint.priority, raiseload=True,
+    Complaint.received_at, Complaint.deadline, Complaint.priority, Complaint.first_response_due, Complaint.warned,
+    raiseload=True,
 )  # fmt: skip
 
 

@@ -15,6 +15,7 @@ from admin.services.queues import queue_counts
 from admin.sign_in import revoke_token
 from domain.models import ComplaintIntake, ComplaintState, Customer
 from domain.vocabulary import Category, Channel, Priority, Stage
+from store.tables import Complaint
 
 
 async def csrf_for_cookie_sessions(request: Request) -> None:
@@ -130,24 +131,52 @@ async def list_complaints(
     )
     page = await service.search(user, filters, after, limit)
     return ComplaintList(
-        items=[
-            ComplaintSummary(
-                id=r.id,
-                stage=Stage(r.stage),
-                channel=Channel(r.channel),
-                customer_name=r.customer_name,
-                subject=r.subject,
-                category=r.category,
-                priority=Priority(r.priority),
-                department=r.department_code,
-                overdue=r.overdue,
-                escalation_level=r.escalation_level,
-                received_at=r.received_at,
-                deadline=r.deadline,
-            )
-            for r in page.items
-        ],
+        items=[_summary(r) for r in page.items],
         next=page.next_cursor,
+    )
+
+
+def _summary(r: Complaint) -> ComplaintSummary:
+    return ComplaintSummary(
+        id=r.id,
+        stage=Stage(r.stage),
+        channel=Channel(r.channel),
+        customer_name=r.customer_name,
+        subject=r.subject,
+        category=r.category,
+        priority=Priority(r.priority),
+        department=r.department_code,
+        overdue=r.overdue,
+        escalation_level=r.escalation_level,
+        received_at=r.received_at,
+        deadline=r.deadline,
+    )
+
+
+class CustomerComplaint(ComplaintSummary):
+    stage_label: str = Field(description="the stage in the caller's language")
+
+
+class CustomerComplaints(BaseModel):
+    items: list[CustomerComplaint]
+
+
+@router.get("/customers/complaints", response_model=CustomerComplaints, responses=ERRORS)
+async def customer_complaints(
+    user: CurrentUser,
+    service: ServiceDep,
+    phone: Annotated[str | None, Query(max_length=40)] = None,
+    email: Annotated[str | None, Query(max_length=320)] = None,
+) -> CustomerComplaints:
+    """The complaints of the customer with this phone or e-mail (normalised: +84 or 0, spaces,
+    dots and dashes; case), newest first, among those the caller may see: the possible
+    duplicates the new-complaint form shows while staff type."""
+    lang = i18n.normalize(user.language)
+    found = await service.customer_complaints(user, phone, email)
+    return CustomerComplaints(
+        items=[
+            CustomerComplaint(**_summary(r).model_dump(), stage_label=i18n.label(lang, "stage", r.stage)) for r in found
+        ]
     )
 
 

@@ -107,7 +107,8 @@ def _day(value: str | None, field: str, next_day: bool = False) -> datetime | No
 async def new_complaint_page(request: Request, user: CurrentStaff) -> Response:
     # a key per form: submitting it twice (double click, reload) files one complaint
     values = {"form_key": secrets.token_hex(8)}
-    return render(request, user, "new.html", field_errors={}, values=values, title="New complaint")
+    return render(request, user, "new.html", field_errors={}, values=values, title="New complaint",
+                  possible_duplicates=[])  # fmt: skip
 
 
 @router.post("/complaints/new", dependencies=[CsrfChecked])
@@ -138,7 +139,10 @@ async def new_complaint(request: Request, user: CurrentStaff, service: ServiceDe
         if refused.status != 422:
             raise
         errors = forms.field_errors(language(request, user), refused) or {"body": refused.message}
-        return render(request, user, "new.html", 422, field_errors=errors, values=form, title="New complaint")
+        # the same customer's complaints, as the page shows them live while typing
+        found = await service.customer_complaints(user, form.get("phone"), form.get("email"))
+        return render(request, user, "new.html", 422, field_errors=errors, values=form, title="New complaint",
+                      possible_duplicates=found)  # fmt: skip
     return RedirectResponse(f"/complaints/{filed.complaint_id}?filed={'new' if filed.created else 'again'}", 303)
 
 
@@ -176,6 +180,7 @@ async def _complaint(
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
         prefilled=_prefilled(page.state), irreversible=IRREVERSIBLE,
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
+        history=page.history, duplicates=page.duplicates,
         department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
 

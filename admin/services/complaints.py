@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
-from admin.services.queues import QUEUE_LIMIT, work_queues
+from admin.services.queues import QUEUE_LIMIT, queue_order, work_queues
 from admin.users import User
 from config.settings import Settings
 from correspondence.context import complaint_context
@@ -36,7 +36,7 @@ from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
 from domain.vocabulary import PRIORITY_ORDER, Role, Stage
 from encryption.payload_codec import REFUSED, data_keys_of
 from intake.filing import Filed, IntakeRefused, file_complaint
-from store import projection, scopes, search
+from store import customers, projection, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
 from store.ranks import PRIORITY_RANK_SQL, STAGE_RANK_SQL
@@ -46,6 +46,9 @@ log = logging.getLogger("admin.service")
 PAGE_SIZE = 50
 MAX_QUERY = 200  # characters of a search
 HEALTH_TIMEOUT = timedelta(seconds=5)
+# Why a duplicate's original is refused (admin.forms.RULES says it beside the field)
+SELF_DUPLICATE = "a complaint cannot duplicate itself"
+NO_ORIGINAL = "there is no such complaint"
 UNAVAILABLE_CODES = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
@@ -115,6 +118,8 @@ class ComplaintPage:
     anonymised: bool
     may_anonymise: bool
     people: dict[str, str]  # username -> full name, for everyone the page names
+    history: list[Complaint]  # the same customer's other complaints (by phone or e-mail), newest first
+    duplicates: list[Complaint]  # the complaints rejected as duplicates of this one
 
 
 @dataclass(frozen=True)
@@ -242,6 +247,8 @@ class ComplaintService:
         department = getattr(payload, "department", None)
         if department is not None and await self.session.get(Department, department) is None:
             raise ServiceError(422, "invalid", f"department: there is no department {department}", field="department")
+        # Nor can it tell whether the original of a duplicate exists (the domain refuses the self case).
+        await self._check_original(user, complaint_id, getattr(payload, "duplicate_of", None))
         # No state query first (a round trip through the worker): the workflow's validator applies
         # the transition table and its refusal carries the same code; a refused update leaves no
         # history. A health check (server only, ~1 ms) keeps "nothing was applied" a true answer
@@ -267,6 +274,31 @@ class ComplaintService:
                 raise OUTCOME_UNKNOWN from exc
             raise self._rpc_error(exc, complaint_id) from exc
         return result
+
+    async def _check_original(self, user: User, complaint_id: str, duplicate_of: str | None) -> None:
+        """A duplicate's original must be another complaint the user may see (one they may not
+        is answered as one that does not exist)."""
+        if duplicate_of is None:
+            return
+        if duplicate_of == complaint_id:
+            raise ServiceError(422, "invalid", f"duplicate_of: {SELF_DUPLICATE}", field="duplicate_of")
+        original = select(Complaint.id).where(Complaint.id == duplicate_of, *scopes.visible_to(user.actor))
+        if await self.session.scalar(original) is None:
+            raise ServiceError(422, "invalid", f"duplicate_of: {NO_ORIGINAL}", field="duplicate_of")
+
+    async def customer_complaints(
+        self, user: User, phone: str | None, email: str | None, exclude: str | None = None
+    ) -> list[Complaint]:
+        """The complaints of the customer with this phone or e-mail that ``user`` may see
+        (``exclude``: the complaint being read)."""
+        conditions = scopes.visible_to(user.actor)
+        if exclude is not None:
+            conditions.append(Complaint.id != exclude)
+        return await customers.customer_complaints(self.session, phone, email, conditions)
+
+    async def duplicates_of(self, user: User, complaint_id: str) -> list[Complaint]:
+        query = customers.duplicates_of(complaint_id, scopes.visible_to(user.actor))
+        return list((await self.session.scalars(query)).all())
 
     async def _precheck(self, user: User, complaint_id: str, name: str, payload: Any) -> None:
         """The transition table on the complaint's current state, as the workflow would apply it."""
@@ -357,6 +389,8 @@ class ComplaintService:
             anonymised=await self.anonymised(complaint_id),
             may_anonymise=await self.anonymise_refusal(user, state) is None,
             people=await self.full_names(named | ({state.signed_by} if state.signed_by else set())),
+            history=await self.customer_complaints(user, state.customer.phone, state.customer.email, complaint_id),
+            duplicates=await self.duplicates_of(user, complaint_id),
         )
 
     async def full_names(self, usernames: set[str]) -> dict[str, str]:
@@ -380,7 +414,7 @@ class ComplaintService:
                 select(Complaint)
                 .options(LISTED)
                 .where(*scopes.visible_to(user.actor), where)
-                .order_by(scopes.priority_rank(), Complaint.deadline, Complaint.id)
+                .order_by(*queue_order(title))
             )
             found.append(Queue(title, list((await self.session.scalars(query.limit(QUEUE_LIMIT))).all())))
         return found

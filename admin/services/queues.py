@@ -6,9 +6,11 @@ could not open; here, which complaints each queue holds.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from domain.models import Actor
 from domain.vocabulary import Role, Stage
@@ -16,6 +18,8 @@ from store import scopes
 from store.tables import Complaint
 
 QUEUE_LIMIT = 100
+# The queue of complaints waiting for their first response: due by its target, not the 20 days.
+TO_VERIFY = "To verify"
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,7 @@ def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, Co
     match actor.role:
         case Role.CS_AGENT:
             return [
-                ("To verify", Complaint.stage == Stage.RECEIVED),
+                (TO_VERIFY, Complaint.stage == Stage.RECEIVED),
                 ("Ready to reply", Complaint.stage == Stage.READY_TO_REPLY),
             ]
         case Role.DEPARTMENT_STAFF:
@@ -59,3 +63,10 @@ async def queue_counts(session: AsyncSession, actor: Actor, now: datetime | None
         query = select(func.count()).select_from(Complaint).where(*scopes.visible_to(actor), where)
         found.append(QueueCount(title, int(await session.scalar(query) or 0)))
     return found
+
+
+def queue_order(title: str) -> list[ColumnElement[Any] | InstrumentedAttribute[Any]]:
+    """Most pressing first (priority), then the soonest due time: the first-response target in
+    the queue that gives the first response, else the deadline."""
+    due = Complaint.first_response_due if title == TO_VERIFY else Complaint.deadline
+    return [scopes.priority_rank(), due, Complaint.id]

@@ -8,6 +8,9 @@
  * 3. Filters: a <select> or checkbox with data-autosubmit submits its form when changed.
  * 4. Queue counts: the menu's [data-queue-counts] badges (rendered by the server) are refreshed from
  *    GET /api/v1/me/queues every 30 s and when the tab is shown again, so new work shows without a reload.
+ * 5. Possible duplicates: in a form with data-duplicates="<id of a list section>", typing a phone or
+ *    e-mail asks the section's data-lookup (GET, the same customer's complaints) after a pause, and
+ *    lists what it finds (the section is hidden while there is nothing to show).
  */
 (function () {
   "use strict";
@@ -139,9 +142,68 @@
     if (typeof el.form.requestSubmit === "function") { el.form.requestSubmit(); } else { el.form.submit(); }
   });
 
+  var LOOKUP_PAUSE_MS = 400;
+  var VN_OFFSET_MS = 7 * 3600 * 1000; // Vietnam keeps UTC+7 all year, as the server's vndate
+
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+
+  function vndate(iso) {
+    var t = new Date(Date.parse(iso) + VN_OFFSET_MS);
+    return pad(t.getUTCDate()) + "/" + pad(t.getUTCMonth() + 1) + "/" + t.getUTCFullYear() + " " +
+      pad(t.getUTCHours()) + ":" + pad(t.getUTCMinutes());
+  }
+
+  function showDuplicates(section, items) {
+    var list = section.querySelector("ul");
+    while (list.firstChild) { list.removeChild(list.firstChild); }
+    items.forEach(function (item) {
+      var li = document.createElement("li");
+      var link = document.createElement("a");
+      link.href = "/complaints/" + encodeURIComponent(item.id);
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = item.id;
+      var stage = document.createElement("span");
+      stage.className = "badge stage-" + item.stage;
+      stage.textContent = item.stage_label;
+      li.appendChild(link);
+      li.appendChild(document.createTextNode(" · " + vndate(item.received_at) + " · "));
+      li.appendChild(stage);
+      li.appendChild(document.createTextNode(" · " + (item.subject || "—")));
+      list.appendChild(li);
+    });
+    section.hidden = items.length === 0;
+  }
+
+  function watchDuplicates(form) {
+    var section = document.getElementById(form.getAttribute("data-duplicates"));
+    if (!section) { return; }
+    var timer = null;
+    var asked = 0;
+    function lookup() {
+      var phone = (form.elements.namedItem("phone") || {}).value || "";
+      var email = (form.elements.namedItem("email") || {}).value || "";
+      if (!phone.trim() && !email.trim()) { showDuplicates(section, []); return; }
+      var ask = ++asked;
+      var url = section.getAttribute("data-lookup") + "?phone=" + encodeURIComponent(phone.trim()) +
+        "&email=" + encodeURIComponent(email.trim());
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (response) { return response.ok ? response.json() : { items: [] }; })
+        .then(function (body) { if (ask === asked) { showDuplicates(section, body.items || []); } })
+        .catch(function () { /* a lookup that fails leaves the list as it was */ });
+    }
+    form.addEventListener("input", function (event) {
+      var name = event.target instanceof Element ? event.target.getAttribute("name") : null;
+      if (name !== "phone" && name !== "email") { return; }
+      window.clearTimeout(timer);
+      timer = window.setTimeout(lookup, LOOKUP_PAUSE_MS);
+    });
+  }
+
   function start() {
     startCountdowns();
     startQueueCounts();
+    document.querySelectorAll("form[data-duplicates]").forEach(watchDuplicates);
   }
 
   if (document.readyState === "loading") {

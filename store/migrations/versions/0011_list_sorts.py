@@ -2,7 +2,7 @@
 everyone and within one department; and each staff member's saved views of the list.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 """
 
 from collections.abc import Sequence
@@ -13,7 +13,7 @@ from alembic import op
 from store.ranks import PRIORITY_RANK_SQL, STAGE_RANK_SQL
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
