@@ -24,12 +24,11 @@ import secrets
 import shutil
 import signal
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Self
 
 from cryptography import x509
@@ -38,7 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from localstack.ports import LOOPBACK, free_port
-from localstack.processes import Process
+from localstack.processes import Process, run_command_beside
 
 ENV_PREFIX = "COMPLAINTS_TEST_IMAP_"
 DOVECOT = Path("/usr/sbin/dovecot")
@@ -304,20 +303,7 @@ def run_with_server(command: list[str]) -> int:
     """Run ``command`` with the server's variables exported; its exit status (128+N for signal N)."""
     with DovecotServer() as server:
         print(f"Dovecot test server (IMAPS) on {server.host}:{server.port}", flush=True)
-        child = subprocess.Popen(command, env=os.environ | server.environment)
-
-        def forward(signum: int, _: FrameType | None) -> None:
-            child.send_signal(signum)
-
-        # As localstack.postgres: Ctrl-C reaches the child itself; a TERM aimed at us is passed on.
-        previous = {sig: signal.signal(sig, handler) for sig, handler in
-                    ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, forward))}  # fmt: skip
-        try:
-            returncode = child.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    return returncode if returncode >= 0 else 128 - returncode
+        return run_command_beside(command, os.environ | server.environment)
 
 
 def main(argv: list[str] | None = None) -> int:

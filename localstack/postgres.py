@@ -10,15 +10,15 @@ in between restart it with its data (the faults' postgres-restart scenario). As 
 import argparse
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Self
 
 from localstack.ports import LOOPBACK, free_port
+from localstack.processes import run_command_beside
 
 TEST_URL_VARIABLE = "COMPLAINTS_TEST_POSTGRES_URL"
 
@@ -105,21 +105,7 @@ def run_with_cluster(command: list[str], database: str) -> int:
     """Run ``command`` with the cluster's URL exported; its exit status (128+N for signal N)."""
     with PostgresCluster(database=database) as cluster:
         print(f"PostgreSQL test cluster on {LOOPBACK}:{cluster.port}", flush=True)
-        child = subprocess.Popen(command, env=os.environ | {TEST_URL_VARIABLE: cluster.url})
-
-        def forward(signum: int, _: FrameType | None) -> None:
-            child.send_signal(signum)
-
-        # Ctrl-C reaches the child from the terminal (same process group): let it end in its own
-        # way (pytest prints its summary) and clean up after it. A TERM aimed at us is passed on.
-        previous = {sig: signal.signal(sig, handler) for sig, handler in
-                    ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, forward))}  # fmt: skip
-        try:
-            returncode = child.wait()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-    return returncode if returncode >= 0 else 128 - returncode
+        return run_command_beside(command, os.environ | {TEST_URL_VARIABLE: cluster.url})
 
 
 def main(argv: list[str] | None = None) -> int:

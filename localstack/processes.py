@@ -10,6 +10,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO
 
 from localstack.ports import LOOPBACK, port_open, wait_for_port
@@ -181,3 +182,23 @@ class Launcher:
                 process.stop(sig, timeout)
             except Exception as exc:  # keep stopping the others
                 print(f"could not stop {process.name}: {exc}", file=sys.stderr)
+
+
+def run_command_beside(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` with ``env`` while a throwaway server runs, and return its exit status
+    (128+N for signal N). Ctrl-C reaches the child from the terminal (same process group): it
+    ends in its own way (pytest prints its summary) and the caller cleans up after it; a TERM
+    aimed at us is passed on."""
+    child = subprocess.Popen(command, env=env)
+
+    def forward(signum: int, _: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig, handler in
+                ((signal.SIGINT, signal.SIG_IGN), (signal.SIGTERM, forward))}  # fmt: skip
+    try:
+        returncode = child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return returncode if returncode >= 0 else 128 - returncode
