@@ -67,3 +67,14 @@ def urgency(stage: Stage | str, overdue_flag: bool, deadline: datetime, now: dat
     if is_overdue(stage, overdue_flag, deadline, now):
         return "late"
     return "soon" if is_due_soon(stage, overdue_flag, deadline, now) else "ok"
+
+
+# Roles that work on complaints, and so may be assigned one (the administrator decides nothing).
+ASSIGNABLE_ROLES = frozenset({Role.CS_AGENT, Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.MANAGER})
+
+
+def may_be_assigned(staff: Actor, department: str | None) -> bool:
+    """May ``staff`` (an active staff member) be given a complaint of ``department``: a working
+    role whose scope covers it. Department staff and supervisors of another department may not;
+    with no department yet (just received), only those who see all complaints."""
+    return staff.role in ASSIGNABLE_ROLES and can_access_department(staff, department)

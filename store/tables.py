@@ -101,6 +101,8 @@ class Complaint(Base):
     category: Mapped[str | None] = mapped_column(String(40))
     priority: Mapped[str] = mapped_column(String(20), default="normal")
     department_code: Mapped[str | None] = mapped_column(String(20))
+    # The staff member working on it (a username), if any.
+    assignee: Mapped[str | None] = mapped_column(String(100))
     stage: Mapped[str] = mapped_column(String(30))
     outcome: Mapped[str | None] = mapped_column(String(30))
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -130,6 +132,8 @@ class Complaint(Base):
         Index("ix_complaints_stage_received", "stage", "received_at", "id"),
         Index("ix_complaints_department_received", "department_code", "received_at", "id"),
         Index("ix_complaints_overdue_received", "overdue", "received_at", "id"),
+        # "Assigned to me", by due time (migration 0008)
+        Index("ix_complaints_assignee_stage_deadline", "assignee", "stage", "deadline", "id"),
     )
 
 
@@ -138,7 +142,7 @@ class Complaint(Base):
 LISTED = load_only(
     Complaint.id, Complaint.channel, Complaint.customer_name, Complaint.subject, Complaint.category,
     Complaint.department_code, Complaint.stage, Complaint.overdue, Complaint.escalation_level,
-    Complaint.received_at, Complaint.deadline, Complaint.priority, raiseload=True,
+    Complaint.received_at, Complaint.deadline, Complaint.priority, Complaint.assignee, raiseload=True,
 )  # fmt: skip
 
 

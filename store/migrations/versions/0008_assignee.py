@@ -1,0 +1,28 @@
+"""The staff member a complaint is assigned to (issue 13), with the "assigned to me" queue's
+index: (assignee, stage, deadline). Existing rows are unassigned (NULL), as their histories are.
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("complaints") as batch:
+        batch.add_column(sa.Column("assignee", sa.String(100), nullable=True))
+    op.create_index("ix_complaints_assignee_stage_deadline", "complaints", ["assignee", "stage", "deadline", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_complaints_assignee_stage_deadline", table_name="complaints")
+    with op.batch_alter_table("complaints") as batch:
+        batch.drop_column("assignee")
