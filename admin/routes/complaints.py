@@ -19,6 +19,8 @@ from admin.users import User
 from domain import access
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
+from domain.vocabulary import Role
+from store.tables import Staff
 
 router = APIRouter(include_in_schema=False)
 
@@ -33,10 +35,11 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
     departments = await service.departments()
     names = {d.code: d.name_vi if language(request, user) == "vi" else d.name_en for d in departments}
+    staff = await service.assignable_staff(user)
     try:
         filters = Filters(stage=q.get("stage") or None, department=q.get("department") or None,
                           category=q.get("category") or None, channel=q.get("channel") or None,
-                          priority=q.get("priority") or None, overdue=overdue,
+                          priority=q.get("priority") or None, assignee=q.get("assignee") or None, overdue=overdue,
                           q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from"), "received_from"),
                           received_to=_day(q.get("to"), "received_to", next_day=True))  # fmt: skip
         page = await service.search(user, filters, q.get("after") or None)
@@ -50,12 +53,13 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
             label = i18n.gettext(lang, FILTER_LABELS.get(refused.field or "", "Filter"))
             message = i18n.gettext(lang, "Check this field: %(field)s", field=label)
         return render(request, user, "list.html", 422, rows=[], filters=q, next_url=None, title="Complaints",
-                      departments=departments, department_names=names,
+                      departments=departments, department_names=names, people={}, staff=staff,
                       messages=[{"kind": "error", "text": message}])  # fmt: skip
     args = "&".join(f"{k}={quote(v)}" for k, v in q.items() if k != "after" and v)
     next_url = f"/complaints?{args}&after={page.next_cursor}" if page.next_cursor else None
     return render(request, user, "list.html", rows=page.items, filters=q, next_url=next_url, title="Complaints",
-                  departments=departments, department_names=names)  # fmt: skip
+                  departments=departments, department_names=names, staff=staff,
+                  people=await service.assignee_names(page.items))  # fmt: skip
 
 
 def _day(value: str | None, field: str, next_day: bool = False) -> datetime | None:
@@ -143,8 +147,18 @@ async def _complaint(
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
         prefilled=_prefilled(page.state), irreversible=IRREVERSIBLE,
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
+        assign_choices=_assign_choices(user, page.state, page.assignees),
+        may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
         department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
+
+
+def _assign_choices(user: User, state: ComplaintState, assignees: list[Staff]) -> list[Staff]:
+    """The assign form's picker: whoever may take the complaint; department staff only take it
+    themselves (domain.transitions), so their picker holds themselves alone."""
+    if user.role is Role.DEPARTMENT_STAFF:
+        return [p for p in assignees if p.username == user.username]
+    return assignees
 
 
 # Decisions that cannot be taken back (a mail goes out, or the complaint closes): asked twice.
