@@ -16,13 +16,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# Plain ALTER TABLE on both databases (SQLite has ADD and, since 3.35, DROP COLUMN): a batch
+# table copy on SQLite would drop the search triggers of migration 0007 with the old table.
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("complaints") as batch:
-        batch.add_column(sa.Column("assignee", sa.String(100), nullable=True))
+    op.add_column("complaints", sa.Column("assignee", sa.String(100), nullable=True))
     op.create_index("ix_complaints_assignee_stage_deadline", "complaints", ["assignee", "stage", "deadline", "id"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_complaints_assignee_stage_deadline", table_name="complaints")
-    with op.batch_alter_table("complaints") as batch:
-        batch.drop_column("assignee")
+    op.drop_column("complaints", "assignee")
