@@ -198,6 +198,8 @@ class ComplaintActivities:
     async def _staff_for(self, session: AsyncSession, request: MailRequest, state: ComplaintState) -> list[Staff]:
         """Recipients by audience; an escalation reaches the manager from level 2 or on a breach."""
         department = state.department or CS_DEPARTMENT
+        if request.audience is Audience.ASSIGNEE:
+            return await projection.active_staff(session, state.assignee) if state.assignee else []
         if request.audience is Audience.CS_SUPERVISOR:
             return await projection.staff_with_roles(session, [Role.SUPERVISOR], CS_DEPARTMENT)
         if request.audience is Audience.DEPARTMENT:

@@ -23,7 +23,8 @@ LABELS = {
     "method": "Method", "message": "Message", "root_cause": "Root cause", "lessons_learned": "Lessons learned",
     "preventive_action": "Preventive action", "text": "Text", "name": "Name", "email": "Email",
     "phone": "Phone", "address": "Address", "body": "Body", "channel": "Channel", "received_at": "Received on",
-    "username": "Username", "password": "Password",
+    "username": "Username", "password": "Password", "assignee": "Assignee",
+    "unassigned": "Previous assignee",
 }  # fmt: skip
 VOCABULARY: dict[type[Enum], str] = {Category: "category", Priority: "priority", ReplyMethod: "reply_method",
               SupervisorChoice: "supervisor_choice"}  # fmt: skip
@@ -35,7 +36,9 @@ LONG_FIELDS = {"summary", "reason", "agreement", "cause", "resolution", "reply_d
 class Field:
     name: str
     label: str
-    kind: str  # text, textarea, select, bool, department, complaint (one of the customer's other complaints)
+    # text, textarea, select, bool, department, complaint (one of the customer's other complaints),
+    # assignee (a picker of staff)
+    kind: str
     required: bool
     vocabulary: str | None = None
 
@@ -63,6 +66,8 @@ def fields(decision: str) -> list[Field]:
             kind = "department"
         elif name == "duplicate_of":
             kind = "complaint"
+        elif name == "assignee":
+            kind = "assignee"
         elif name in LONG_FIELDS:
             kind = "textarea"
         found.append(Field(name, LABELS.get(name, name), kind, info.is_required(), vocabulary))

@@ -220,6 +220,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "close": "Close",
             "reopen": "Reopen",
             "note": "Add a note",
+            "assign": "Assign",
         },
     ),
     # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).

@@ -30,7 +30,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 CUSTOMER_PURPOSES: frozenset[str] = frozenset(
     {"acknowledgement", "reply", "closing", "reopened", "rejected", "resolved_on_spot"}
 )
-INTERNAL_PURPOSES: frozenset[str] = frozenset({"warning", "breach", "first_response_breach", "escalated"})
+INTERNAL_PURPOSES: frozenset[str] = frozenset({"warning", "breach", "first_response_breach", "escalated", "assigned"})
 MAIL_PURPOSES: frozenset[str] = CUSTOMER_PURPOSES | INTERNAL_PURPOSES
 
 # Keys every mail needs; a missing one is a bug in the caller, reported by name.

@@ -90,3 +90,14 @@ def sla_badges(
     elif warned:
         badges.append("warned")
     return badges
+
+
+# Roles that work on complaints, and so may be assigned one (the administrator decides nothing).
+ASSIGNABLE_ROLES = frozenset({Role.CS_AGENT, Role.DEPARTMENT_STAFF, Role.SUPERVISOR, Role.MANAGER})
+
+
+def may_be_assigned(staff: Actor, department: str | None) -> bool:
+    """May ``staff`` (an active staff member) be given a complaint of ``department``: a working
+    role whose scope covers it. Department staff and supervisors of another department may not;
+    with no department yet (just received), only those who see all complaints."""
+    return staff.role in ASSIGNABLE_ROLES and can_access_department(staff, department)

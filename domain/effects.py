@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from domain.lifecycle import TimerKind, target_department
-from domain.models import ComplaintState, Decide, Decision, Reroute
+from domain.models import Assign, ComplaintState, Decide, Decision, Reroute
 from domain.steps import Activity, Audience, MailRequest
 from domain.vocabulary import ReplyMethod, Stage
 
@@ -25,6 +25,7 @@ MAILS: dict[str, Audience] = {
     "breach": Audience.ESCALATION,
     "warning": Audience.DEPARTMENT,
     "first_response_breach": Audience.CS_SUPERVISOR,
+    "assigned": Audience.ASSIGNEE,
 }
 CUSTOMER_MAILS = frozenset(purpose for purpose, audience in MAILS.items() if audience is Audience.CUSTOMER)
 
@@ -81,6 +82,12 @@ def _reply(payload: Decision, state: ComplaintState) -> Effects:
     return Effects((step(Activity.REPLY),))  # phone, livechat, in person: logged
 
 
+def _assign(payload: Decision, state: ComplaintState) -> Effects:
+    if isinstance(payload, Assign) and payload.assignee and payload.assignee != payload.actor.user:
+        return Effects((step(Activity.RECORD, "assigned"),))
+    return Effects((step(Activity.RECORD),))  # unassigned, or taken for oneself: nobody to tell
+
+
 def _fixed(*steps: Step) -> Callable[[Decision, ComplaintState], Effects]:
     effects = Effects(steps)
     return lambda payload, state: effects
@@ -100,6 +107,7 @@ DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "close": _fixed(step(Activity.CLOSE, "closing")),
     "reopen": _fixed(step(Activity.ESCALATE, "reopened", "escalated")),
     "note": _fixed(step(Activity.RECORD)),
+    "assign": _assign,
 }
 
 RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for

@@ -12,6 +12,7 @@ from domain.audit_chain import GENESIS, detail_digest, entry_hash
 from domain.models import (
     SYSTEM_ACTOR,
     Actor,
+    Assign,
     Close,
     ComplaintStart,
     ComplaintState,
@@ -116,6 +117,8 @@ def apply_decision(
             )
             if not payload.within_authority:
                 changes["escalation_level"] = max(state.escalation_level, 1)
+        case Assign():
+            changes["assignee"] = payload.assignee
         case Decide():
             changes["supervisor_instructions"] = payload.instructions
         case SignReply(approved=True):
@@ -159,14 +162,22 @@ def assign_department(
     detail: dict[str, Any] = {"department": department, "previous": state.department}
     if reason:
         detail["reason"] = reason
-    return record(state, "route", actor, now, detail, department=department, stage=Stage.IN_PROGRESS)
+    changes: dict[str, Any] = {"department": department, "stage": Stage.IN_PROGRESS}
+    if state.assignee is not None and department != state.department:
+        # The workflow holds no staff directory: whoever worked on it in its former department
+        # (or in CS, before verification) is not the new department's; its supervisor assigns anew.
+        detail["unassigned"] = state.assignee
+        changes["assignee"] = None
+    return record(state, "route", actor, now, detail, **changes)
 
 
 def with_route_entry(state: ComplaintState, entry: LogEntry) -> ComplaintState:
     """The state after a routing the route activity computed with :func:`assign_department`
     (``entry`` is that routing's log entry), without computing it a second time."""
+    cleared = {"assignee": None} if "unassigned" in entry.detail else {}
     return state.model_copy(
         update={
+            **cleared,
             "department": entry.detail["department"],
             "stage": Stage.IN_PROGRESS,
             "version": entry.seq,

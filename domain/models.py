@@ -171,6 +171,17 @@ class Note(Decision):
     text: LongText
 
 
+Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+
+
+class Assign(Decision):
+    """Give the complaint to one staff member (``None``: unassign). Whether the assignee may
+    take it (an active staff member whose scope covers the complaint) is checked against the
+    staff directory before the decision is sent: the workflow holds no directory."""
+
+    assignee: Username | None = None
+
+
 DecisionName = Literal[
     "verify",
     "reject",
@@ -184,6 +195,7 @@ DecisionName = Literal[
     "close",
     "reopen",
     "note",
+    "assign",
 ]
 
 
@@ -228,6 +240,8 @@ class ComplaintState(BaseModel):
     category: Category | None = None
     priority: Priority = Priority.NORMAL
     department: str | None = None
+    # The staff member working on it (username); None: the queue of the stage's role.
+    assignee: str | None = None
     bound_started_at: datetime
     deadline: datetime
     warning_at: datetime

@@ -16,6 +16,8 @@ class Audience(StrEnum):
     ESCALATION = "escalation"
     # The CS supervisor (first response not given in time).
     CS_SUPERVISOR = "cs_supervisor"
+    # The staff member the complaint was just assigned to.
+    ASSIGNEE = "assignee"
 
 
 class MailRequest(BaseModel):

@@ -10,6 +10,7 @@ from enum import Enum, StrEnum
 
 from domain.models import (
     Actor,
+    Assign,
     Close,
     ComplaintState,
     Decide,
@@ -83,7 +84,18 @@ TRANSITIONS: dict[str, Transition] = {
         _t("close", Close, {R.DEPARTMENT_STAFF, R.SUPERVISOR}, {S.REPLIED}, Scope.ASSIGNED_DEPARTMENT),
         _t("reopen", Reopen, {R.CS_AGENT}, {S.CLOSED}),
         _t("note", Note, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
+        _t("assign", Assign, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
     )
+}
+
+# ``assign``: the stages each role assigns in. CS assigns while the complaint is with CS (taken
+# in, and its answer); department staff take one (for themselves only) while their department
+# handles it; supervisors (CS supervisors: any department) and the manager at every open stage.
+ASSIGN_STAGES: dict[Role, frozenset[Stage]] = {
+    R.CS_AGENT: frozenset({S.RECEIVED, S.READY_TO_REPLY}),
+    R.DEPARTMENT_STAFF: frozenset({S.IN_PROGRESS, S.ESCALATED}),
+    R.SUPERVISOR: OPEN_STAGES,
+    R.MANAGER: OPEN_STAGES,
 }
 
 
@@ -154,6 +166,12 @@ def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -
     if state.stage not in transition.from_stages:
         allowed = ", ".join(sorted(s.value for s in transition.from_stages))
         return Refusal(RefusalCode.WRONG_STAGE, f"{name} needs stage {allowed}; the complaint is {state.stage.value}")
+    if name == "assign" and state.stage not in ASSIGN_STAGES.get(actor.role, frozenset()):
+        allowed = ", ".join(sorted(s.value for s in ASSIGN_STAGES.get(actor.role, frozenset())))
+        return Refusal(
+            RefusalCode.WRONG_STAGE,
+            f"{actor.role.value} assigns at stage {allowed}; the complaint is {state.stage.value}",
+        )
     if (
         transition.scope is Scope.ASSIGNED_DEPARTMENT
         and actor.role in (Role.DEPARTMENT_STAFF, Role.SUPERVISOR)
@@ -175,14 +193,33 @@ def _in_scope(name: str, actor: Actor, state: ComplaintState) -> bool:
         return True
     # CS triages everything (a complaint has no department before verification): rejecting,
     # rerouting and noting by a CS supervisor are part of that.
-    return name in ("note", "reroute", "reject") and actor.department == CS_DEPARTMENT
+    return name in ("note", "reroute", "reject", "assign") and actor.department == CS_DEPARTMENT
 
 
 def _state_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
-    """Rules that depend on what decisions change (the department)."""
+    """Rules that depend on what decisions change (the department, the assignee)."""
+    if isinstance(payload, Assign):
+        return _assign_rule(payload, state)
     if isinstance(payload, (Reroute, Decide)) and payload.department and payload.department == state.department:
         if isinstance(payload, Reroute) or payload.decision is SupervisorChoice.REROUTE:
             return Refusal(RefusalCode.INVALID, f"the complaint is already with {state.department}")
+    return None
+
+
+def _assign_rule(payload: Assign, state: ComplaintState) -> Refusal | None:
+    if payload.assignee == state.assignee:
+        whom = f"assigned to {state.assignee}" if state.assignee else "unassigned"
+        return Refusal(RefusalCode.INVALID, f"the complaint is already {whom}")
+    actor = payload.actor
+    # Department staff take an unassigned complaint for themselves and give back their own; who
+    # works on what beyond that is their supervisor's call.
+    if actor.role is Role.DEPARTMENT_STAFF:
+        takes = payload.assignee == actor.user and state.assignee is None
+        gives_back = payload.assignee is None and state.assignee == actor.user
+        if not (takes or gives_back):
+            return Refusal(
+                RefusalCode.WRONG_ROLE, "department staff take an unassigned complaint for themselves, no one else's"
+            )
     return None
 
 
@@ -225,6 +262,6 @@ def next_stage(name: str, payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED
         case SignReply():
             return Stage.IN_PROGRESS
-        case Note():
+        case Note() | Assign():
             return state.stage
     raise ValueError(f"no transition for {name}")

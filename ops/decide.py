@@ -18,10 +18,11 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from domain.models import Actor, ComplaintState
+from domain.access import may_be_assigned
+from domain.models import Actor, Assign, ComplaintState
 from domain.transitions import TRANSITIONS
 from domain.vocabulary import Role
-from store.tables import Staff
+from store.tables import Complaint, Staff
 
 # Exit codes: what went wrong, for scripts.
 DONE, REFUSED, BAD_INPUT, BAD_ACCOUNT, NO_COMPLAINT, UNAVAILABLE = 0, 1, 2, 3, 4, 5
@@ -65,6 +66,11 @@ async def decide(
     except ValidationError as exc:
         err = exc.errors()[0]
         return Outcome(BAD_INPUT, f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
+    if isinstance(payload, Assign) and payload.assignee is not None:
+        # The workflow holds no staff directory: the assignee is checked here, as the admin does.
+        refused = await _assignee_refusal(client, sessions, complaint_id, payload.assignee)
+        if refused is not None:
+            return refused
     try:
         state = await client.get_workflow_handle(complaint_id).execute_update(name, payload, result_type=ComplaintState)
     except WorkflowUpdateFailedError as exc:
@@ -76,6 +82,30 @@ async def decide(
             return Outcome(NO_COMPLAINT, f"no complaint {complaint_id}")
         return Outcome(UNAVAILABLE, f"not applied, Temporal answered: {exc.message}")
     return Outcome(DONE, f"{complaint_id}: {name} by {actor.user}; stage {state.stage.value}, version {state.version}")
+
+
+async def _assignee_refusal(
+    client: Client, sessions: async_sessionmaker[AsyncSession], complaint_id: str, username: str
+) -> Outcome | None:
+    async with sessions() as session:
+        staff = await session.scalar(select(Staff).where(Staff.username == username, Staff.active.is_(True)))
+        row = (await session.execute(select(Complaint.department_code).where(Complaint.id == complaint_id))).first()
+    if staff is None:
+        return Outcome(BAD_INPUT, f"assignee: there is no active staff member {username}")
+    if row is not None:
+        department = row.department_code
+    else:  # just filed, not projected yet: the workflow's own view
+        try:
+            state = await client.get_workflow_handle(complaint_id).query("state", result_type=ComplaintState)
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return Outcome(NO_COMPLAINT, f"no complaint {complaint_id}")
+            return Outcome(UNAVAILABLE, f"not applied, Temporal answered: {exc.message}")
+        department = state.department
+    assignee = Actor(user=staff.username, role=Role(staff.role), department=staff.department_code)
+    if not may_be_assigned(assignee, department):
+        return Outcome(BAD_INPUT, f"assignee: {username} does not work on this department's complaints")
+    return None
 
 
 def report(outcome: Outcome) -> int:

@@ -56,6 +56,7 @@ def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str,
         "category": state.category.value if state.category else None,
         "priority": state.priority.value,
         "department_code": state.department,
+        "assignee": state.assignee,
         "stage": state.stage.value,
         "outcome": state.outcome.value if state.outcome else None,
         "overdue": state.overdue,
@@ -233,6 +234,12 @@ async def staff_with_roles(session: AsyncSession, roles: Sequence[Role], departm
     if department is not None:
         query = query.where((Staff.department_code == department) | (Staff.role == Role.MANAGER.value))
     return list((await session.scalars(query.order_by(Staff.username))).all())
+
+
+async def active_staff(session: AsyncSession, username: str) -> list[Staff]:
+    """The active staff member ``username`` (none if unknown or deactivated since)."""
+    query = select(Staff).where(Staff.username == username, Staff.active.is_(True))
+    return list((await session.scalars(query)).all())
 
 
 async def log_rows(session: AsyncSession, complaint_id: str) -> list[ComplaintLog]:

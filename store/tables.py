@@ -113,6 +113,8 @@ class Complaint(Base):
     category: Mapped[str | None] = mapped_column(String(40))
     priority: Mapped[str] = mapped_column(String(20), default="normal")
     department_code: Mapped[str | None] = mapped_column(String(20))
+    # The staff member working on it (a username), if any.
+    assignee: Mapped[str | None] = mapped_column(String(100))
     stage: Mapped[str] = mapped_column(String(30))
     outcome: Mapped[str | None] = mapped_column(String(30))
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -157,6 +159,8 @@ class Complaint(Base):
         Index("ix_complaints_email_key", "customer_email_key", "received_at", "id"),
         Index("ix_complaints_duplicate_of", "duplicate_of", "received_at", "id"),
         Index("ix_complaints_stage_first_response", "stage", "first_response_due", "id"),
+        # "Assigned to me", by due time (migration 0008)
+        Index("ix_complaints_assignee_stage_deadline", "assignee", "stage", "deadline", "id"),
     )
 
 
@@ -166,7 +170,7 @@ LISTED = load_only(
     Complaint.id, Complaint.channel, Complaint.customer_name, Complaint.subject, Complaint.category,
     Complaint.department_code, Complaint.stage, Complaint.overdue, Complaint.escalation_level,
     Complaint.received_at, Complaint.deadline, Complaint.priority, Complaint.first_response_due, Complaint.warned,
-    raiseload=True,
+    Complaint.assignee, raiseload=True,
 )  # fmt: skip
 
 

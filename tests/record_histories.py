@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain import search_index as search_attributes
-from domain.models import Decide, Reject, Reopen, ResolveOnSpot, SignReply
+from domain.models import Assign, Decide, Reject, Reopen, Reroute, ResolveOnSpot, SignReply
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
 from intake.filing import file_complaint
 from localstack.mailcatcher import MailCatcher
@@ -30,7 +30,7 @@ from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from tests import journey as journey_helpers
 from tests.conftest import binary
-from tests.journey import BILLING, BILLING_SUP, CS, TECH_SUP, decide, intake, running_worker, start
+from tests.journey import BILLING, BILLING_SUP, CS, TECH, TECH_SUP, decide, intake, running_worker, start
 from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -144,6 +144,21 @@ async def reply_by_email_without_an_address(
         setattr(transitions, "_payload_rule", rule)  # noqa: B010
 
 
+async def assigned(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """Assignment (issue 13): CS assigns a colleague (mailed), the routing at verification clears
+    it, the supervisor assigns the engineer (mailed), he gives it back and takes it himself, a
+    reroute to another department clears him; that department resolves it."""
+    handle = await start(client, settings, intake())
+    await decide(handle, "assign", Assign(actor=CS, assignee="hoa.cs"))
+    await decide(handle, "verify", VERIFY)
+    await decide(handle, "assign", Assign(actor=TECH_SUP, assignee=TECH.user))
+    await decide(handle, "assign", Assign(actor=TECH, assignee=None))
+    await decide(handle, "assign", Assign(actor=TECH, assignee=TECH.user))
+    await decide(handle, "reroute", Reroute(actor=TECH_SUP, department="BILLING", reason="Hóa đơn"))
+    await decide(handle, "resolve", RESOLVE.model_copy(update={"actor": BILLING}))
+    return handle
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -158,6 +173,7 @@ JOURNEYS: dict[str, Journey] = {
         jobs_in_order,
         route_entry_from_the_activity,
         reply_by_email_without_an_address,
+        assigned,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

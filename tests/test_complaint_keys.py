@@ -323,6 +323,15 @@ async def test_starter_decide_acts_as_an_active_account_only(
         state = await state_of(handle)
         assert state.stage is Stage.IN_PROGRESS
         assert state.log[1].actor.user == "lan.cs" and state.log[1].actor.role is Role.CS_AGENT
+        # an assignee is checked against the staff directory, as the admin does (the workflow cannot)
+        for someone in ("ha.billing", "nobody.here"):
+            assign = json.dumps({"assignee": someone})
+            code, _, err = await starter(env, "decide", handle.id, "assign", "--as", "tuan.tech", "--input", assign)
+            assert code == 2 and err.startswith("assignee:"), err
+        assign = json.dumps({"assignee": "minh.tech"})
+        code, out, err = await starter(env, "decide", handle.id, "assign", "--as", "tuan.tech", "--input", assign)
+        assert code == 0, err
+        assert (await state_of(handle)).assignee == "minh.tech"
     async with sessions() as session:  # the staff row decided: the store is where the actor came from
         assert (await session.scalars(select(Staff.role).where(Staff.username == "lan.cs"))).one() == "cs_agent"
 

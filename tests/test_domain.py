@@ -120,10 +120,10 @@ def test_a_reply_by_email_needs_the_customers_email() -> None:
 
 def test_available_decisions_follow_the_table() -> None:
     state = fresh(Channel.IN_PERSON)
-    assert set(available_decisions(CS, state, T0)) == {"verify", "reject", "resolve_on_spot", "note"}
+    assert set(available_decisions(CS, state, T0)) == {"verify", "reject", "resolve_on_spot", "note", "assign"}
     assert available_decisions(ADMIN, state, T0) == []
     assert "resolve_on_spot" not in available_decisions(CS, fresh(Channel.EMAIL), T0)
-    assert set(available_decisions(MANAGER, state, T0)) == {"reject", "note"}
+    assert set(available_decisions(MANAGER, state, T0)) == {"reject", "note", "assign"}
 
 
 def test_timers_in_order_and_reopen_resets_the_bound() -> None:

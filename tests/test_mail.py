@@ -93,6 +93,7 @@ def test_purposes_are_the_agreed_set() -> None:
         "reopened",
         "rejected",
         "resolved_on_spot",
+        "assigned",
     }
     assert CUSTOMER_PURPOSES | INTERNAL_PURPOSES == MAIL_PURPOSES
     assert not CUSTOMER_PURPOSES & INTERNAL_PURPOSES

@@ -23,6 +23,7 @@ from domain.audit_chain import GENESIS, detail_digest, entry_hash
 from domain.lifecycle import TimerKind
 from domain.models import (
     Actor,
+    Assign,
     Close,
     ComplaintIntake,
     ComplaintStart,
@@ -76,6 +77,15 @@ SPEC: dict[str, tuple[set[Role], set[Stage]]] = {
     "close": ({R.DEPARTMENT_STAFF, R.SUPERVISOR}, {S.REPLIED}),
     "reopen": ({R.CS_AGENT}, {S.CLOSED}),
     "note": (ALL_STAFF, set(S) - {S.CLOSED}),
+    "assign": (ALL_STAFF, set(S) - {S.CLOSED}),
+}
+# ``assign``: the open stages each role assigns in (CS while the complaint is with CS; department
+# staff, for themselves, while their department handles it; supervisors and the manager always).
+ASSIGNS_IN: dict[Role, set[Stage]] = {
+    R.CS_AGENT: {S.RECEIVED, S.READY_TO_REPLY},
+    R.DEPARTMENT_STAFF: {S.IN_PROGRESS, S.ESCALATED},
+    R.SUPERVISOR: set(S) - {S.CLOSED},
+    R.MANAGER: set(S) - {S.CLOSED},
 }
 
 _HOLIDAYS = vn_holidays(range(2025, 2031))
@@ -146,6 +156,7 @@ FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "close": _fields(root_cause=TEXT, lessons_learned=TEXT, preventive_action=st.none() | TEXT),
     "reopen": _fields(reason=TEXT),
     "note": _fields(text=TEXT),
+    "assign": _fields(assignee=st.sampled_from([None, *USERS, "someone", "owner"])),
 }
 PICK = st.integers(min_value=0, max_value=2**16)
 DECISION = st.sampled_from(list(TRANSITIONS))
@@ -190,6 +201,7 @@ REQUIRED_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "close": ("root_cause", {"lessons_learned": "l"}),
     "reopen": ("reason", {}),
     "note": ("text", {}),
+    "assign": ("assignee", {}),
 }
 
 
@@ -201,9 +213,11 @@ def expected_actor_refusal(name: str, actor: Actor, state: ComplaintState, now: 
         return RefusalCode.WRONG_ROLE
     if state.stage not in stages:
         return RefusalCode.WRONG_STAGE
+    if name == "assign" and state.stage not in ASSIGNS_IN[actor.role]:
+        return RefusalCode.WRONG_STAGE
     if TRANSITIONS[name].scope is Scope.ASSIGNED_DEPARTMENT and actor.role in (R.DEPARTMENT_STAFF, R.SUPERVISOR):
         # CS triages everything: its supervisors may note, reroute and reject any complaint
-        cs_triage = name in ("note", "reroute", "reject") and actor.department == CS_DEPARTMENT
+        cs_triage = name in ("note", "reroute", "reject", "assign") and actor.department == CS_DEPARTMENT
         if actor.department != state.department and not cs_triage:
             return RefusalCode.WRONG_DEPARTMENT
     if name == "resolve_on_spot" and state.channel is not Channel.IN_PERSON:
@@ -220,6 +234,14 @@ def expected_refusal(name: str, payload: Decision, state: ComplaintState, now: d
     code = expected_actor_refusal(name, payload.actor, state, now)
     if code is not None:
         return code
+    if isinstance(payload, Assign):
+        if payload.assignee == state.assignee:
+            return RefusalCode.INVALID  # no change
+        me = payload.actor.user
+        if payload.actor.role is R.DEPARTMENT_STAFF and not (
+            (payload.assignee == me and state.assignee is None) or (payload.assignee is None and state.assignee == me)
+        ):
+            return RefusalCode.WRONG_ROLE  # they take an unassigned one for themselves, or give back their own
     if isinstance(payload, Reroute) and payload.department == state.department:
         return RefusalCode.INVALID
     if (
@@ -253,7 +275,7 @@ def expected_stage(payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED if payload.approved else Stage.IN_PROGRESS
         case Reply():
             return Stage.REPLIED
-        case Note():
+        case Note() | Assign():
             return state.stage
     raise AssertionError(payload)
 
@@ -358,10 +380,21 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert after.deadline == self.policy.add(self.now, self.policy.resolution)
             assert after.deadline >= before.deadline, "a reopen gives a fresh bound, never a shorter one"
             assert not after.overdue and after.breaches == 0 and not after.warned
+        if isinstance(payload, Assign):
+            assert after.assignee == payload.assignee and entry.detail.get("assignee") == payload.assignee
+        else:
+            assert after.assignee == before.assignee, (name, "only assign and a routing change the assignee")
         department = routed_to(name, payload)
         if department is not None:
-            after = lifecycle.assign_department(after, department, payload.actor, self.now, None)
-            assert (after.department, after.stage, after.log[-1].action) == (department, Stage.IN_PROGRESS, "route")
+            routed = lifecycle.assign_department(after, department, payload.actor, self.now, None)
+            assert (routed.department, routed.stage, routed.log[-1].action) == (department, Stage.IN_PROGRESS, "route")
+            # to another department: whoever worked on it is not the new department's
+            moved = department != after.department
+            assert routed.assignee == (None if moved else after.assignee)
+            assert routed.log[-1].detail.get("unassigned") == (after.assignee if moved else None)
+            # the workflow appends the activity's entry: the same state
+            assert lifecycle.with_route_entry(after, routed.log[-1]) == routed
+            after = routed
         self._step(after, name)
         event(f"applied {name}")
 
@@ -527,6 +560,15 @@ class ComplaintMachine(RuleBasedStateMachine):
         if s.stage is Stage.REPLIED:
             assert s.reply_method
         assert s.reopen_count == sum(e.action == "reopen" for e in s.log)
+        # the assignee is the last assign's, unless a routing to another department cleared it since
+        assignee = None
+        for e in s.log:
+            if e.action == "assign":
+                assignee = e.detail.get("assignee")
+            elif e.action == "route" and "unassigned" in e.detail:
+                assert e.detail["unassigned"] == assignee
+                assignee = None
+        assert s.assignee == assignee
         if not self.finished:
             assert lifecycle.next_timer(s, policy) is not None
 

@@ -47,11 +47,14 @@ CASES: list[tuple[User, Filters]] = [
     (TECH, Filters(sort="priority", stage="in_progress")),
     (CS, Filters(sort="stage", overdue=True)),
     (CS, Filters(sort="priority", q="khach 4242")),
+    (TECH, Filters(assignee="me")),  # migration 0008
+    (CS, Filters(assignee="minh.tech", stage="in_progress")),
 ]
+ASSIGNEES = [None] * 17 + ["minh.tech", "lan.cs", "tuan.tech"]
 
 
 def rows(n: int) -> list[dict[str, Any]]:
-    rng = random.Random(7)
+    rng, assigned = random.Random(7), random.Random(8)  # the assignees apart: the other columns as before
     start = datetime(2025, 1, 1, tzinfo=UTC)
     stages, departments = [s.value for s in Stage], ["CS", "TECH", "BILLING", "SALES"]
     out: list[dict[str, Any]] = []
@@ -67,6 +70,7 @@ def rows(n: int) -> list[dict[str, Any]]:
             "overdue": rng.random() < 0.05, "escalation_level": 0, "reopen_count": 0, "received_at": received,
             "deadline": received + timedelta(days=20), "closed_at": None, "updated_at": received,
             "root_cause": None, "rejection_reason": None, "duplicate_of": None, "version": 1, "state": {},
+            "assignee": assigned.choice(ASSIGNEES),
         })  # fmt: skip
     return out
 
@@ -136,6 +140,26 @@ async def test_list_queries_use_indexes(big_store: Any, user: User, filters: Fil
         # a sort's own index gives its order: no sorting of all the rows the scope allows
         sorting = [line for line in plan if "TEMP B-TREE FOR ORDER BY" in line or line.strip().startswith("Sort")]
         assert not sorting, "\n".join(plan)
+
+
+async def test_the_assigned_to_me_queue_uses_its_index(big_store: Any) -> None:
+    """My work's first queue (admin.services.queues): open complaints assigned to the reader."""
+    dialect, sessions = big_store
+    async with sessions() as session:
+        capture = Capture(session)
+        with pytest.raises(_Captured):
+            await capture.queues(TECH)
+        compiled = capture.statement.compile(session.bind, compile_kwargs={"literal_binds": True})
+    assert "assignee" in str(compiled)
+    async with sessions() as session:
+        if dialect == "sqlite":
+            plan = [r[-1] for r in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()]
+            assert any("ix_complaints_assignee_stage_deadline" in line for line in plan), plan
+            full_scans = [line for line in plan if line.strip() == "SCAN complaints"]
+        else:
+            plan = [r[0] for r in (await session.execute(text(f"EXPLAIN {compiled}"))).all()]
+            full_scans = [line for line in plan if "Seq Scan on complaints" in line]
+    assert plan and not full_scans, "\n".join(plan)
 
 
 async def test_postgres_plans_every_statement_for_its_own_parameters() -> None:

@@ -17,6 +17,7 @@ from typing import Any, NoReturn
 
 import asyncpg
 import pytest
+from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, func, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
@@ -36,6 +37,7 @@ from domain.models import (
 )
 from domain.sla import VN_TZ, SlaPolicy
 from domain.vocabulary import DEFAULT_ROUTING, Category, Channel, Priority, Role, Stage
+from store import search
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import alembic_config, upgrade
 from store.projection import (
@@ -271,6 +273,36 @@ async def test_upgrade_creates_all_tables_seeds_and_is_idempotent(db: Db) -> Non
     assert all(s.email for s in staff)
     assert revisions == [HEAD_REVISION]
     assert ScriptDirectory.from_config(alembic_config(db.url)).get_heads() == [HEAD_REVISION]
+
+
+async def test_migration_0008_adds_the_assignee_and_its_index_and_goes_back(db: Db) -> None:
+    """Rows stored before it read as unassigned; down and up again, the search triggers of 0007
+    still index new rows (a table copy would have dropped them on SQLite)."""
+    config = alembic_config(db.url)
+    await asyncio.to_thread(command.downgrade, config, "0007")
+
+    def columns(sync_conn: Connection) -> tuple[set[str], set[str | None]]:
+        inspector = inspect(sync_conn)
+        names = {c["name"] for c in inspector.get_columns("complaints")}
+        return names, {i["name"] for i in inspector.get_indexes("complaints")}
+
+    try:
+        async with db.engine.connect() as conn:
+            names, indexes = await conn.run_sync(columns)
+        assert "assignee" not in names and "ix_complaints_assignee_stage_deadline" not in indexes
+    finally:
+        await upgrade(db.url)
+    async with db.engine.connect() as conn:
+        names, indexes = await conn.run_sync(columns)
+    assert "assignee" in names and "ix_complaints_assignee_stage_deadline" in indexes
+    state = started(subject=f"Sau 0008 {uuid.uuid4().hex[:6]}")
+    async with transaction(db.sessions) as session:
+        await project_complaint(session, state)
+    async with db.sessions() as session:
+        row = await session.get(Complaint, state.complaint_id)
+        assert row is not None and row.assignee is None
+        found = await session.scalars(select(Complaint.id).where(search.matches(db.engine.dialect.name, state.subject)))
+        assert list(found) == [state.complaint_id]
 
 
 # --- 2. seeding never overwrites edits ---

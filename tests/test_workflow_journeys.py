@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from domain.models import Decide, Escalate, Reject, Reopen, Reply, ResolveOnSpot, SignReply
+from domain.models import Assign, Decide, Escalate, Reject, Reopen, Reply, Reroute, ResolveOnSpot, SignReply
 from domain.sla import CalendarKind, SlaPolicy, vn_holidays
 from domain.vocabulary import Category, Channel, Outcome, ReplyMethod, Stage, SupervisorChoice
 from localstack.mailcatcher import MailCatcher
@@ -324,3 +324,39 @@ async def test_reply_by_phone_is_logged_not_mailed(
                 select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id, ComplaintLog.action == "reply")
             )
             assert row is not None and row.detail["method"] == "phone"
+
+
+async def test_assigned_the_assignee_is_mailed_and_a_reroute_clears_the_assignee(
+    client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
+    """CS assigns a received complaint to a colleague (mailed); verification routes it to TECH,
+    which clears the CS assignee; the TECH supervisor assigns its engineer (mailed), a reply keeps
+    him; a reroute to BILLING clears him again, and the store row follows."""
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(Channel.EMAIL))
+        state = await decide(handle, "assign", Assign(actor=CS, assignee="hoa.cs"))
+        assert (state.assignee, state.stage) == ("hoa.cs", Stage.RECEIVED)
+        state = await decide(handle, "verify", VERIFY)
+        assert (state.department, state.assignee) == ("TECH", None)
+        assert state.log[-1].action == "route" and state.log[-1].detail["unassigned"] == "hoa.cs"
+        state = await decide(handle, "assign", Assign(actor=TECH_SUP, assignee=TECH.user))
+        assert state.assignee == TECH.user
+        # taken for oneself: nobody to tell
+        state = await decide(handle, "assign", Assign(actor=TECH, assignee=None))
+        state = await decide(handle, "assign", Assign(actor=TECH, assignee=TECH.user))
+        assert state.assignee == TECH.user
+        async with sessions() as session:
+            row = await session.get(Complaint, handle.id)
+            assert row is not None and row.assignee == TECH.user
+        state = await decide(handle, "reroute", Reroute(actor=TECH_SUP, department="BILLING", reason="Hóa đơn"))
+        assert (state.department, state.assignee) == ("BILLING", None)
+        assert state.log[-1].detail["unassigned"] == TECH.user
+
+        mails = await settle(handle, catcher, 3)  # acknowledgement, and two assignments
+        assigned = [m for m in mails if ".assigned@" in str(m["Message-ID"])]
+        assert [addresses(m) for m in assigned] == [{"hoa.cs@luarong.vn"}, {"minh.tech@luarong.vn"}], assigned
+        text = plain_text(next(m for m in assigned if "minh.tech@luarong.vn" in addresses(m)))
+        assert "Lê Quang Minh" in text and "người phụ trách" in text and handle.id in text
+        async with sessions() as session:
+            row = await session.get(Complaint, handle.id)
+            assert row is not None and (row.department_code, row.assignee) == ("BILLING", None)

@@ -14,6 +14,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain import search_index as search_attributes
 from domain.models import (
+    Assign,
     Close,
     Decide,
     Decision,
@@ -135,6 +136,13 @@ ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
         Stage.IN_PROGRESS,
         Stage.CLOSED,
     ),
+    "assign": (
+        Assign(actor=TECH_SUP, assignee=TECH.user),
+        Stage.IN_PROGRESS,
+        Channel.EMAIL,
+        Stage.IN_PROGRESS,
+        Stage.CLOSED,
+    ),
 }
 
 
@@ -173,10 +181,14 @@ async def test_row(client: Client, settings: Settings, sessions: Sessions, name:
         assert refusal is not None and refusal.type == "wrong_role"
 
         fields = payload.model_dump(mode="json")
-        required = next(f for f, info in type(payload).model_fields.items() if info.is_required() and f != "actor")
-        del fields[required]
-        # A payload the model refuses fails to decode: the update is rejected before the validator.
-        assert_undecodable(await refused(handle, name, fields))
+        own = [f for f in type(payload).model_fields if f != "actor"]
+        required = next((f for f in own if type(payload).model_fields[f].is_required()), None)
+        if required is not None:
+            del fields[required]
+            # A payload the model refuses fails to decode: the update is rejected before the validator.
+            assert_undecodable(await refused(handle, name, fields))
+        else:  # assign: no field is required (no assignee unassigns), but an empty one is no name
+            required = own[0]
 
         value = getattr(payload, required)
         empty = payload.model_dump(mode="json") | {required: "" if isinstance(value, str) else None}
@@ -211,3 +223,25 @@ async def test_department_staff_of_another_department_is_refused(
         assert attributes.get(search_attributes.STATUS) == "in_progress"
         assert attributes.get(search_attributes.CATEGORY) == "technical"
         assert attributes.get(search_attributes.DEADLINE) == state.deadline
+
+
+async def test_assign_who_whom_and_when(client: Client, settings: Settings, sessions: Sessions) -> None:
+    """Department staff take an unassigned complaint of their department for themselves and give
+    it back, no more; CS assigns only while the complaint is with CS; nobody assigns twice alike."""
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.IN_PROGRESS, search_attributes=True)
+        refusal = await refused(handle, "assign", Assign(actor=TECH, assignee="someone.else"))
+        assert refusal is not None and refusal.type == "wrong_role"
+        refusal = await refused(handle, "assign", Assign(actor=CS, assignee=CS.user))
+        assert refusal is not None and refusal.type == "wrong_stage"
+        refusal = await refused(handle, "assign", Assign(actor=BILLING, assignee=BILLING.user))
+        assert refusal is not None and refusal.type == "wrong_department"
+        assert (await decide(handle, "assign", Assign(actor=TECH, assignee=TECH.user))).assignee == TECH.user
+        refusal = await refused(handle, "assign", Assign(actor=TECH_SUP, assignee=TECH.user))
+        assert refusal is not None and refusal.type == "invalid"  # already theirs
+        other = TECH.model_copy(update={"user": "other.tech"})
+        refusal = await refused(handle, "assign", Assign(actor=other, assignee=other.user))
+        assert refusal is not None and refusal.type == "wrong_role"  # taken: their supervisor's call
+        assert (await decide(handle, "assign", Assign(actor=TECH, assignee=None))).assignee is None
+        # a CS supervisor assigns in any department, at any open stage
+        assert (await decide(handle, "assign", Assign(actor=CS_SUP, assignee=TECH.user))).assignee == TECH.user

@@ -54,6 +54,7 @@ class ComplaintSummary(BaseModel):
     category: str | None
     priority: Priority
     department: str | None
+    assignee: str | None = Field(description="the username of the staff member working on it")
     overdue: bool
     escalation_level: int
     received_at: datetime
@@ -111,6 +112,9 @@ async def list_complaints(
     category: Category | None = None,
     channel: Channel | None = None,
     priority: Priority | None = None,
+    assignee: Annotated[
+        str | None, Query(max_length=100, description="a username, or `me`: the complaints assigned to the caller")
+    ] = None,
     overdue: bool | None = None,
     q: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$")] = None,  # a NUL is no text
     received_from: AwareDatetime | None = None,
@@ -124,6 +128,7 @@ async def list_complaints(
         category=category.value if category else None,
         channel=channel.value if channel else None,
         priority=priority.value if priority else None,
+        assignee=assignee,
         overdue=overdue,
         q=q,
         received_from=received_from,
@@ -146,6 +151,7 @@ def _summary(r: Complaint) -> ComplaintSummary:
         category=r.category,
         priority=Priority(r.priority),
         department=r.department_code,
+        assignee=r.assignee,
         overdue=r.overdue,
         escalation_level=r.escalation_level,
         received_at=r.received_at,

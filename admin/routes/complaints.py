@@ -23,6 +23,8 @@ from admin.users import User
 from domain import access
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
+from domain.vocabulary import Role
+from store.tables import Staff
 
 router = APIRouter(include_in_schema=False)
 
@@ -46,7 +48,7 @@ def list_filters(q: Mapping[str, str]) -> Filters:
     overdue = {"true": True, "false": False}.get(q.get("overdue", ""))
     return Filters(stage=q.get("stage") or None, department=q.get("department") or None,
                    category=q.get("category") or None, channel=q.get("channel") or None,
-                   priority=q.get("priority") or None, overdue=overdue,
+                   priority=q.get("priority") or None, assignee=q.get("assignee") or None, overdue=overdue,
                    q=(q.get("q") or "").strip() or None, received_from=_day(q.get("from"), "received_from"),
                    received_to=_day(q.get("to"), "received_to", next_day=True),
                    sort=q.get("sort") or "received")  # fmt: skip
@@ -78,6 +80,7 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
         "views": await views.list(user), "sorts": SORT_NAMES, "sort_labels": sort_labels, "query": list_query(q),
         "sort_urls": {s: "/complaints?" + list_query(q, sort=s) for s in SORT_NAMES},
         "bulk_actions": list(BULK_ACTIONS) if bulk.may_bulk(user) else [],
+        "staff": await service.assignable_staff(user),
     }  # fmt: skip
     try:
         page = await service.search(user, list_filters(q), q.get("after") or None)
@@ -85,10 +88,11 @@ async def complaint_list(request: Request, user: CurrentStaff, service: ServiceD
         if refused.status != 422:
             raise
         message = refusal_message(lang, refused)
-        return render(request, user, "list.html", 422, rows=[], next_url=None,
+        return render(request, user, "list.html", 422, rows=[], next_url=None, people={},
                       messages=[{"kind": "error", "text": message}], **common)  # fmt: skip
     next_url = f"/complaints?{list_query(q, after=page.next_cursor)}" if page.next_cursor else None
-    return render(request, user, "list.html", rows=page.items, next_url=next_url, **common)
+    return render(request, user, "list.html", rows=page.items, next_url=next_url,
+                  people=await service.assignee_names(page.items), **common)  # fmt: skip
 
 
 def _day(value: str | None, field: str, next_day: bool = False) -> datetime | None:
@@ -181,8 +185,18 @@ async def _complaint(
         prefilled=_prefilled(page.state), irreversible=IRREVERSIBLE,
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
         history=page.history, duplicates=page.duplicates,
+        assign_choices=_assign_choices(user, page.state, page.assignees),
+        may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
         department_names=await service.department_names(language(request, user)),
     )  # fmt: skip
+
+
+def _assign_choices(user: User, state: ComplaintState, assignees: list[Staff]) -> list[Staff]:
+    """The assign form's picker: whoever may take the complaint; department staff only take it
+    themselves (domain.transitions), so their picker holds themselves alone."""
+    if user.role is Role.DEPARTMENT_STAFF:
+        return [p for p in assignees if p.username == user.username]
+    return assignees
 
 
 # Decisions that cannot be taken back (a mail goes out, or the complaint closes): asked twice.

@@ -12,5 +12,7 @@ router = APIRouter(include_in_schema=False)
 @router.get("/")
 async def my_work(request: Request, user: CurrentStaff, service: ServiceDep) -> Response:
     names = await service.department_names(language(request, user))
-    return render(request, user, "work.html", queues=await service.queues(user), title="My work",
-                  department_names=names)  # fmt: skip
+    queues = await service.queues(user)
+    people = await service.assignee_names([row for queue in queues for row in queue.rows])
+    return render(request, user, "work.html", queues=queues, title="My work",
+                  department_names=names, people=people)  # fmt: skip

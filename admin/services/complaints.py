@@ -28,10 +28,11 @@ from admin.users import User
 from config.settings import Settings
 from correspondence.context import complaint_context
 from correspondence.rendering import render_letter
-from domain.access import can_access, can_access_department
+from domain import access
+from domain.access import ASSIGNABLE_ROLES, can_access, can_access_department, may_be_assigned
 from domain.data_requests import may_anonymise
 from domain.effects import CUSTOMER_MAILS
-from domain.models import Actor, ComplaintIntake, ComplaintState, LogEntry
+from domain.models import Actor, Assign, ComplaintIntake, ComplaintState, LogEntry
 from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
 from domain.vocabulary import PRIORITY_ORDER, Role, Stage
 from encryption.payload_codec import REFUSED, data_keys_of
@@ -59,6 +60,8 @@ class Filters:
     category: str | None = None
     channel: str | None = None
     priority: str | None = None
+    # A username; "me" is the reader.
+    assignee: str | None = None
     overdue: bool | None = None
     q: str | None = None
     received_from: datetime | None = None
@@ -120,6 +123,7 @@ class ComplaintPage:
     people: dict[str, str]  # username -> full name, for everyone the page names
     history: list[Complaint]  # the same customer's other complaints (by phone or e-mail), newest first
     duplicates: list[Complaint]  # the complaints rejected as duplicates of this one
+    assignees: list[Staff]  # who the complaint may be assigned to (the assign form's picker)
 
 
 @dataclass(frozen=True)
@@ -249,6 +253,10 @@ class ComplaintService:
             raise ServiceError(422, "invalid", f"department: there is no department {department}", field="department")
         # Nor can it tell whether the original of a duplicate exists (the domain refuses the self case).
         await self._check_original(user, complaint_id, getattr(payload, "duplicate_of", None))
+        # Nor can it read the staff directory: an assignee must be someone who may work on it.
+        if isinstance(payload, Assign) and payload.assignee is not None:
+            where = projected.department_code if projected else (await self.state(user, complaint_id)).department
+            await self._check_assignee(payload.assignee, where)
         # No state query first (a round trip through the worker): the workflow's validator applies
         # the transition table and its refusal carries the same code; a refused update leaves no
         # history. A health check (server only, ~1 ms) keeps "nothing was applied" a true answer
@@ -299,6 +307,30 @@ class ComplaintService:
     async def duplicates_of(self, user: User, complaint_id: str) -> list[Complaint]:
         query = customers.duplicates_of(complaint_id, scopes.visible_to(user.actor))
         return list((await self.session.scalars(query)).all())
+
+    async def _check_assignee(self, username: str, department: str | None) -> None:
+        staff = await self.session.scalar(select(Staff).where(Staff.username == username, Staff.active.is_(True)))
+        if staff is None:
+            raise ServiceError(
+                422, "invalid", f"assignee: there is no active staff member {username}", field="assignee"
+            )
+        if not may_be_assigned(_actor_of(staff), department):
+            raise ServiceError(
+                422, "invalid", f"assignee: {username} does not work on this department's complaints", field="assignee"
+            )
+
+    async def assignable_staff(self, user: User) -> list[Staff]:
+        """Everyone a complaint ``user`` sees may be assigned to (the list's assignee filter)."""
+        query = select(Staff).where(Staff.active.is_(True), Staff.role.in_([r.value for r in ASSIGNABLE_ROLES]))
+        found = (await self.session.scalars(query.order_by(Staff.full_name, Staff.username))).all()
+        department = access.visible_department(user.actor)
+        return [s for s in found if department is None or may_be_assigned(_actor_of(s), department)]
+
+    async def assignees(self, department: str | None) -> list[Staff]:
+        """Active staff who may be given a complaint of ``department``, by full name."""
+        query = select(Staff).where(Staff.active.is_(True), Staff.role.in_([r.value for r in ASSIGNABLE_ROLES]))
+        found = (await self.session.scalars(query.order_by(Staff.full_name, Staff.username))).all()
+        return [s for s in found if may_be_assigned(_actor_of(s), department)]
 
     async def _precheck(self, user: User, complaint_id: str, name: str, payload: Any) -> None:
         """The transition table on the complaint's current state, as the workflow would apply it."""
@@ -357,6 +389,7 @@ class ComplaintService:
             (Complaint.category, filters.category),
             (Complaint.channel, filters.channel),
             (Complaint.priority, filters.priority),
+            (Complaint.assignee, user.username if filters.assignee == "me" else filters.assignee),
         ):
             if value is not None and value != "":
                 conditions.append(column == value)
@@ -379,9 +412,12 @@ class ComplaintService:
         mails = await self._mails(complaint_id)
         events = await self._audit(complaint_id)
         named = {e.actor.user for e in state.log} | {str(e.actor.get("user")) for e in events if e.actor}
+        named |= {str(v) for e in events for k, v in e.fields.items() if k in ("assignee", "unassigned") and v}
+        named |= {state.assignee} if state.assignee else set()
+        actions = self.actions(user, state)
         return ComplaintPage(
             state=state,
-            actions=self.actions(user, state),
+            actions=actions,
             customer_mails=[m for m in mails if m.purpose in CUSTOMER_MAILS],
             staff_mails=[m for m in mails if m.purpose not in CUSTOMER_MAILS],
             events=events,
@@ -391,12 +427,17 @@ class ComplaintService:
             people=await self.full_names(named | ({state.signed_by} if state.signed_by else set())),
             history=await self.customer_complaints(user, state.customer.phone, state.customer.email, complaint_id),
             duplicates=await self.duplicates_of(user, complaint_id),
+            assignees=await self.assignees(state.department) if "assign" in actions else [],
         )
 
     async def full_names(self, usernames: set[str]) -> dict[str, str]:
         """Staff are shown by their full names; an unknown name (the system, a removed account) as it is."""
         query = select(Staff.username, Staff.full_name).where(Staff.username.in_(usernames))
         return {username: name for username, name in (await self.session.execute(query)).all()}
+
+    async def assignee_names(self, rows: list[Complaint]) -> dict[str, str]:
+        """The full names of the assignees of listed rows."""
+        return await self.full_names({row.assignee for row in rows if row.assignee})
 
     async def departments(self) -> list[Department]:
         return list((await self.session.scalars(select(Department).order_by(Department.code))).all())
@@ -555,6 +596,10 @@ class ComplaintService:
         if exc.status in UNAVAILABLE_CODES:
             return UNAVAILABLE
         return ServiceError(409, "refused", exc.message)
+
+
+def _actor_of(staff: Staff) -> Actor:
+    return Actor(user=staff.username, role=Role(staff.role), department=staff.department_code)
 
 
 async def _decode(converter: Any, payloads: Any) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
+from domain.access import ASSIGNABLE_ROLES
 from domain.models import Actor
 from domain.vocabulary import Role, Stage
 from store import scopes
@@ -34,8 +35,14 @@ class QueueCount:
 
 
 def work_queues(actor: Actor, now: datetime | None = None) -> list[tuple[str, ColumnElement[bool]]]:
-    """(title msgid, condition) for each queue of ``actor``'s role."""
+    """(title msgid, condition) for each queue of ``actor``'s role; first, for everyone who may be
+    assigned a complaint, those assigned to them."""
     now = now or datetime.now(UTC)
+    assigned = [("Assigned to me", (Complaint.assignee == actor.user) & scopes.is_open())]
+    return (assigned if actor.role in ASSIGNABLE_ROLES else []) + _role_queues(actor, now)
+
+
+def _role_queues(actor: Actor, now: datetime) -> list[tuple[str, ColumnElement[bool]]]:
     # Department staff and supervisors act on their own department's complaints (the transition
     # table's scope), even where they may see more (a CS supervisor sees every complaint).
     mine = Complaint.department_code == actor.department

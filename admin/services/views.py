@@ -15,7 +15,19 @@ from admin.users import User
 from store.tables import SavedView
 
 # The list's own query parameters: what a view keeps (not, e.g., a page cursor).
-LIST_PARAMS = ("q", "stage", "department", "category", "channel", "priority", "overdue", "from", "to", "sort")
+LIST_PARAMS = (
+    "q",
+    "stage",
+    "department",
+    "category",
+    "channel",
+    "priority",
+    "assignee",
+    "overdue",
+    "from",
+    "to",
+    "sort",
+)
 MAX_VIEWS = 50  # per user
 MAX_NAME = 100
 
