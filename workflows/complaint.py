@@ -10,7 +10,7 @@ The company's procedure (../shared/seed), step by step, and where each lives:
   04 Answer            ``reply`` by CS; a written complaint's letter is signed: ``sign_reply``
   05 Close             ``close`` with root cause and lessons; ``reopen`` within the window
   Never past 20 days   the timers in ``run``: first response, day-15 warning, day-20 breach (repeated)
-  At any open stage    ``note``: an internal note, the stage unchanged
+  At any open stage    ``note``: an internal note; ``assign``: to a person; the stage unchanged
 
 Orchestration only: who may decide what is ``domain.transitions``, what the state becomes is
 ``domain.lifecycle``, which step and mails follow is ``domain.effects``; the side effects live
