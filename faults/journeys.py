@@ -372,7 +372,8 @@ def plan(count: int, rng: random.Random, run_id: str) -> list[Journey]:
 class Browser:
     """A staff member in the web UI (session cookie), to read what the complaint page shows."""
 
-    BADGE = re.compile(r'<span class="badge">([a-z_]+)</span>')
+    # The page names a mail's status in words; its class carries the status itself.
+    BADGE = re.compile(r'<span class="badge mail-([a-z_]+)">')
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url
