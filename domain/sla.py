@@ -39,12 +39,18 @@ class SlaPolicy(BaseModel):
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """``start`` plus ``duration`` in this policy's calendar.
 
-        Whole days count as working days under ``vn_working_days`` (the time of day is kept);
+        Whole days count as working days under ``vn_working_days`` (the time of day is kept; a
+        start on a non-working day counts from the next working day's midnight);
         anything shorter than whole days (``PT60S``, used to watch timers live) is added as is.
         """
         if self.calendar is CalendarKind.CALENDAR or duration % ONE_DAY:
             return start + duration
         local = start.astimezone(VN_TZ)
+        if not self.is_working_day(local.date()):
+            # Received on a weekend or a holiday: the period starts with the next working day, so
+            # a later receipt never gets an earlier deadline (keeping the time of day would).
+            while not self.is_working_day(local.date()):
+                local = (local + ONE_DAY).replace(hour=0, minute=0, second=0, microsecond=0)
         remaining = duration // ONE_DAY
         day = local
         while remaining > 0:

@@ -148,3 +148,21 @@ def test_timers_in_order_and_reopen_resets_the_bound() -> None:
     assert reopened.escalation_level >= 1 and reopened.reopen_count == 1
     late = T0 + timedelta(days=53)
     assert code_of(check("reopen", Reopen(actor=CS, reason="x"), closed, late)) is RefusalCode.REOPEN_WINDOW_CLOSED
+
+
+def test_a_later_receipt_never_gets_an_earlier_working_day_deadline() -> None:
+    """Under Vietnamese working days, deadlines grow with the receipt time, weekends and Tết
+    included (a Sunday receipt at 04:00 once got an earlier deadline than Friday's at 07:00)."""
+    from datetime import UTC, datetime, timedelta
+
+    from domain.sla import CalendarKind, SlaPolicy, vn_holidays
+
+    policy = SlaPolicy(calendar=CalendarKind.VN_WORKING_DAYS, holidays=vn_holidays([2025, 2026]))
+    start = datetime(2024, 12, 27, tzinfo=UTC)
+    previous = policy.add(start, timedelta(days=20))
+    for hours in range(1, 24 * 60):
+        deadline = policy.add(start + timedelta(hours=hours), timedelta(days=20))
+        assert deadline >= previous, start + timedelta(hours=hours)
+        previous = deadline
+    friday, sunday = datetime(2025, 1, 3, 0, 0, tzinfo=UTC), datetime(2025, 1, 4, 21, 0, tzinfo=UTC)
+    assert policy.add(sunday, timedelta(days=20)) > policy.add(friday, timedelta(days=20))
