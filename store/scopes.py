@@ -3,11 +3,12 @@ queues and counts. One rendering each; tests/test_scopes.py holds them to the do
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, case, or_
+from sqlalchemy import ColumnElement, Integer, literal_column, or_
 
 from domain.access import DUE_SOON, visible_department
 from domain.models import Actor
-from domain.vocabulary import PRIORITY_ORDER, Stage
+from domain.vocabulary import Stage
+from store.ranks import PRIORITY_RANK_SQL
 from store.tables import Complaint
 
 
@@ -34,7 +35,6 @@ def due_soon(now: datetime) -> ColumnElement[bool]:
 
 
 def priority_rank() -> ColumnElement[int]:
-    """``domain.vocabulary.PRIORITY_ORDER`` as a sort key: 0 for the most pressing."""
-    return case(
-        {p.value: rank for rank, p in enumerate(PRIORITY_ORDER)}, value=Complaint.priority, else_=len(PRIORITY_ORDER)
-    )
+    """``domain.vocabulary.PRIORITY_ORDER`` as a sort key: 0 for the most pressing; spelt as the
+    expression indexes spell it (``store.ranks``), so that they serve the queues' order."""
+    return literal_column(f"({PRIORITY_RANK_SQL})", Integer)

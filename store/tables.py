@@ -152,6 +152,7 @@ class Complaint(Base):
         Index("ix_complaints_department_deadline", "department_code", "deadline", "id"),
         Index("ix_complaints_priority_rank", text(PRIORITY_RANK), "deadline", "id"),
         Index("ix_complaints_department_priority_rank", "department_code", text(PRIORITY_RANK), "deadline", "id"),
+        Index("ix_complaints_assignee_priority_rank", "assignee", text(PRIORITY_RANK), "deadline", "id"),
         Index("ix_complaints_stage_rank", text(STAGE_RANK), "deadline", "id"),
         Index("ix_complaints_department_stage_rank", "department_code", text(STAGE_RANK), "deadline", "id"),
         # the customer's history, duplicates, and the "to verify" queue (migration 0010)

@@ -122,6 +122,7 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "close": [{"root_cause": "Firmware cũ", "lessons_learned": "Cập nhật định kỳ", "preventive_action": "Rà soát"}],
     "reopen": [{"reason": "Khách chưa hài lòng"}],
     "note": [{"text": "Khách gọi hỏi tiến độ"}],
+    "assign": [{"assignee": "minh.tech"}, {"assignee": None}],
 }
 REFUSALS = {"wrong_role", "wrong_department", "no_access", "wrong_stage", "reopen_window_closed"}
 CUSTOMER = {"name": "Nguyễn Văn An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1", "phone": "0901234567"}

@@ -29,6 +29,8 @@ async def assert_fits(page: Page, name: str) -> None:
 async def test_lists_the_complaint_page_and_the_menu_fit_a_phone(browser: Browser, base_url: str) -> None:  # noqa: F811
     cs = await phone(browser, base_url, "lan.cs")
     url = await file(cs, "phone", "Phạm Thị Hoa", phone="0903123456")
+    # a name that is one long word (pasted from somewhere) wraps instead of widening the page
+    await file(cs, "phone", "Nguyễn" + "Văn" * 30, phone="0903123457")
     for _ in range(6):  # an audit trail of several entries
         await cs.goto(url)
         form = cs.locator("form[data-decision=note]")

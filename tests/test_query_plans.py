@@ -154,7 +154,7 @@ async def test_the_assigned_to_me_queue_uses_its_index(big_store: Any) -> None:
     async with sessions() as session:
         if dialect == "sqlite":
             plan = [r[-1] for r in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()]
-            assert any("ix_complaints_assignee_stage_deadline" in line for line in plan), plan
+            assert any("ix_complaints_assignee" in line for line in plan), plan
             full_scans = [line for line in plan if line.strip() == "SCAN complaints"]
         else:
             plan = [r[0] for r in (await session.execute(text(f"EXPLAIN {compiled}"))).all()]

@@ -28,7 +28,7 @@ from domain.vocabulary import Role
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
-from tests.scratch_postgres import empty_store
+from tests.scratch_postgres import empty_store, insert_as_stored
 
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 ORIGIN = datetime(2026, 4, 1, 8, tzinfo=UTC)
@@ -181,7 +181,7 @@ async def test_migrating_from_0005_reindexes_stored_complaints_folded(store_url:
     engine = make_engine(store_url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(Complaint), ROWS)
+            await insert_as_stored(conn, "complaints", ROWS)
         await upgrade(store_url)
         for query in ("tran van binh", "dien thoai", "Phạm Hữu Đức", "50%"):
             assert await search(engine, query) == [ID[name] for name in FOUND[query]], query

@@ -25,7 +25,7 @@ from store.engine import make_engine, make_sessionmaker
 from store.migrate import alembic_config, upgrade
 from store.tables import Complaint
 from tests.conftest import no_temporal
-from tests.scratch_postgres import empty_store
+from tests.scratch_postgres import empty_store, insert_as_stored
 
 CS = User("lan.cs", "Lan", Role.CS_AGENT, "CS", "vi")
 TECH = User("minh.tech", "Minh", Role.DEPARTMENT_STAFF, "TECH", "vi")
@@ -155,7 +155,7 @@ async def test_migrating_from_0004_indexes_the_complaints_already_stored(store_u
     engine = make_engine(url)
     try:
         async with engine.begin() as conn:
-            await conn.execute(insert(Complaint), data)
+            await insert_as_stored(conn, "complaints", data)
         await upgrade(url)
         search = Filters(q=PHRASE)
         assert await read_all(make_sessionmaker(engine), CS, search, 8) == expected(data, CS, search)

@@ -24,6 +24,8 @@ INDEXES: dict[str, list[str | sa.TextClause]] = {
     "ix_complaints_department_priority_rank": ["department_code", sa.text(f"({PRIORITY_RANK_SQL})"), "deadline", "id"],
     "ix_complaints_stage_rank": [sa.text(f"({STAGE_RANK_SQL})"), "deadline", "id"],
     "ix_complaints_department_stage_rank": ["department_code", sa.text(f"({STAGE_RANK_SQL})"), "deadline", "id"],
+    # "Assigned to me", most pressing first (admin.services.queues)
+    "ix_complaints_assignee_priority_rank": ["assignee", sa.text(f"({PRIORITY_RANK_SQL})"), "deadline", "id"],
 }
 
 
