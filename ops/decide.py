@@ -75,8 +75,9 @@ async def decide(
         state = await client.get_workflow_handle(complaint_id).execute_update(name, payload, result_type=ComplaintState)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
-        why = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
-        return Outcome(REFUSED, f"refused: {why}")
+        if isinstance(cause, ApplicationError):  # the transition table's code and its reason
+            return Outcome(REFUSED, f"refused, {cause.type}: {cause.message}")
+        return Outcome(REFUSED, f"refused: {cause or exc}")
     except RPCError as exc:
         if exc.status is RPCStatusCode.NOT_FOUND:
             return Outcome(NO_COMPLAINT, f"no complaint {complaint_id}")

@@ -316,7 +316,7 @@ async def test_starter_decide_acts_as_an_active_account_only(
         forged = json.dumps({"summary": "x", "category": "technical", "actor": {"user": "boss", "role": "manager"}})
         assert (await starter(env, "decide", handle.id, "verify", "--as", "lan.cs", "--input", forged))[0] == 2
         code, _, err = await starter(env, "decide", handle.id, "verify", "--as", "minh.tech", "--input", verify)
-        assert code == 1 and "refused" in err  # the workflow's refusal: a department may not verify
+        assert code == 1 and "refused, wrong_role" in err  # the workflow's refusal: a department may not verify
         assert (await starter(env, "decide", "KN-ZZZZZZ", "note", "--as", "lan.cs", "--input", '{"text":"x"}'))[0] == 4
         code, out, err = await starter(env, "decide", handle.id, "verify", "--as", "lan.cs", "--input", verify)
         assert code == 0 and "stage in_progress" in out, err
