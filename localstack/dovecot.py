@@ -28,8 +28,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -37,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from localstack.ports import LOOPBACK, free_port
-from localstack.processes import Process, run_command_beside
+from localstack.processes import Process, Throwaway, run_command_beside
 
 ENV_PREFIX = "COMPLAINTS_TEST_IMAP_"
 DOVECOT = Path("/usr/sbin/dovecot")
@@ -114,7 +112,7 @@ def _end_group(group: int, timeout: float) -> None:
             sig = signal.SIGKILL
 
 
-class DovecotServer:
+class DovecotServer(Throwaway):
     """One Dovecot in ``directory`` (a new temporary one by default) with one user."""
 
     def __init__(
@@ -248,17 +246,6 @@ service imap-login {{
         self.stop(timeout=10)
         if self.owns_directory:
             shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            self.create()
-        except BaseException:
-            self.remove()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.remove()
 
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that trusts this server's CA only (hostname checked too)."""

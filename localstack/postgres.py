@@ -14,11 +14,9 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 from localstack.ports import LOOPBACK, free_port
-from localstack.processes import run_command_beside
+from localstack.processes import Throwaway, run_command_beside
 
 TEST_URL_VARIABLE = "COMPLAINTS_TEST_POSTGRES_URL"
 
@@ -30,7 +28,7 @@ def _bindir() -> Path:
     return found[-1].parent
 
 
-class PostgresCluster:
+class PostgresCluster(Throwaway):
     """One cluster in ``directory`` (a new temporary one by default) with one database."""
 
     def __init__(self, directory: Path | None = None, port: int | None = None, database: str = "complaints") -> None:
@@ -88,17 +86,6 @@ class PostgresCluster:
         if self.running:
             self.stop("immediate")
         shutil.rmtree(self.directory if self.owns_directory else self.data, ignore_errors=True)
-
-    def __enter__(self) -> Self:
-        try:
-            self.create()
-        except BaseException:
-            self.remove()
-            raise
-        return self
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.remove()
 
 
 def run_with_cluster(command: list[str], database: str) -> int:

@@ -10,8 +10,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import IO
+from types import FrameType, TracebackType
+from typing import IO, Self
 
 from localstack.ports import LOOPBACK, port_open, wait_for_port
 
@@ -202,3 +202,25 @@ def run_command_beside(command: list[str], env: dict[str, str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return returncode if returncode >= 0 else 128 - returncode
+
+
+class Throwaway:
+    """A throwaway server as a context manager: ``create`` on entry (``remove`` if that fails
+    half-way), ``remove`` on exit. Subclasses define both."""
+
+    def create(self) -> object:
+        raise NotImplementedError
+
+    def remove(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.create()
+        except BaseException:
+            self.remove()
+            raise
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.remove()
