@@ -94,7 +94,7 @@ def fill_statement(dialect: str) -> str:
 
 
 async def fill(session: AsyncSession) -> None:
-    dialect = session.bind.dialect.name
+    dialect = session.get_bind().dialect.name
     rebuilt: list[str] = []
     if dialect == "postgresql":
         # Indexes built once over the filled table (as the migrations define them, from the
