@@ -28,7 +28,7 @@ lock: $(UV)
 
 # Would the newest temporalio still replay our histories and keep the job order? (scratch venv)
 upgrade-check: $(UV)
-	scripts/upgrade-check.sh
+	tests/upgrade-check.sh
 
 # Debian packages the tests need: a real PostgreSQL, a real IMAP server (Dovecot), docker-compose
 # to check the production file, and chromium for the browser tests (Playwright drives it; it
