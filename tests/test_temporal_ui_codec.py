@@ -141,13 +141,18 @@ async def test_staff_whose_scope_includes_the_complaint_see_it_decoded(
     await page.goto(f"{stack.admin_url}/complaints/{billing_complaint}")
     endpoint = f"{stack.admin_url}/codec"
     await expect(page.locator("#temporal-ui-codec")).to_contain_text(endpoint)
+    answers: list[int] = []
+    page.on("response", lambda r: answers.append(r.status) if r.url.startswith(endpoint) else None)
     await page.get_by_role("link", name="Mở trong Temporal UI").click()
     # As the dev server configures it, the UI calls the codec without credentials: refused.
     await expect(page.get_by_role("button", name=NO_CODEC)).to_be_visible(timeout=SLOW)
     await expect(page.get_by_text(CUSTOMER)).to_have_count(0)
+    assert answers and set(answers) == {401}, answers
 
+    answers.clear()
     await tick_codec_credentials(page, endpoint)
     await expect(page.get_by_text(CUSTOMER).first).to_be_visible(timeout=SLOW)
+    assert answers and set(answers) == {200}, answers
     await expect(page.get_by_text("Mất kết nối Internet").first).to_be_visible()  # the subject, decoded
     await expect(page.get_by_role("button", name=DECODED)).to_be_visible()
     await expect(page.get_by_role("button", name=NO_CODEC)).to_have_count(0)
@@ -164,7 +169,7 @@ async def test_staff_outside_its_scope_do_not_see_it_decoded(
     store = f"for (const [k, v] of Object.entries({json.dumps(settings)})) localStorage.setItem(k, JSON.stringify(v));"
     await page.context.add_init_script(f"if (location.origin === {json.dumps(stack.ui_url)}) {{ {store} }}")
     answers: list[int] = []
-    page.on("response", lambda r: answers.append(r.status) if r.url.startswith(stack.admin_url) else None)
+    page.on("response", lambda r: answers.append(r.status) if r.url.startswith(f"{stack.admin_url}/codec") else None)
     await page.goto(f"{stack.ui_url}/namespaces/{stack.settings.temporal_namespace}/workflows/{billing_complaint}")
     await expect(page.get_by_role("button", name=NO_CODEC)).to_be_visible(timeout=SLOW)
     assert answers and set(answers) == {403}, answers  # logged in and sent along, yet outside the scope
