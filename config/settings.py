@@ -7,6 +7,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -94,8 +95,9 @@ class Settings(BaseSettings):
     # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
     # all decrypt (rotation). Empty in development: generated once into data/payload_keys.
     payload_keys: str = ""
-    # The Temporal UI's origin, allowed to call the admin's codec endpoint with credentials
-    codec_cors_origins: list[str] = ["http://127.0.0.1:8233", "http://localhost:8233"]
+    # The origins allowed to call the admin's codec endpoint with credentials (CORS); empty: the
+    # origin of temporal_ui_url only, the one Temporal UI staff are sent to.
+    codec_cors_origins: list[str] = []
 
     # Audit: closed workflows whose history is not archived yet are swept this often
     archive_sweep_interval: timedelta = timedelta(minutes=10)
@@ -158,6 +160,14 @@ class Settings(BaseSettings):
         from encryption.payload_codec import new_key_spec
 
         return self.payload_keys or self._generated("payload_keys", lambda: new_key_spec("dev1"))
+
+    @property
+    def codec_origins(self) -> frozenset[str]:
+        """The Temporal UI's origins, which may call ``/codec`` with the staff's credentials."""
+        if self.codec_cors_origins:
+            return frozenset(self.codec_cors_origins)
+        ui = urlsplit(self.temporal_ui_url)
+        return frozenset({f"{ui.scheme}://{ui.netloc}"})
 
     @property
     def effective_database_url(self) -> str:

@@ -41,6 +41,10 @@ async def _demo_accounts(settings: Settings) -> list[tuple[str, Role, str]]:
         await engine.dispose()
 
 
+def codec_endpoint(settings: Settings) -> str:
+    return f"http://{settings.admin_host}:{settings.admin_port}/codec"
+
+
 def _start(launcher: Launcher, settings: Settings) -> None:
     """The dev server, the mail catcher, the worker and the admin, each once the one before listens."""
     data = settings.data_dir
@@ -53,7 +57,7 @@ def _start(launcher: Launcher, settings: Settings) -> None:
         namespace=settings.temporal_namespace,
         ui_port=urlsplit(settings.temporal_ui_url).port or 8233,
         # The UI shows decrypted payloads through the admin's codec endpoint (staff logged in there).
-        ui_codec_endpoint=f"http://{settings.admin_host}:{settings.admin_port}/codec",
+        ui_codec_endpoint=codec_endpoint(settings),
     )
     launcher.add("temporal", server, port=temporal_port, host=host).start(ready_within=60)
     set_retention(settings.temporal_address, settings.temporal_namespace, RETENTION)
@@ -94,7 +98,9 @@ def main() -> None:
         f"""
 Complaint handling is running (Ctrl-C stops everything):
   Temporal server   {settings.temporal_address}  namespace {settings.temporal_namespace}, data/temporal.db
-  Temporal UI       {settings.temporal_ui_url}
+  Temporal UI       {settings.temporal_ui_url}  decoded for staff logged in to the admin, once per browser:
+                    Codec Server > "Use my browser setting", {codec_endpoint(settings)},
+                    "Include cross-origin credentials" (docs/security.md)
   Mail catcher      smtp://{settings.smtp_host}:{settings.smtp_port}  every message in {data / "mail"}
   Worker            task queue {settings.task_queue}  store {settings.effective_database_url}
   SLA policy        resolution {iso(settings.sla_resolution)}, warning {iso(settings.sla_warning)}, \

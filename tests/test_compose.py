@@ -15,6 +15,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -283,6 +284,16 @@ def test_admin_serves_on_8000_without_demo_accounts(services: dict[str, Any]) ->
     assert ("8000", "8000") in _ports(admin)
 
 
+def _settings_of(service: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings the service's process reads from its resolved environment (and nothing else)."""
+    for key in list(os.environ):
+        if key.startswith(("COMPLAINTS_", "TEMPORAL_")):
+            monkeypatch.delenv(key)
+    for key, value in _env(service).items():
+        monkeypatch.setenv(key, str(value))
+    return Settings(_env_file=None)
+
+
 @pytest.mark.parametrize("name", ["worker", "admin", "migrate"])
 def test_app_runs_in_production_mode_with_secrets_from_the_environment(
     services: dict[str, Any], name: str, monkeypatch: pytest.MonkeyPatch
@@ -291,22 +302,28 @@ def test_app_runs_in_production_mode_with_secrets_from_the_environment(
     demo accounts, and the production validator (secrets present) passes."""
     env = _env(services[name])
     assert env["COMPLAINTS_ENVIRONMENT"] == "production" and env["COMPLAINTS_DEMO_ACCOUNTS"] == "false"
-    for key in list(os.environ):
-        if key.startswith(("COMPLAINTS_", "TEMPORAL_")):
-            monkeypatch.delenv(key)
-    for key, value in env.items():
-        monkeypatch.setenv(key, str(value))
-    settings = Settings(_env_file=None)
+    settings = _settings_of(services[name], monkeypatch)
     assert settings.environment == "production" and not settings.demo_accounts
     assert settings.effective_payload_keys() == SECRETS["COMPLAINTS_PAYLOAD_KEYS"]
     assert settings.effective_secret_key() == SECRETS["COMPLAINTS_SECRET_KEY"]
 
 
-def test_temporal_ui_decodes_through_the_admin_codec(services: dict[str, Any]) -> None:
-    env = _env(services["temporal-ui"])
-    assert env["TEMPORAL_CODEC_ENDPOINT"] == "http://localhost:8000/codec"
-    assert env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
-    assert "http://localhost:8233" in _env(services["admin"])["COMPLAINTS_CODEC_CORS_ORIGINS"]
+def test_temporal_ui_decodes_through_the_admin_codec(services: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: the UI sends the staff member's admin session to /codec (include credentials);
+    the admin grants CORS with credentials to the UI's published origin only; and the codec is the
+    admin's published address on the UI's host, so the session cookie (SameSite=Lax) goes along."""
+    ui = _env(services["temporal-ui"])
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    assert ui.get("TEMPORAL_CODEC_PASS_ACCESS_TOKEN", "false") == "false"  # the UI has no login of its own
+    settings = _settings_of(services["admin"], monkeypatch)
+    ui_url = urlsplit(settings.temporal_ui_url)
+    [(ui_port, _)] = _ports(services["temporal-ui"])
+    assert ui_url.port == int(ui_port)
+    assert settings.codec_origins == {f"{ui_url.scheme}://{ui_url.netloc}"}
+    endpoint = urlsplit(ui["TEMPORAL_CODEC_ENDPOINT"])
+    [(admin_port, _)] = _ports(services["admin"])
+    assert (endpoint.scheme, endpoint.hostname, endpoint.port, endpoint.path) == (
+        ui_url.scheme, ui_url.hostname, int(admin_port), "/codec")  # fmt: skip
 
 
 def test_mailcatcher(services: dict[str, Any]) -> None:

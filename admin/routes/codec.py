@@ -4,7 +4,8 @@ POST /codec/decode with ``{"payloads": [{"metadata": {k: b64}, "data": b64}]}``.
 (session cookie or bearer token), and only for complaints in the caller's scope: each payload
 names its complaint in clear (its associated data makes that name authentic), and every decode is
 logged with the user and the complaint ids. A shredded complaint (anonymised) decodes for no one.
-The Temporal UI calls it cross-origin, with credentials, from COMPLAINTS_CODEC_CORS_ORIGINS.
+The Temporal UI calls it cross-origin, with credentials (the session cookie), from its own origin
+(COMPLAINTS_TEMPORAL_UI_URL's, or COMPLAINTS_CODEC_CORS_ORIGINS): CORS allows no other.
 
 /codec/encode is refused to everyone: the product never encodes for the UI, and an encoder open
 to staff would let them write decisions in anyone's name (issue 12).
@@ -15,7 +16,7 @@ import binascii
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from temporalio.api.common.v1 import Payload
 
@@ -32,7 +33,7 @@ MAX_PAYLOADS = 1000
 
 def cors_headers(request: Request) -> dict[str, str]:
     origin = request.headers.get("origin", "")
-    if origin not in request.app.state.settings.codec_cors_origins:
+    if origin not in request.app.state.settings.codec_origins:
         return {}
     return {
         "Access-Control-Allow-Origin": origin,
@@ -98,7 +99,16 @@ def _codec(request: Request) -> EncryptionCodec:
     return found
 
 
-@router.post("/{operation}")
+def known_origin(request: Request) -> None:
+    """A browser page of another origin may not have its staff's payloads decoded, even one whose
+    answer CORS would keep from it; the CLI sends no Origin."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin not in request.app.state.settings.codec_origins:
+        log.warning("codec call refused from origin %s", origin)
+        raise ServiceError(403, "forbidden", "the codec answers the Temporal UI's origin only")
+
+
+@router.post("/{operation}", dependencies=[Depends(known_origin)])
 async def transform(request: Request, operation: str, user: CurrentUser, session: SessionDep) -> Response:
     if operation == "encode":
         log.warning("codec encode refused for %s", user.username)

@@ -179,6 +179,8 @@ async def _complaint(
         may_audit=access.reads_raw_history(user.actor),
         notes=[e for e in page.state.log if e.action == "note"],
         temporal_url=f"{settings.temporal_ui_url}/namespaces/{settings.temporal_namespace}/workflows/{complaint_id}",
+        # The address this browser holds its session cookie for: the UI's codec calls must go there.
+        codec_endpoint=f"{str(request.base_url).rstrip('/')}/codec",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
