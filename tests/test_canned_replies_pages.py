@@ -153,9 +153,8 @@ async def test_the_complaint_offers_them_filled_in_and_insert_keeps_what_was_typ
     tech_id = await reply_id(sessions, titles["tech"])
 
     # "Insert" without script: the form comes back open, as typed, with the reply added; nothing is decided
-    typed = {"method": "phone", "message": "Đã gọi cho khách lúc 9 giờ.", "canned_message": str(tech_id),
-             "insert": "message"}  # fmt: skip
-    inserted = await cs.submit(url, f"/complaints/{cid}/canned/reply", typed)
+    typed = {"method": "phone", "message": "Đã gọi cho khách lúc 9 giờ.", "canned_message": str(tech_id)}
+    inserted = await cs.submit(url, f"/complaints/{cid}/canned/reply/message", typed)
     assert inserted.status_code == 200, inserted.text
     message = textarea(inserted.text, "reply-message")
     assert message == f"Đã gọi cho khách lúc 9 giờ.\n\nKính gửi Phạm Thị Hoa, về khiếu nại {cid}: tech"
@@ -168,11 +167,13 @@ async def test_the_complaint_offers_them_filled_in_and_insert_keeps_what_was_typ
 
     # a reply the complaint does not offer is refused beside the picker, the text kept as typed
     billing_id = await reply_id(sessions, titles["billing"])
-    refused = await cs.submit(url, f"/complaints/{cid}/canned/reply", typed | {"canned_message": str(billing_id)})
+    refused = await cs.submit(
+        url, f"/complaints/{cid}/canned/reply/message", typed | {"canned_message": str(billing_id)}
+    )
     assert refused.status_code == 422
     assert 'id="reply-message-canned-error"' in refused.text and "Hãy chọn một mẫu trả lời" in refused.text
     assert textarea(refused.text, "reply-message") == typed["message"]
-    assert (await cs.submit(url, f"/complaints/{cid}/canned/close", typed)).status_code == 404
+    assert (await cs.submit(url, f"/complaints/{cid}/canned/close/message", typed)).status_code == 404
 
     # the reply sent carries the filled-in text (personal data, in the decision as any reply)
     sent = await cs.submit(url, f"/complaints/{cid}/actions/reply", {"method": "phone", "message": message})

@@ -246,15 +246,14 @@ async def decide(
     return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
 
 
-@router.post("/complaints/{complaint_id}/canned/{decision}", dependencies=[CsrfChecked])
+@router.post("/complaints/{complaint_id}/canned/{decision}/{target}", dependencies=[CsrfChecked])
 async def insert_canned_reply(
-    request: Request, complaint_id: str, decision: str, user: CurrentStaff, service: ServiceDep
+    request: Request, complaint_id: str, decision: str, target: str, user: CurrentStaff, service: ServiceDep
 ) -> Response:
     """A canned reply inserted without script: the decision's form comes back as it was typed,
     the chosen reply (filled in for this complaint) added at the end of its field. Nothing is
     decided, and nothing typed travels in a URL. (app.js inserts in place, at the cursor.)"""
     form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
-    target = form.get("insert", "")
     if target not in TARGETS.get(decision, ()):
         raise ServiceError(404, "unknown_decision", decision, page=("This action does not exist.", {}))
     page = await service.page(user, complaint_id)
