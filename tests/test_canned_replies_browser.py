@@ -7,7 +7,7 @@ import uuid
 
 from playwright.async_api import Browser, Page, expect
 
-from tests.test_browser import PASSWORD, act, as_user, base_url, browser, file  # noqa: F401
+from tests.test_browser import PASSWORD, act, as_user, base_url, browser, file, shot  # noqa: F401
 
 
 async def without_script(browser: Browser, base_url: str, username: str) -> Page:  # noqa: F811
@@ -34,6 +34,7 @@ async def test_a_manager_writes_a_canned_reply_and_an_agent_inserts_it(browser: 
     await manager.fill(
         "#canned-body", "Kính gửi {customer_name}, thiết bị của Quý khách (khiếu nại {case_id}) đã được thay."
     )
+    await shot(manager, "canned-reply-form")
     await manager.click("form.canned-reply-form button[type=submit].primary")
     await expect(manager.locator("table.canned-replies")).to_contain_text(title)
 
@@ -70,6 +71,7 @@ async def test_a_manager_writes_a_canned_reply_and_an_agent_inserts_it(browser: 
     await form.locator("[data-canned-insert]").click()
     await expect(message).to_have_value(f"Đã gọi cho khách.\n\n{filled}Cảm ơn Quý khách.")
     assert await cs.evaluate("window.loadedOnce === true"), "the insertion reloaded the page"
+    await shot(cs, "canned-reply-inserted")
     await form.locator("button[type=submit]").click()
     await expect(cs.locator(".complaint-head h1 .badge").first).to_have_text("Đã trả lời")
     await expect(cs.locator("table.audit")).to_contain_text(filled)
