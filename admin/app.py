@@ -22,7 +22,7 @@ from admin.deps import PASSWORD_PAGE, LoginRequired, PasswordChangeRequired, opt
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
 from admin.limits import FormBodyLimit
 from admin.rendering import language, render
-from admin.routes import administration, api, auth, complaints, dashboard, lists, mails, work
+from admin.routes import administration, api, auth, canned_replies, complaints, dashboard, lists, mails, work
 from admin.routes import codec as codec_routes
 from admin.security import LoginThrottle, SessionSigner
 from admin.users import User
@@ -94,7 +94,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
     app.add_middleware(FormBodyLimit)
-    for routes in (api, auth, work, lists, complaints, dashboard, mails, administration, codec_routes):
+    for routes in (api, auth, work, lists, complaints, dashboard, mails, administration, canned_replies, codec_routes):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
     app.mount("/docs-static", StaticFiles(directory=SWAGGER_STATIC), name="docs-static")

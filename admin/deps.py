@@ -15,6 +15,7 @@ from admin.forms import LABELS
 from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF
 from admin.security import SESSION_COOKIE, Session, hash_token
 from admin.services.administration import AdministrationService
+from admin.services.canned_replies import CannedReplies
 from admin.services.complaints import ComplaintService
 from admin.services.dashboard import DashboardService
 from admin.services.queues import queue_counts
@@ -129,6 +130,13 @@ async def administration_editor(user: CurrentStaff) -> User:
     return user
 
 
+async def canned_reply_editor(user: CurrentStaff) -> User:
+    """Canned replies are the managers' (and administrators') to keep: wording, not settings."""
+    if user.role not in (Role.ADMIN, Role.MANAGER):
+        raise ServiceError(403, "no_access", "Only administrators and managers can change canned replies.")
+    return user
+
+
 async def mail_reader(user: CurrentStaff) -> User:
     if not access.reads_all_mail(user.actor):
         raise ServiceError(403, "no_access", "Only customer service, managers and administrators can read this mail.")
@@ -144,6 +152,7 @@ async def auditor(user: CurrentStaff) -> User:
 AdminReader = Annotated[User, Depends(administration_reader)]
 Auditor = Annotated[User, Depends(auditor)]
 AdminEditor = Annotated[User, Depends(administration_editor)]
+CannedReplyEditor = Annotated[User, Depends(canned_reply_editor)]
 MailReader = Annotated[User, Depends(mail_reader)]
 
 
@@ -179,6 +188,10 @@ def get_administration(session: SessionDep) -> AdministrationService:
     return AdministrationService(session)
 
 
+def get_canned_replies(session: SessionDep) -> CannedReplies:
+    return CannedReplies(session)
+
+
 def get_directory(session: SessionDep) -> StaffDirectory:
     return StaffDirectory(session)
 
@@ -190,5 +203,6 @@ def get_views(session: SessionDep) -> SavedViews:
 ServiceDep = Annotated[ComplaintService, Depends(get_service)]
 DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]
 AdministrationDep = Annotated[AdministrationService, Depends(get_administration)]
+CannedRepliesDep = Annotated[CannedReplies, Depends(get_canned_replies)]
 DirectoryDep = Annotated[StaffDirectory, Depends(get_directory)]
 ViewsDep = Annotated[SavedViews, Depends(get_views)]

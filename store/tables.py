@@ -323,3 +323,22 @@ class SavedView(Base):
     name: Mapped[str] = mapped_column(String(100))
     query: Mapped[str] = mapped_column(String(2000))
     created_at: Mapped[datetime]
+
+
+class CannedReply(Base):
+    """A template of reply text (domain/canned_replies.py), in one language, offered on the
+    complaints of its category and department (``None``: every category / every department).
+    Managers and administrators keep them; a template holds no personal data."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (Index("ix_canned_replies_offered", "language", "active", "category", "department_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(5))
+    category: Mapped[str | None] = mapped_column(String(40))
+    department_code: Mapped[str | None] = mapped_column(ForeignKey("departments.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_by: Mapped[str] = mapped_column(String(100))
+    updated_at: Mapped[datetime]

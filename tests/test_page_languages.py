@@ -28,7 +28,8 @@ OTHER_LANGUAGE = re.compile(r'<[^>]+\blang="(vi|en)"[^>]*>.*?</[^>]+>', re.DOTAL
 PROPER_NAMES = ("Lửa Rồng",)
 TECH_STAFF = Actor(user="minh.tech", role=Role.DEPARTMENT_STAFF, department="TECH")
 PAGES = ["/", "/complaints", "/complaints/new", "/dashboard", "/admin/staff", "/admin/departments",
-         "/admin/routing", "/admin/sla", "/mails", "/complaints/KN-ZZZZZZ"]  # fmt: skip
+         "/admin/routing", "/admin/sla", "/admin/canned-replies", "/admin/canned-replies/new", "/mails",
+         "/complaints/KN-ZZZZZZ"]  # fmt: skip
 ROLES = ["lan.cs", "minh.tech", "tuan.tech", "quang.manager", "admin"]
 
 

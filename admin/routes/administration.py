@@ -29,7 +29,8 @@ USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,99}$")
 NEW_STAFF_FIELDS = ("username", "full_name", "email", "role", "department")
 ASSIGNABLE_ROLES: tuple[Role, ...] = tuple(r for r in Role if r is not Role.SYSTEM)
 ADMIN_TABS = [("/admin/staff", "Staff"), ("/admin/departments", "Departments"),
-              ("/admin/routing", "Routing rules"), ("/admin/sla", "SLA policy")]  # fmt: skip
+              ("/admin/routing", "Routing rules"), ("/admin/sla", "SLA policy"),
+              ("/admin/canned-replies", "Canned replies")]  # fmt: skip
 _EMAIL = TypeAdapter(EmailStr)
 _DURATION = TypeAdapter(timedelta)
 

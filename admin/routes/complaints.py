@@ -17,10 +17,12 @@ from admin.errors import ServiceError
 from admin.rendering import language, render
 from admin.services import bulk
 from admin.services.bulk import BULK_ACTIONS
-from admin.services.complaints import SORT_NAMES, ComplaintService, Filters
+from admin.services.canned_replies import TARGETS, Offer
+from admin.services.complaints import SORT_NAMES, ComplaintPage, ComplaintService, Filters
 from admin.services.views import LIST_PARAMS
 from admin.users import User
 from domain import access
+from domain.canned_replies import MAX_BODY, appended
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
 from domain.vocabulary import Role
@@ -168,9 +170,15 @@ async def complaint_page(request: Request, complaint_id: str, user: CurrentStaff
 
 
 async def _complaint(
-    request: Request, user: User, service: ComplaintService, complaint_id: str, status: int = 200, **extra: Any
+    request: Request,
+    user: User,
+    service: ComplaintService,
+    complaint_id: str,
+    status: int = 200,
+    page: ComplaintPage | None = None,
+    **extra: Any,
 ) -> Response:
-    page = await service.page(user, complaint_id)
+    page = page or await service.page(user, complaint_id)
     settings = service.settings
     return render(
         request, user, "complaint.html", status,
@@ -183,14 +191,23 @@ async def _complaint(
         codec_endpoint=f"{str(request.base_url).rstrip('/')}/codec",
         filed=request.query_params.get("filed"), done=request.query_params.get("done"),
         refusal=extra.get("refusal"), failed_action=extra.get("failed_action"), title=complaint_id,
-        posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}),
+        posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}), focus=extra.get("focus"),
         prefilled=_prefilled(page.state), irreversible=IRREVERSIBLE,
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
         history=page.history, duplicates=page.duplicates,
         assign_choices=_assign_choices(user, page.state, page.assignees),
         may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
         department_names=await service.department_names(language(request, user)),
+        canned=_canned_groups(page.canned), canned_targets=TARGETS,
     )  # fmt: skip
+
+
+def _canned_groups(offers: list[Offer]) -> list[tuple[str, list[Offer]]]:
+    """The canned replies by language, in the order offered (the customer's language first)."""
+    groups: dict[str, list[Offer]] = {}
+    for offer in offers:
+        groups.setdefault(offer.language, []).append(offer)
+    return list(groups.items())
 
 
 def _assign_choices(user: User, state: ComplaintState, assignees: list[Staff]) -> list[Staff]:
@@ -229,6 +246,36 @@ async def decide(
                                     failed_action=decision, posted=form, field_errors=errors)  # fmt: skip
         raise
     return RedirectResponse(f"/complaints/{complaint_id}?done={decision}", 303)
+
+
+@router.post("/complaints/{complaint_id}/canned/{decision}/{target}", dependencies=[CsrfChecked])
+async def insert_canned_reply(
+    request: Request, complaint_id: str, decision: str, target: str, user: CurrentStaff, service: ServiceDep
+) -> Response:
+    """A canned reply inserted without script: the decision's form comes back as it was typed,
+    the chosen reply (filled in for this complaint) added at the end of its field. Nothing is
+    decided, and nothing typed travels in a URL. (app.js inserts in place, at the cursor.)"""
+    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    if target not in TARGETS.get(decision, ()):
+        raise ServiceError(404, "unknown_decision", decision, page=("This action does not exist.", {}))
+    page = await service.page(user, complaint_id)
+    if decision not in page.actions:
+        refused = ServiceError(409, "wrong_stage", f"{decision} is not available now")
+        return await _complaint(request, user, service, complaint_id, 409, page, refusal=refused,
+                                failed_action=decision, posted=form)  # fmt: skip
+    chosen = next((o for o in page.canned if str(o.id) == form.get(f"canned_{target}")), None)
+    errors: dict[str, str] = {}
+    if chosen is None:
+        errors[f"canned_{target}"] = i18n.gettext(language(request, user), "Choose a canned reply from the list.")
+    elif len(text := appended(form.get(target, ""), chosen.text)) > MAX_BODY:
+        message = i18n.gettext(language(request, user), "Too long: at most %(max_length)s characters.",
+                               max_length=MAX_BODY)  # fmt: skip
+        errors[f"canned_{target}"] = message
+    else:
+        form[target] = text
+    return await _complaint(request, user, service, complaint_id, 422 if errors else 200, page,
+                            failed_action=decision, posted=form, field_errors=errors,
+                            focus=f"{decision}-{target}")  # fmt: skip
 
 
 @router.post("/complaints/{complaint_id}/anonymise", dependencies=[CsrfChecked])

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
+from admin.services.canned_replies import TARGETS, CannedReplies, Offer
 from admin.services.queues import QUEUE_LIMIT, queue_order, work_queues
 from admin.users import User
 from config.settings import Settings
@@ -124,6 +125,7 @@ class ComplaintPage:
     history: list[Complaint]  # the same customer's other complaints (by phone or e-mail), newest first
     duplicates: list[Complaint]  # the complaints rejected as duplicates of this one
     assignees: list[Staff]  # who the complaint may be assigned to (the assign form's picker)
+    canned: list[Offer]  # the canned replies its forms offer, filled in for it
 
 
 @dataclass(frozen=True)
@@ -428,6 +430,7 @@ class ComplaintService:
             history=await self.customer_complaints(user, state.customer.phone, state.customer.email, complaint_id),
             duplicates=await self.duplicates_of(user, complaint_id),
             assignees=await self.assignees(state.department) if "assign" in actions else [],
+            canned=await CannedReplies(self.session).offers(user, state) if set(actions) & set(TARGETS) else [],
         )
 
     async def full_names(self, usernames: set[str]) -> dict[str, str]:

@@ -11,6 +11,10 @@
  * 5. Possible duplicates: in a form with data-duplicates="<id of a list section>", typing a phone or
  *    e-mail asks the section's data-lookup (GET, the same customer's complaints) after a pause, and
  *    lists what it finds (the section is hidden while there is nothing to show).
+ * 6. Canned replies: a button with data-canned-insert="<id of a textarea>" and data-canned-from="<id
+ *    of a select>" inserts the chosen option's data-text (filled in by the server for the complaint)
+ *    at the textarea's cursor, replacing a selection; into a field not yet clicked, at its end after
+ *    a blank line. Without script the button posts the form, and the server does the latter.
  */
 (function () {
   "use strict";
@@ -199,6 +203,33 @@
       timer = window.setTimeout(lookup, LOOKUP_PAUSE_MS);
     });
   }
+
+  var touched = typeof WeakSet === "function" ? new WeakSet() : null;
+  document.addEventListener("focusin", function (event) {
+    if (touched && event.target instanceof HTMLTextAreaElement) { touched.add(event.target); }
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element ? event.target.closest("[data-canned-insert]") : null;
+    if (!button) { return; }
+    var field = document.getElementById(button.getAttribute("data-canned-insert"));
+    var select = document.getElementById(button.getAttribute("data-canned-from"));
+    var option = select && select.selectedOptions ? select.selectedOptions[0] : null;
+    if (!touched || !(field instanceof HTMLTextAreaElement) || !option || !option.hasAttribute("data-text")) {
+      return; // the form posts, and the page comes back with the reply added
+    }
+    event.preventDefault();
+    var text = option.getAttribute("data-text");
+    if (touched.has(field)) {
+      field.setRangeText(text, field.selectionStart, field.selectionEnd, "end");
+    } else {
+      var current = field.value.replace(/\s+$/, "");
+      field.value = current ? current + "\n\n" + text : text;
+      field.setSelectionRange(field.value.length, field.value.length);
+    }
+    field.focus();
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  });
 
   function start() {
     startCountdowns();
