@@ -40,13 +40,12 @@ from store.seed import STAFF
 from store.tables import Letter
 from tests.journey import CS, TECH, decide, running_worker
 from tests.test_admin_pages import until_stages
-from tests.test_browser import CHROMIUM, FLAGS, PASSWORD, SHOTS
+from tests.test_browser import CHROMIUM, FLAGS, PASSWORD, SHOTS, shot
 from tests.test_page_languages import _untranslated_msgids
 
 WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 PEOPLE = ("lan.cs", "hung.cs", "minh.tech", "tuan.tech", "quang.manager", "admin")
 ENGLISH = _untranslated_msgids()  # catalogue phrases of three words or more
-LOADS: dict[str, int] = {}  # "journey at width" -> page loads, printed at the end of the module
 
 
 @dataclass
@@ -91,8 +90,6 @@ async def stack(dev_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathF
         await task
     await engine.dispose()
     catcher.stop()
-    for name, count in LOADS.items():
-        print(f"page loads: {name}: {count}")
 
 
 @dataclass
@@ -125,7 +122,6 @@ class Journey:
     def report(self, record_property: Callable[[str, object], None]) -> None:
         total = sum(self.loads.values())
         name = f"{self.name} at {self.width}"
-        LOADS[name] = total
         print(f"\npage loads: {name}: {total} ({', '.join(f'{k} {v}' for k, v in self.loads.items())})")
         record_property("page_loads", total)
         record_property("page_loads_by_person", dict(self.loads))
@@ -173,18 +169,21 @@ async def journey(stack: Stack, request: pytest.FixtureRequest) -> AsyncIterator
     started.report(lambda name, value: request.node.user_properties.append((name, value)))
 
 
-async def looks_vietnamese(page: Page) -> None:
-    """The screen a person sees now is in Vietnamese: no catalogue phrase left in English."""
+async def looks_right(page: Page) -> None:
+    """The screen a person sees now is in Vietnamese (no catalogue phrase left in English) and
+    fits the width (nothing to scroll sideways for)."""
     assert await page.locator("html").get_attribute("lang") == "vi"
     text = " ".join((await page.inner_text("body")).split())
     assert not [m for m in ENGLISH if m in text], f"{page.url}: English on a Vietnamese screen"
+    overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, f"{page.url}: {overflow}px wider than the screen"
 
 
 async def go(page: Page, action: Callable[[], Any]) -> None:
     """A click that loads a page, and a look at the page it loads."""
     async with page.expect_navigation():
         await action()
-    await looks_vietnamese(page)
+    await looks_right(page)
 
 
 async def open_from_queue(page: Page, complaint_id: str) -> None:
@@ -311,13 +310,15 @@ async def test_letter(journey: Journey, width: str) -> None:
     async with supervisor.context.expect_page() as opened:
         await link.click()
     letter = await opened.value
+    await letter.set_viewport_size(WIDTHS[width])
     await letter.wait_for_load_state()
     journey.loads["tuan.tech"] += 1  # a new tab: its load is not the desk page's
+    await looks_right(letter)
     text = " ".join((await letter.inner_text("body")).split())
     assert f"ngày {datetime.now(VN_TZ):%d} tháng {datetime.now(VN_TZ):%m} năm {datetime.now(VN_TZ):%Y}" in text
     assert f"khiếu nại của Quý khách ngày {received:%d/%m/%Y}" in text
     assert "Chờ ký duyệt" not in text and text.count("Kính gửi") == 1 and text.count("Trân trọng") == 1
-    SHOTS.mkdir(parents=True, exist_ok=True)
+    await shot(letter, f"journey-letter-{width}")
     await letter.emulate_media(media="print")
     await letter.pdf(path=str(SHOTS / f"letter-{width}.pdf"), format="A4")
     await letter.close()
