@@ -9,6 +9,7 @@ waits for the worker's projection (what the next person's queue reads): a person
 looking at something else meanwhile, so that wait is no page load."""
 
 import asyncio
+import re
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 import uvicorn
 from axe_playwright_python.async_playwright import Axe
+from babel.messages.pofile import read_po
 from playwright.async_api import Browser, Dialog, Locator, Page, ViewportSize, async_playwright, expect
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -27,6 +29,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
 from admin.app import create_app
+from admin.i18n import LOCALE_DIR
 from config.settings import Settings
 from correspondence.rendering import VN_TZ
 from domain.models import Close, ComplaintIntake, Customer, Decision, Escalate, Reply, Resolve, Verify
@@ -41,11 +44,22 @@ from store.tables import Letter
 from tests.journey import CS, TECH, decide, running_worker
 from tests.test_admin_pages import until_stages
 from tests.test_browser import CHROMIUM, FLAGS, PASSWORD, SHOTS, shot
-from tests.test_page_languages import _untranslated_msgids
 
 WIDTHS: dict[str, ViewportSize] = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 PEOPLE = ("lan.cs", "hung.cs", "minh.tech", "tuan.tech", "quang.manager", "admin")
-ENGLISH = _untranslated_msgids()  # catalogue phrases of three words or more
+
+
+def _english_phrases() -> list[str]:
+    """The catalogue's English phrases (two words or more, translated to something else): none
+    of them is found inside a Vietnamese translation, so one on a Vietnamese screen is English."""
+    with (LOCALE_DIR / "vi" / "LC_MESSAGES" / "messages.po").open("rb") as po:
+        catalog = read_po(po)
+    return [m.id for m in catalog if isinstance(m.id, str) and m.string and m.string != m.id
+            and len(m.id.split()) >= 2 and "%" not in m.id]  # fmt: skip
+
+
+ENGLISH = _english_phrases()
+CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")  # a raw value (in_progress, resolved_on_spot) shown as it is
 
 
 @dataclass
@@ -127,6 +141,7 @@ class Journey:
         record_property("page_loads_by_person", dict(self.loads))
         retyped = [text for text, n in Counter(self.typed).items() if n > 1]
         assert not retyped, f"typed twice: {retyped}"
+        assert not [c for c in self.confirmations if any(m in c for m in ENGLISH)], self.confirmations
 
 
 async def sign_in(stack: Stack, username: str) -> Page:
@@ -174,7 +189,8 @@ async def looks_right(page: Page) -> None:
     fits the width (nothing to scroll sideways for)."""
     assert await page.locator("html").get_attribute("lang") == "vi"
     text = " ".join((await page.inner_text("body")).split())
-    assert not [m for m in ENGLISH if m in text], f"{page.url}: English on a Vietnamese screen"
+    english = [m for m in ENGLISH if m in text] + CODE.findall(text)
+    assert not english, f"{page.url}: English on a Vietnamese screen: {english}"
     overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, f"{page.url}: {overflow}px wider than the screen"
 
@@ -304,6 +320,7 @@ async def test_letter(journey: Journey, width: str) -> None:
     assert shown.count("Kính gửi") == 1 and shown.count("Trân trọng") == 1
     await take(journey, supervisor, "sign_reply", {}, {"approved": "true"})
     await stage_is(supervisor, "replied")
+    assert len(journey.confirmations) == 1  # a signature cannot be taken back: asked first
     await _letter_stored(sessions, cid)
 
     link = supervisor.locator(f'a[href="/complaints/{cid}/letter"]')
@@ -405,6 +422,7 @@ async def test_reopen(journey: Journey, width: str) -> None:
     lessons = {"root_cause": "Trạm phát sóng lỗi", "lessons_learned": "Kiểm tra trạm khi khách báo mất sóng"}
     await take(journey, cs_supervisor, "close", lessons, {})
     await stage_is(cs_supervisor, "closed")
+    assert len(journey.confirmations) == 3  # on the spot, the reply, the close
 
 
 # --- accessibility: axe-core (bundled by axe-playwright-python) over every staff page ---------
