@@ -558,6 +558,16 @@ async def test_every_page_is_accessible(stack: Stack, stages: Stages, record_pro
     async with manager.expect_navigation():
         await manager.locator("main a[href^='/mails/']").first.click()
     await _violations(manager, found, "quang.manager /mails/<one mail>")
+    # a bulk reroute's outcomes, one done and one refused (a complaint not yet verified)
+    await manager.goto("/complaints")
+    for cid in (stages.escalated, stages.received):
+        await manager.locator(f'input[name=complaint][value="{cid}"]').check()
+    await manager.locator("form#bulk select[name=department]").select_option("BILLING")
+    await manager.locator("form#bulk input[name=reason]").fill("Thuộc về cước phí")
+    async with manager.expect_navigation():
+        await manager.locator("form#bulk button[type=submit]").click()
+    await expect(manager.locator(".bulk-outcomes tr.refused")).to_have_count(1)
+    await _violations(manager, found, "quang.manager bulk outcomes")
 
     lines = [f"{where}: {v['impact']} {v['id']} ×{len(v['nodes'])} {v['nodes'][0]['target']}"
              for where, violations in found.items() for v in violations]  # fmt: skip
