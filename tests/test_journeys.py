@@ -4,9 +4,11 @@ seeded staff of the real roles, nothing typed twice, no English on a Vietnamese 
 loads of each journey counted and printed; then axe-core over every staff page at both widths.
 
 One stack for the module (its own SQLite store and mail directory, the dev server, a worker, the
-app over HTTP, one chromium), each person signed in once per width. Between two people the test
-waits for the worker's projection (what the next person's queue reads): a person would be
-looking at something else meanwhile, so that wait is no page load."""
+app over HTTP, one chromium), each person signed in once (the window resized per journey; signing
+in is not counted). Between two people the test waits for the worker's projection (what the next
+person's queue reads): a person would be looking at something else meanwhile, so that wait is no
+page load. The page loads are printed (-s), recorded as the test's ``page_loads`` property and
+summed up at the end of the run (tests/conftest.py)."""
 
 import asyncio
 import re
@@ -319,6 +321,7 @@ async def test_letter(journey: Journey, width: str) -> None:
     shown = await preview.inner_text()
     assert shown.count("Kính gửi") == 1 and shown.count("Trân trọng") == 1
     await take(journey, supervisor, "sign_reply", {}, {"approved": "true"})
+    signed = datetime.now(VN_TZ)
     await stage_is(supervisor, "replied")
     assert len(journey.confirmations) == 1  # a signature cannot be taken back: asked first
     await _letter_stored(sessions, cid)
@@ -332,7 +335,7 @@ async def test_letter(journey: Journey, width: str) -> None:
     journey.loads["tuan.tech"] += 1  # a new tab: its load is not the desk page's
     await looks_right(letter)
     text = " ".join((await letter.inner_text("body")).split())
-    assert f"ngày {datetime.now(VN_TZ):%d} tháng {datetime.now(VN_TZ):%m} năm {datetime.now(VN_TZ):%Y}" in text
+    assert f"ngày {signed:%d} tháng {signed:%m} năm {signed:%Y}" in text  # the letter's date: the signature's
     assert f"khiếu nại của Quý khách ngày {received:%d/%m/%Y}" in text
     assert "Chờ ký duyệt" not in text and text.count("Kính gửi") == 1 and text.count("Trân trọng") == 1
     await shot(letter, f"journey-letter-{width}")
