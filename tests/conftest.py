@@ -119,3 +119,19 @@ def client(request: pytest.FixtureRequest) -> Client:
     name = "time_env" if "time_env" in request.fixturenames else "module_time_env"
     env: WorkflowEnvironment = request.getfixturevalue(name)
     return env.client
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The page loads of each browser journey (tests/test_journeys.py records them), shown
+    without -s and also under xdist (a report's user_properties travel to the controller)."""
+    loads = {
+        report.nodeid: value
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        for name, value in getattr(report, "user_properties", ())
+        if name == "page_loads"
+    }
+    if loads:
+        terminalreporter.write_sep("-", "page loads per journey")
+        for nodeid, count in loads.items():
+            terminalreporter.write_line(f"{count:3d}  {nodeid}")
