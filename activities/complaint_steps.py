@@ -175,6 +175,8 @@ class ComplaintActivities:
             recipients, names, language = [state.customer.email], state.customer.name, state.customer.language
         else:
             staff = await self._staff_for(session, request, state)
+            if request.audience is Audience.HANDLER:  # who noted the customer's call knows already
+                staff = [s for s in staff if s.username != step.entry.actor.user]
             if not staff:
                 log.warning("No staff to mail for %s of %s", request.purpose, state.complaint_id)
                 return None

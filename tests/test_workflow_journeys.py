@@ -383,6 +383,8 @@ async def test_conversation_the_handler_is_mailed_a_repeat_adds_nothing_and_cs_s
     queue) and CS's reopen lowers them."""
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.EMAIL))
+        # CS notes a call while the complaint is with CS: its colleagues are told, not the agent
+        await decide(handle, "customer_message", CustomerMessage(actor=CS, text="Đã nhận chưa?", via=Channel.PHONE))
         await decide(handle, "verify", VERIFY)
         added = await add_customer_message(
             client, handle.id, CUSTOMER_MESSAGE.text, Channel.EMAIL, message_id=CUSTOMER_MESSAGE.message_id
@@ -423,6 +425,7 @@ async def test_conversation_the_handler_is_mailed_a_repeat_adds_nothing_and_cs_s
         conversation = [(m.direction.value, m.purpose or m.via.value) for m in state.messages]
         assert conversation == [
             ("out", "acknowledgement"),
+            ("in", "phone"),
             ("in", "email"),
             ("in", "phone"),
             ("out", "reply"),
@@ -430,14 +433,19 @@ async def test_conversation_the_handler_is_mailed_a_repeat_adds_nothing_and_cs_s
             ("in", "web"),
             ("out", "reopened"),
         ]
-        assert state.messages[3].text == REPLY.message
-        # acknowledgement, reply, closing, reopened; escalated; two customer messages for staff
-        mails = await settle(handle, catcher, 8)
-        told = [addresses(m) for m in mails if ".customer_message@" in str(m["Message-ID"])]
-        assert len(told) == 3, told
-        assert {"minh.tech@luarong.vn", "tuan.tech@luarong.vn"} <= told[0], "no assignee yet: the department"
-        assert told[1] == {"minh.tech@luarong.vn"}, "then the assignee alone"
-        first = plain_text(next(m for m in mails if ".customer_message@" in str(m["Message-ID"])))
+        assert state.messages[4].text == REPLY.message
+        # acknowledgement, reply, closing, reopened; escalated; four customer messages for staff
+        mails = await settle(handle, catcher, 9)
+        told = sorted(
+            (int(str(m["Message-ID"]).split(".")[1]), addresses(m))
+            for m in mails
+            if ".customer_message@" in str(m["Message-ID"])
+        )
+        assert len(told) == 4, told
+        assert "hoa.cs@luarong.vn" in told[0][1] and "lan.cs@luarong.vn" not in told[0][1], "not who noted it"
+        assert {"minh.tech@luarong.vn", "tuan.tech@luarong.vn"} <= told[1][1], "no assignee yet: the department"
+        assert [t[1] for t in told[2:]] == [{"minh.tech@luarong.vn"}] * 2, "then the assignee alone"
+        first = plain_text(next(m for m in mails if f".{told[1][0]}.customer_message@" in str(m["Message-ID"])))
         assert "Mạng vẫn chập chờn" in first and "Sự cố đã được khắc phục" not in first  # quoted part trimmed
         async with sessions() as session:
             row = await session.get(Complaint, handle.id)

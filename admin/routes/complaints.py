@@ -206,8 +206,9 @@ IRREVERSIBLE = frozenset({"reject", "close", "sign_reply", "resolve_on_spot", "r
 
 def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
     """What a decision form starts with, so nobody types it twice: CS replies with the
-    department's draft; a customer's words CS notes came by phone, most often."""
-    prefilled = {"customer_message": {"via": Channel.PHONE.value}}
+    department's draft; a customer's words CS notes came by phone, most often, and ask for no
+    reopening unless CS says so."""
+    prefilled = {"customer_message": {"via": Channel.PHONE.value, "reopen_requested": "false"}}
     if state.resolution is not None:
         prefilled["reply"] = {"message": state.resolution.reply_draft}
     return prefilled
