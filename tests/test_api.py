@@ -1,6 +1,7 @@
 """The JSON API on the real dev server with a real worker: every decision × role, errors,
 idempotent intake, listing and access by department."""
 
+import asyncio
 import base64
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -17,6 +18,8 @@ from config.settings import Settings
 from domain.lifecycle import new_state
 from domain.models import ComplaintStart
 from domain.sla import SlaPolicy
+from domain.vocabulary import Channel
+from intake.customer_messages import MessageOutcome, add_customer_message
 from store.engine import transaction
 from store.projection import project_complaint
 from tests.conftest import CONVERTER, Sessions, binary
@@ -38,6 +41,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "reopen": {"reason": "Khách chưa hài lòng"},
     "note": {"text": "Khách gọi hỏi tiến độ"},
     "assign": {"assignee": "minh.tech"},
+    "customer_message": {"text": "Khách gọi: mạng vẫn chập chờn", "via": "phone", "reopen_requested": True},
 }
 # decision -> (stage it is taken from, channel, who may take it on a TECH complaint): the spec,
 # written out here rather than derived from the table it checks.
@@ -56,7 +60,11 @@ SPEC: dict[str, tuple[str, str, set[str]]] = {
     "note": ("in_progress", "email", {"lan.cs", "hung.cs", "minh.tech", "tuan.tech", "quang.manager"}),
     # minh.tech to minh.tech: department staff take one for themselves
     "assign": ("in_progress", "email", {"hung.cs", "minh.tech", "tuan.tech", "quang.manager"}),
+    # staff note a call for the customer; the customer's own channels are the system actor's
+    "customer_message": ("closed", "email", {"lan.cs"}),
 }
+# Decisions taken at every stage: there is no wrong one.
+EVERY_STAGE = {"customer_message"}
 CUSTOMER = {"name": "Nguyễn Văn ĐỨC An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1"}
 
 
@@ -128,9 +136,13 @@ async def test_decision_by_an_allowed_and_a_refused_user(api: Api, decision: str
     response = await api.act(user, refused_on, decision)
     assert response.status_code == 200, f"{user}: {response.text}"
     state = response.json()["state"]
-    assert state["stage"] != stage or decision in ("note", "reroute", "assign"), state["stage"]
+    assert state["stage"] != stage or decision in ("note", "reroute", "assign", "customer_message"), state["stage"]
     assert any(e["action"] == decision and e["actor"]["user"] == user for e in state["log"])
 
+    if decision in EVERY_STAGE:  # at another stage too
+        response = await api.act(user, await api.at("received"), decision)
+        assert response.status_code == 200, response.text
+        return
     wrong = {"note": "closed", "assign": "closed", "close": "in_progress"}.get(decision, "replied")
     wrong_stage = await api.at(wrong, "in_person" if decision == "resolve_on_spot" else "email")
     response = await api.act(next(iter(sorted(allowed))), wrong_stage, decision)
@@ -316,3 +328,29 @@ async def test_assign_through_the_api_and_list_by_assignee(api: Api) -> None:
 
     response = await api.act("minh.tech", cid, "assign", {"assignee": None})  # given back
     assert response.status_code == 200 and response.json()["state"]["assignee"] is None
+
+
+async def test_a_customer_message_after_closing_is_flagged_in_the_list(api: Api) -> None:
+    """The customer's own channel (the system actor) after closing: the list item says it, with
+    the reopen request, until CS acts (here a call CS notes, which lowers both)."""
+    cid = await api.at("closed")
+    added = await add_customer_message(api.client, cid, "Xin mở lại", Channel.WEB, reopen_requested=True)
+    assert added.outcome is MessageOutcome.ADDED and added.state is not None
+
+    async def item() -> dict[str, Any]:
+        for _ in range(100):  # the store row follows the workflow's step
+            items = (await api.call("lan.cs", "GET", "/api/v1/complaints?stage=closed&limit=200")).json()["items"]
+            found: dict[str, Any] = {i["id"]: i for i in items}[cid]
+            if found["last_customer_message_at"] is not None:
+                return found
+            await asyncio.sleep(0.1)
+        raise AssertionError("the message never reached the store")
+
+    listed = await item()
+    assert (listed["wrote_after_closing"], listed["reopen_requested"]) == (True, True)
+    response = await api.act("lan.cs", cid, "customer_message", {"text": "Đã gọi lại cho khách", "via": "phone"})
+    assert response.status_code == 200, response.text
+    assert (response.json()["state"]["wrote_after_closing"], response.json()["state"]["reopen_requested"]) == (
+        False,
+        False,
+    )

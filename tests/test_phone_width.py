@@ -31,17 +31,29 @@ async def test_lists_the_complaint_page_and_the_menu_fit_a_phone(browser: Browse
     url = await file(cs, "phone", "Phạm Thị Hoa", phone="0903123456")
     # a name that is one long word (pasted from somewhere) wraps instead of widening the page
     await file(cs, "phone", "Nguyễn" + "Văn" * 30, phone="0903123457")
-    for _ in range(6):  # an audit trail of several entries
+    for _ in range(5):  # an audit trail of several entries (a sixth below)
         await cs.goto(url)
         form = cs.locator("form[data-decision=note]")
         await cs.locator("details.decision", has=form).locator("summary").click()
         await form.locator("[name=text]").fill("Khách gọi lại hỏi tiến độ xử lý, đã hẹn gọi lại trong ngày.")
         await form.locator("button[type=submit]").click()
         await cs.wait_for_load_state()
+    # a customer's call CS notes (the conversation), with a pasted link of one long word: the sixth
     await cs.goto(url)
+    form = cs.locator("form[data-decision=customer_message]")
+    await cs.locator("details.decision", has=form).locator("summary").click()
+    await form.locator("[name=text]").fill("Khách gửi https://example.vn/" + "a" * 60)
+    await form.locator("button[type=submit]").click()
+    await cs.wait_for_load_state()
+    await cs.goto(url)
+    assert await cs.locator("#conversation li[data-direction=in]").count() == 1
     await assert_fits(cs, "complaint")
     height = await cs.evaluate("document.documentElement.scrollHeight")
-    assert height < 4 * PHONE["height"], f"the complaint page is {height}px tall"
+    # Four screens for the page as it was, and half a screen for the conversation card it gained
+    # (issue 14: the customer's messages and the mails sent to them).
+    conversation = await cs.locator("#conversation").bounding_box()
+    assert conversation is not None and conversation["height"] < PHONE["height"] / 2, conversation
+    assert height < 4.5 * PHONE["height"], f"the complaint page is {height}px tall"
 
     await cs.goto("/complaints")
     await assert_fits(cs, "list")

@@ -59,6 +59,9 @@ class ComplaintSummary(BaseModel):
     escalation_level: int
     received_at: datetime
     deadline: datetime
+    wrote_after_closing: bool = Field(False, description="the customer wrote after closing; CS has not acted yet")
+    reopen_requested: bool = Field(False, description="... and asked to reopen (CS confirms with `reopen`)")
+    last_customer_message_at: datetime | None = Field(None, description="when the customer last wrote")
 
 
 class ComplaintList(BaseModel):
@@ -156,6 +159,9 @@ def _summary(r: Complaint) -> ComplaintSummary:
         escalation_level=r.escalation_level,
         received_at=r.received_at,
         deadline=r.deadline,
+        wrote_after_closing=r.wrote_after_closing,
+        reopen_requested=r.reopen_requested,
+        last_customer_message_at=r.last_customer_message_at,
     )
 
 

@@ -25,7 +25,7 @@ from domain import access
 from domain.canned_replies import MAX_BODY, appended
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
-from domain.vocabulary import Role
+from domain.vocabulary import Channel, Role
 from store.tables import Staff
 
 router = APIRouter(include_in_schema=False)
@@ -199,6 +199,7 @@ async def _complaint(
         may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
         department_names=await service.department_names(language(request, user)),
         canned=_canned_groups(page.canned), canned_targets=TARGETS,
+        conversation=page.conversation,
     )  # fmt: skip
 
 
@@ -224,10 +225,12 @@ IRREVERSIBLE = frozenset({"reject", "close", "sign_reply", "resolve_on_spot", "r
 
 def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
     """What a decision form starts with, so nobody types it twice: CS replies with the
-    department's draft."""
-    if state.resolution is None:
-        return {}
-    return {"reply": {"message": state.resolution.reply_draft}}
+    department's draft; a customer's words CS notes came by phone, most often, and ask for no
+    reopening unless CS says so."""
+    prefilled = {"customer_message": {"via": Channel.PHONE.value, "reopen_requested": "false"}}
+    if state.resolution is not None:
+        prefilled["reply"] = {"message": state.resolution.reply_draft}
+    return prefilled
 
 
 @router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])

@@ -24,6 +24,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
 from admin.services.canned_replies import TARGETS, CannedReplies, Offer
+from admin.services.conversation import ConversationEntry, conversation
 from admin.services.queues import QUEUE_LIMIT, queue_order, work_queues
 from admin.users import User
 from config.settings import Settings
@@ -126,6 +127,7 @@ class ComplaintPage:
     duplicates: list[Complaint]  # the complaints rejected as duplicates of this one
     assignees: list[Staff]  # who the complaint may be assigned to (the assign form's picker)
     canned: list[Offer]  # the canned replies its forms offer, filled in for it
+    conversation: list[ConversationEntry]  # the customer's messages and the mails sent to them
 
 
 @dataclass(frozen=True)
@@ -416,6 +418,7 @@ class ComplaintService:
         named = {e.actor.user for e in state.log} | {str(e.actor.get("user")) for e in events if e.actor}
         named |= {str(v) for e in events for k, v in e.fields.items() if k in ("assignee", "unassigned") and v}
         named |= {state.assignee} if state.assignee else set()
+        named |= {m.noted_by for m in state.messages if m.noted_by}
         actions = self.actions(user, state)
         return ComplaintPage(
             state=state,
@@ -431,6 +434,7 @@ class ComplaintService:
             duplicates=await self.duplicates_of(user, complaint_id),
             assignees=await self.assignees(state.department) if "assign" in actions else [],
             canned=await CannedReplies(self.session).offers(user, state) if set(actions) & set(TARGETS) else [],
+            conversation=conversation(state, mails),
         )
 
     async def full_names(self, usernames: set[str]) -> dict[str, str]:
