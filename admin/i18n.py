@@ -221,6 +221,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "reopen": "Reopen",
             "note": "Add a note",
             "assign": "Assign",
+            "edit_draft": "Edit the reply draft",
         },
     ),
     # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).

@@ -108,6 +108,7 @@ DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "reopen": _fixed(step(Activity.ESCALATE, "reopened", "escalated")),
     "note": _fixed(step(Activity.RECORD)),
     "assign": _assign,
+    "edit_draft": _fixed(step(Activity.RECORD)),  # the new version in the log; the letter is made at signing
 }
 
 RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for

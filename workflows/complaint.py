@@ -11,6 +11,7 @@ The company's procedure (../shared/seed), step by step, and where each lives:
   05 Close             ``close`` with root cause and lessons; ``reopen`` within the window
   Never past 20 days   the timers in ``run``: first response, day-15 warning, day-20 breach (repeated)
   At any open stage    ``note``: an internal note; ``assign``: to a person; the stage unchanged
+  Before it goes on    ``edit_draft``: the supervisor's own version of the reply draft (approval, signature)
 
 Orchestration only: who may decide what is ``domain.transitions``, what the state becomes is
 ``domain.lifecycle``, which step and mails follow is ``domain.effects``; the side effects live
@@ -51,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         archive_workflow_id,
     )
-    from domain.transitions import LATER_RULES, TRANSITIONS, Refusal, check, recheck
+    from domain.transitions import LATER_DECISIONS, LATER_RULES, TRANSITIONS, Refusal, RefusalCode, check, recheck
     from domain.vocabulary import Stage
     from workflows.job_order import mark_jobs_in_order
 
@@ -156,6 +157,9 @@ class ComplaintWorkflow:
                 refusal = check(name, payload, self._state, workflow.now())
                 if refusal is not None and refusal.rule in LATER_RULES and not workflow.patched(refusal.rule):
                     refusal = None
+                # A decision the run's worker did not have yet: it left the signal unhandled.
+                if refusal is None and name in LATER_DECISIONS and not workflow.patched(LATER_DECISIONS[name]):
+                    refusal = Refusal(RefusalCode.UNKNOWN_DECISION, f"{name} came before the decision existed")
             _refuse(refusal)
             try:
                 await self._apply(name, payload)

@@ -21,6 +21,7 @@ from admin.services.complaints import SORT_NAMES, ComplaintService, Filters
 from admin.services.views import LIST_PARAMS
 from admin.users import User
 from domain import access
+from domain.lifecycle import DraftVersion, draft_versions
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
 from domain.vocabulary import Role
@@ -172,6 +173,7 @@ async def _complaint(
 ) -> Response:
     page = await service.page(user, complaint_id)
     settings = service.settings
+    versions = draft_versions(page.state)
     return render(
         request, user, "complaint.html", status,
         state=page.state, actions=[(name, forms.fields(name)) for name in page.actions],
@@ -188,7 +190,14 @@ async def _complaint(
         assign_choices=_assign_choices(user, page.state, page.assignees),
         may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
         department_names=await service.department_names(language(request, user)),
+        draft_versions=versions, draft_numbers=_draft_numbers(versions),
     )  # fmt: skip
+
+
+def _draft_numbers(versions: list[DraftVersion]) -> dict[tuple[str, str], int]:
+    """The version each draft of the audit trail made, by (who, text): the trail reads the
+    workflow's history, the versions its log (only what was applied)."""
+    return {(v.actor.user, v.text): v.number for v in versions}
 
 
 def _assign_choices(user: User, state: ComplaintState, assignees: list[Staff]) -> list[Staff]:
@@ -204,11 +213,12 @@ IRREVERSIBLE = frozenset({"reject", "close", "sign_reply", "resolve_on_spot", "r
 
 
 def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
-    """What a decision form starts with, so nobody types it twice: CS replies with the
-    department's draft."""
+    """What a decision form starts with, so nobody types it twice: CS replies with the draft
+    (the department's, or the supervisor's version of it), and the supervisor edits it."""
     if state.resolution is None:
         return {}
-    return {"reply": {"message": state.resolution.reply_draft}}
+    draft = state.resolution.reply_draft
+    return {"reply": {"message": draft}, "edit_draft": {"reply_draft": draft}}
 
 
 @router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])
