@@ -105,7 +105,10 @@ BODIES: dict[str, list[dict[str, Any]]] = {
         {"summary": "Thái độ nhân viên", "category": "staff_conduct", "department": "CS"},
     ],
     "reject": [{"reason": "Trùng khiếu nại"}, {"reason": "Không thuộc phạm vi", "duplicate_of": "KN-XYZ234"}],
-    "resolve_on_spot": [{"agreement": "Đổi gói cước", "cause": "Tư vấn nhầm"}],
+    "resolve_on_spot": [
+        {"agreement": "Đổi gói cước", "cause": "Tư vấn nhầm", "category": "sales"},
+        {"agreement": "Đổi gói cước", "cause": "Tư vấn nhầm"},  # refused: no category
+    ],
     "reroute": [{"department": "SALES", "reason": "Liên quan hợp đồng"}, {"department": "TECH", "reason": "Kỹ thuật"}],
     "resolve": [
         {"cause": "Modem lỗi", "resolution": "Thay modem", "within_authority": True, "reply_draft": "Đã thay"},
@@ -123,6 +126,10 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "reopen": [{"reason": "Khách chưa hài lòng"}],
     "note": [{"text": "Khách gọi hỏi tiến độ"}],
     "assign": [{"assignee": "minh.tech"}, {"assignee": None}],
+    "edit_draft": [
+        {"reply_draft": "Kính gửi Quý khách, chúng tôi đã thay modem."},
+        {"reply_draft": "Đã xử lý", "reason": "Rõ hơn"},
+    ],
 }
 REFUSALS = {"wrong_role", "wrong_department", "no_access", "wrong_stage", "reopen_window_closed"}
 CUSTOMER = {"name": "Nguyễn Văn An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1", "phone": "0901234567"}

@@ -56,7 +56,7 @@ async def apply(
     body = {field: form.get(field, "") for field in action.fields}
     if action.decision == "assign" and not body["assignee"].strip():
         # Unassigning is one complaint at a time; empty here is a picker left alone.
-        page = ("Choose the person to assign.", {})
+        page: tuple[str, dict[str, str]] = ("Choose the person to assign.", {})
         raise ServiceError(422, "invalid", "assignee: choose the person to assign", field="assignee", page=page)
     outcomes = []
     for complaint_id in ids:
