@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from admin import i18n
 from admin.errors import ServiceError
-from domain.transitions import TRANSITIONS
+from domain.transitions import NO_CATEGORY_ON_SPOT, TRANSITIONS
 from domain.vocabulary import Category, Channel, Priority, ReplyMethod, SupervisorChoice
 
 # field name -> label msgid (in the catalogue)
@@ -35,6 +35,11 @@ LONG_FIELDS = {"summary", "reason", "agreement", "cause", "resolution", "reply_d
 NOT_ON_FORMS = {"attachments", "message_id"}
 
 
+# Fields the transition table requires though the payload model may not (a rule added after
+# runs were recorded, whose payloads must still decode): (decision, field) -> the select's prompt.
+RULE_REQUIRED: dict[tuple[str, str], str] = {("resolve_on_spot", "category"): "Choose the category"}
+
+
 @dataclass(frozen=True)
 class Field:
     name: str
@@ -44,6 +49,8 @@ class Field:
     kind: str
     required: bool
     vocabulary: str | None = None
+    # A select with nothing chosen until the user chooses (a msgid): RULE_REQUIRED's fields.
+    prompt: str | None = None
 
 
 def _inner(annotation: Any) -> Any:
@@ -73,7 +80,9 @@ def fields(decision: str) -> list[Field]:
             kind = "assignee"
         elif name in LONG_FIELDS:
             kind = "textarea"
-        found.append(Field(name, LABELS.get(name, name), kind, info.is_required(), vocabulary))
+        prompt = RULE_REQUIRED.get((decision, name))
+        found.append(Field(name, LABELS.get(name, name), kind, info.is_required() or prompt is not None, vocabulary,
+                           prompt))  # fmt: skip
     return found
 
 
@@ -84,8 +93,8 @@ def payload_from_form(decision: str, form: dict[str, str]) -> dict[str, Any]:
         value = form.get(field.name, "")
         if field.kind == "bool":
             body[field.name] = value in ("true", "on", "1")
-        elif value.strip() or field.required:
-            body[field.name] = value
+        elif value.strip() or (field.required and field.prompt is None):
+            body[field.name] = value  # (left empty, a rule-required field is refused by its rule)
     return body
 
 
@@ -115,6 +124,7 @@ RULES = {
     "is in the future": ("received_at", "The received date cannot be in the future."),
     "is more than 30 days ago": ("received_at", "The received date is more than 30 days ago."),
     "give a time zone (e.g. +07:00 or Z)": ("received_at", "Enter a date and a time."),
+    NO_CATEGORY_ON_SPOT: ("category", "Choose a category from the list."),
     # the original of a duplicate (admin.services.complaints, domain.transitions)
     "a complaint cannot duplicate itself": ("duplicate_of", "Choose one of the customer's other complaints."),
     "there is no such complaint": ("duplicate_of", "Choose one of the customer's other complaints."),
@@ -124,13 +134,15 @@ RULES = {
 def field_errors(lang: str, refused: ServiceError) -> dict[str, str]:
     """The refusal as {field: message in ``lang``}, to show beside the field (empty if it names none)."""
     problem = refused.problem or {"message": refused.message.partition(": ")[2]}
-    rule = RULES.get(str(problem.get("message", "")))
+    rule = RULES.get(str(problem.get("message", ""))) or RULES.get(refused.message)
     if rule is not None:
         field, msgid = rule
         return {field: i18n.gettext(lang, msgid)}
     if not refused.field:
         return {}
     field = refused.field.split(".")[-1]
+    if refused.page is not None:  # the service's own words for it (e.g. an assignee out of scope)
+        return {field: i18n.gettext(lang, refused.page[0], **refused.page[1])}
     msgid = PROBLEMS.get(str(problem.get("type")), "This value is not valid.")
     values = {k: v for k, v in problem.items() if k not in ("type", "message")}
     return {field: i18n.gettext(lang, msgid, **values)}

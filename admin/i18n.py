@@ -222,6 +222,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "note": "Add a note",
             "assign": "Assign",
             "customer_message": "Record a customer message",
+            "edit_draft": "Edit the reply draft",
         },
     ),
     # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).

@@ -117,6 +117,7 @@ DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "note": _fixed(step(Activity.RECORD)),
     "assign": _assign,
     "customer_message": _customer_message,
+    "edit_draft": _fixed(step(Activity.RECORD)),  # the new version in the log; the letter is made at signing
 }
 
 RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for

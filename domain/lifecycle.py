@@ -4,6 +4,7 @@ The workflow calls these and then runs the activities that project the result; k
 rules here means they are tested without Temporal and read the same everywhere.
 """
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -20,6 +21,7 @@ from domain.models import (
     Decide,
     Decision,
     Direction,
+    EditDraft,
     LogEntry,
     Message,
     Reject,
@@ -110,6 +112,8 @@ def apply_decision(
             }
         case ResolveOnSpot():
             changes |= {"outcome": Outcome.RESOLVED_ON_SPOT, "root_cause": payload.cause, "department": CS_DEPARTMENT}
+            if payload.category is not None:  # None only in runs recorded before it was required
+                changes["category"] = payload.category
         case Resolve():
             changes["resolution"] = Resolution(
                 cause=payload.cause,
@@ -122,6 +126,9 @@ def apply_decision(
                 changes["escalation_level"] = max(state.escalation_level, 1)
         case Assign():
             changes["assignee"] = payload.assignee
+        case EditDraft():
+            if state.resolution is not None:  # checked: there is one
+                changes["resolution"] = state.resolution.model_copy(update={"reply_draft": payload.reply_draft})
         case Decide():
             changes["supervisor_instructions"] = payload.instructions
         case SignReply(approved=True):
@@ -194,6 +201,28 @@ def is_repeat(payload: Decision, state: ComplaintState) -> bool:
     if not isinstance(payload, CustomerMessage) or payload.message_id is None:
         return False
     return any(m.message_id == payload.message_id for m in state.messages if m.direction is Direction.IN)
+
+
+@dataclass(frozen=True)
+class DraftVersion:
+    number: int  # 1: the department's draft (its ``resolve``); then each ``edit_draft``
+    text: str
+    actor: Actor
+    at: datetime
+    reason: str | None = None
+
+
+def draft_versions(state: ComplaintState) -> list[DraftVersion]:
+    """The versions of the current reply draft, oldest first, read from the log: the department's
+    draft of its latest ``resolve`` and every edit since. The last is the one in force."""
+    versions: list[DraftVersion] = []
+    for entry in state.log:
+        if entry.action == "resolve":
+            versions = [DraftVersion(1, str(entry.detail.get("reply_draft", "")), entry.actor, entry.at)]
+        elif entry.action == "edit_draft" and versions:
+            text, reason = str(entry.detail.get("reply_draft", "")), entry.detail.get("reason")
+            versions.append(DraftVersion(len(versions) + 1, text, entry.actor, entry.at, reason))
+    return versions
 
 
 def assign_department(

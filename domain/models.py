@@ -112,6 +112,9 @@ class Reject(Decision):
 class ResolveOnSpot(Decision):
     agreement: LongText
     cause: LongText
+    # Required since ON_SPOT_NEEDS_A_CATEGORY (domain.transitions), a rule of the table rather
+    # than of the model: payloads recorded before it have none and must still decode on replay.
+    category: Category | None = None
 
 
 class Reroute(Decision):
@@ -140,6 +143,15 @@ class Decide(Decision):
         if self.decision is SupervisorChoice.REROUTE and not self.department:
             raise ValueError("department is required to reroute")
         return self
+
+
+class EditDraft(Decision):
+    """The supervisor's (or the manager's) own wording of the reply draft before approving or
+    signing it: the new version the letter or the reply is made from; the earlier ones stay in
+    the log (``domain.lifecycle.draft_versions``)."""
+
+    reply_draft: LongText
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
 
 class SignReply(Decision):
@@ -227,6 +239,7 @@ DecisionName = Literal[
     "note",
     "assign",
     "customer_message",
+    "edit_draft",
 ]
 
 

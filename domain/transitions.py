@@ -16,6 +16,7 @@ from domain.models import (
     CustomerMessage,
     Decide,
     Decision,
+    EditDraft,
     Escalate,
     Note,
     Reject,
@@ -89,6 +90,16 @@ TRANSITIONS: dict[str, Transition] = {
         # The customer's words: from their channels (the system actor) or a call CS notes for
         # them; at every stage, closed included (a message after closing is how a reopen is asked).
         _t("customer_message", CustomerMessage, {R.SYSTEM, R.CS_AGENT}, set(Stage)),
+        # The supervisor's own wording of the department's reply draft, where a superior reads it
+        # before it goes on: the approval of a resolution beyond authority, and the signature of a
+        # written reply. The draft is what ``decide: approve`` and ``sign_reply`` carry forward.
+        _t(
+            "edit_draft",
+            EditDraft,
+            {R.SUPERVISOR, R.MANAGER},
+            {S.ESCALATED, S.AWAITING_SIGNATURE},
+            Scope.ASSIGNED_DEPARTMENT,
+        ),
     )
 }
 
@@ -127,8 +138,14 @@ HTTP_STATUS: dict[RefusalCode, int] = {
 # Also a msgid of admin/locale: the complaint page shows it translated beside the refusal.
 NO_EMAIL_FOR_REPLY = "the customer has no e-mail address: choose another reply method"
 REPLY_NEEDS_AN_ADDRESS = "reply-by-email-needs-an-address"
+# Also a msgid of admin/locale (admin.forms.RULES shows it beside the category field).
+NO_CATEGORY_ON_SPOT = "a complaint resolved on the spot needs its category"
+ON_SPOT_NEEDS_A_CATEGORY = "resolve-on-spot-needs-a-category"
 # Rules of the payload added once runs had been recorded, by the patch id that gates them.
-LATER_RULES = frozenset({REPLY_NEEDS_AN_ADDRESS})
+LATER_RULES = frozenset({REPLY_NEEDS_AN_ADDRESS, ON_SPOT_NEEDS_A_CATEGORY})
+# Decisions added once runs had been recorded, by the patch id that gates their signals: a
+# worker without the decision buffers such a signal unhandled, and the run must replay so.
+LATER_DECISIONS: dict[str, str] = {"edit_draft": "edit-draft-decision"}
 
 
 @dataclass(frozen=True)
@@ -187,6 +204,8 @@ def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -
         )
     if name == "resolve_on_spot" and state.channel is not Channel.IN_PERSON:
         return Refusal(RefusalCode.WRONG_STAGE, "only a complaint made in person can be resolved on the spot")
+    if name == "edit_draft" and state.resolution is None:
+        return Refusal(RefusalCode.WRONG_STAGE, "there is no reply draft to edit: the department has not resolved it")
     if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
         return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
     return None
@@ -204,6 +223,12 @@ def _state_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
     """Rules that depend on what decisions change (the department, the assignee)."""
     if isinstance(payload, Assign):
         return _assign_rule(payload, state)
+    if (
+        isinstance(payload, EditDraft)
+        and state.resolution is not None
+        and payload.reply_draft == state.resolution.reply_draft
+    ):
+        return Refusal(RefusalCode.INVALID, "the draft is unchanged")
     if isinstance(payload, (Reroute, Decide)) and payload.department and payload.department == state.department:
         if isinstance(payload, Reroute) or payload.decision is SupervisorChoice.REROUTE:
             return Refusal(RefusalCode.INVALID, f"the complaint is already with {state.department}")
@@ -234,6 +259,9 @@ def _payload_rule(payload: Decision, state: ComplaintState) -> Refusal | None:
     if isinstance(payload, Reply) and payload.method is ReplyMethod.EMAIL and not state.customer.email:
         # Accepted, it would be recorded as replied while no mail can be sent.
         return Refusal(RefusalCode.INVALID, NO_EMAIL_FOR_REPLY, rule=REPLY_NEEDS_AN_ADDRESS)
+    if isinstance(payload, ResolveOnSpot) and payload.category is None:
+        # Resolved on the spot, it is never verified: without this, it would count in no category.
+        return Refusal(RefusalCode.INVALID, NO_CATEGORY_ON_SPOT, rule=ON_SPOT_NEEDS_A_CATEGORY)
     return None
 
 
@@ -266,6 +294,6 @@ def next_stage(name: str, payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED
         case SignReply():
             return Stage.IN_PROGRESS
-        case Note() | Assign() | CustomerMessage():
+        case Note() | Assign() | CustomerMessage() | EditDraft():
             return state.stage
     raise ValueError(f"no transition for {name}")

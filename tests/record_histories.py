@@ -19,10 +19,22 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from activities.complaint_steps import ComplaintActivities
 from config.settings import Settings
 from domain import search_index as search_attributes
-from domain.models import Assign, CustomerMessage, Decide, Reject, Reopen, Reroute, ResolveOnSpot, SignReply
+from domain.models import (
+    Assign,
+    CustomerMessage,
+    Decide,
+    EditDraft,
+    Reject,
+    Reopen,
+    Reroute,
+    ResolveOnSpot,
+    SignReply,
+)
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
 from intake.filing import file_complaint
 from localstack.mailcatcher import MailCatcher
@@ -30,8 +42,10 @@ from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from tests import journey as journey_helpers
 from tests.conftest import binary
-from tests.journey import BILLING, BILLING_SUP, CS, TECH, TECH_SUP, decide, intake, running_worker, start
+from tests.journey import BILLING, BILLING_SUP, CS, MANAGER, TECH, TECH_SUP, decide, intake, running_worker, start
 from tests.stages import CLOSE, CUSTOMER_MESSAGE, REPLY, RESOLVE, VERIFY, at_stage
+from tests.workflow_before_edit_draft import WithoutEditDraft
+from worker import SANDBOX
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 Journey = Callable[[WorkflowEnvironment, Client, Settings], Awaitable[WorkflowHandle[Any, Any]]]
@@ -55,9 +69,18 @@ async def written_signature(env: WorkflowEnvironment, client: Client, settings: 
 
 
 async def on_the_spot(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
-    handle = await start(client, settings, intake(Channel.IN_PERSON))
-    await decide(handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói", cause="Tư vấn nhầm"))
-    return handle
+    """Recorded before a category was required (domain.transitions.ON_SPOT_NEEDS_A_CATEGORY):
+    recorded again, it is recorded as then, without the rule."""
+    from domain import transitions
+
+    rule = transitions._payload_rule
+    setattr(transitions, "_payload_rule", lambda payload, state: None)  # noqa: B010  (the rule's absence)
+    try:
+        handle = await start(client, settings, intake(Channel.IN_PERSON))
+        await decide(handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói", cause="Tư vấn nhầm"))
+        return handle
+    finally:
+        setattr(transitions, "_payload_rule", rule)  # noqa: B010
 
 
 async def beyond_authority(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
@@ -177,6 +200,78 @@ async def conversation(env: WorkflowEnvironment, client: Client, settings: Setti
     return handle
 
 
+async def on_the_spot_signalled_before_the_rule(
+    env: WorkflowEnvironment, client: Client, settings: Settings
+) -> WorkflowHandle[Any, Any]:
+    """Recorded as the code before the category was required: resolved on the spot by a signal
+    without one, accepted. Today's code must replay it accepted (the rule is gated by a patch)."""
+    from domain import transitions
+
+    rule = transitions._payload_rule
+    setattr(transitions, "_payload_rule", lambda payload, state: None)  # noqa: B010  (the rule's absence)
+    try:
+        handle = await start(client, settings, intake(Channel.IN_PERSON))
+        await handle.signal("resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói", cause="Tư vấn nhầm"))
+        await asyncio.sleep(1)
+        return handle
+    finally:
+        setattr(transitions, "_payload_rule", rule)  # noqa: B010
+
+
+async def on_the_spot_with_a_category(
+    env: WorkflowEnvironment, client: Client, settings: Settings
+) -> WorkflowHandle[Any, Any]:
+    """Since the category is required on the spot (issue 13): a signal without one refused by the
+    workflow (under the rule's patch), then the decision with its category."""
+    handle = await start(client, settings, intake(Channel.IN_PERSON))
+    without = ResolveOnSpot(actor=CS, agreement="Đổi gói", cause="Tư vấn nhầm")
+    await handle.signal("resolve_on_spot", without)
+    await asyncio.sleep(1)
+    await decide(handle, "resolve_on_spot", without.model_copy(update={"category": Category.SALES}))
+    return handle
+
+
+async def draft_edited(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """The supervisor's versions of the reply draft (issue 13): a letter resolved beyond authority,
+    reworded by the supervisor (an update) before approving, by the manager (a signal) before
+    the signature; the letter is made from the last version."""
+    handle = await start(client, settings, intake(Channel.POST, email=None))
+    await decide(handle, "verify", VERIFY)
+    await decide(handle, "resolve", RESOLVE.model_copy(update={"within_authority": False}))
+    await decide(handle, "edit_draft", EditDraft(actor=TECH_SUP, reply_draft="Chúng tôi đã thay modem.", reason="Rõ"))
+    await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Đồng ý"))
+    await handle.signal("edit_draft", EditDraft(actor=MANAGER, reply_draft="Chúng tôi đã thay modem miễn phí."))
+    await asyncio.sleep(1)
+    await decide(handle, "sign_reply", SignReply(actor=TECH_SUP, approved=True))
+    return handle
+
+
+async def edit_draft_signalled_before_the_decision(
+    env: WorkflowEnvironment, client: Client, settings: Settings
+) -> WorkflowHandle[Any, Any]:
+    """Recorded by a worker that had no ``edit_draft`` yet (the workflow without its handlers, on
+    a queue of its own): the signal sent to it stays unhandled and the letter is signed as
+    drafted. Today's code must replay it so (domain.transitions.LATER_DECISIONS' patch)."""
+
+    before = settings.model_copy(update={"task_queue": f"{settings.task_queue}-before"})
+    engine = make_engine(settings.database_url)
+    activities = ComplaintActivities(make_sessionmaker(engine), before)
+    try:
+        async with Worker(client, task_queue=before.task_queue, workflows=[WithoutEditDraft],
+                          activities=activities.all(), workflow_runner=SANDBOX):  # fmt: skip
+            handle = await start(client, before, intake(Channel.POST, email=None))
+            await decide(handle, "verify", VERIFY)
+            await decide(handle, "resolve", RESOLVE)
+            await handle.signal("edit_draft", EditDraft(actor=TECH_SUP, reply_draft="Không bao giờ được áp dụng"))
+            await asyncio.sleep(1)
+            state = await decide(handle, "sign_reply", SignReply(actor=TECH_SUP, approved=True))
+            assert state.reply_message == RESOLVE.reply_draft, "the old worker applied the signal"
+            await asyncio.sleep(1)  # let background deliveries finish into the history
+            return handle
+    finally:
+        await engine.dispose()
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -193,6 +288,10 @@ JOURNEYS: dict[str, Journey] = {
         reply_by_email_without_an_address,
         assigned,
         conversation,
+        on_the_spot_signalled_before_the_rule,
+        on_the_spot_with_a_category,
+        draft_edited,
+        edit_draft_signalled_before_the_decision,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

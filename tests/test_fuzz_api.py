@@ -105,7 +105,10 @@ BODIES: dict[str, list[dict[str, Any]]] = {
         {"summary": "Thái độ nhân viên", "category": "staff_conduct", "department": "CS"},
     ],
     "reject": [{"reason": "Trùng khiếu nại"}, {"reason": "Không thuộc phạm vi", "duplicate_of": "KN-XYZ234"}],
-    "resolve_on_spot": [{"agreement": "Đổi gói cước", "cause": "Tư vấn nhầm"}],
+    "resolve_on_spot": [
+        {"agreement": "Đổi gói cước", "cause": "Tư vấn nhầm", "category": "sales"},
+        {"agreement": "Đổi gói cước", "cause": "Tư vấn nhầm"},  # refused: no category
+    ],
     "reroute": [{"department": "SALES", "reason": "Liên quan hợp đồng"}, {"department": "TECH", "reason": "Kỹ thuật"}],
     "resolve": [
         {"cause": "Modem lỗi", "resolution": "Thay modem", "within_authority": True, "reply_draft": "Đã thay"},
@@ -127,6 +130,10 @@ BODIES: dict[str, list[dict[str, Any]]] = {
         {"text": "Khách gọi: mạng vẫn chậm", "via": "phone"},
         {"text": "Khách đến quầy đề nghị mở lại", "via": "in_person", "reopen_requested": True},
         {"text": "Thư của khách", "via": "email", "message_id": "<m1@example.vn>"},
+    ],
+    "edit_draft": [
+        {"reply_draft": "Kính gửi Quý khách, chúng tôi đã thay modem."},
+        {"reply_draft": "Đã xử lý", "reason": "Rõ hơn"},
     ],
 }
 REFUSALS = {"wrong_role", "wrong_department", "no_access", "wrong_stage", "reopen_window_closed"}

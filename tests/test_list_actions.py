@@ -1,11 +1,12 @@
 """The complaint list's actions over HTTP (real app, real dev server, real worker): saved views
-per user, bulk reroute through the workflow's own decision path (one done, one refused, both
-shown), and the export of the current filter as CSV and XLSX (read back), with formulas
+per user, bulk reroute and bulk assign through the workflow's own decision path (done and
+refused, each shown by complaint), and the export of the current filter as CSV and XLSX (read back), with formulas
 neutralised and only the rows the user may see."""
 
 import asyncio
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,14 +14,14 @@ from urllib.parse import quote
 
 import openpyxl
 from fastapi import FastAPI
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
-from domain.models import Verify
+from domain.models import Assign, Verify
 from domain.vocabulary import Category
 from intake.filing import file_complaint
 from store.tables import Complaint
 from tests.conftest import Sessions
-from tests.journey import CS, decide, intake
+from tests.journey import CS, TECH, TECH_SUP, decide, intake
 from tests.test_admin_pages import Browser, app, csrf, until_stages  # noqa: F401
 from tests.test_search_order import row
 
@@ -160,3 +161,53 @@ async def exported(browser: Browser, kind: str, query: str) -> set[str]:
         return {line[0] for line in lines[1:]}
     sheet = openpyxl.load_workbook(io.BytesIO(answer.content), read_only=True).worksheets[0]
     return {str(line[0].value) for line in list(sheet.iter_rows())[1:]}
+
+
+async def test_bulk_assign_goes_through_each_complaints_decision(
+    app: FastAPI,  # noqa: F811
+    dev_env: Any,
+    settings: Any,
+    sessions: Sessions,
+) -> None:
+    """A supervisor picks someone they may assign (domain.access.may_be_assigned) and assigns the
+    selected complaints, each through the assign decision: one done, one of a department the
+    assignee does not work on refused by name, one already theirs refused by the workflow."""
+    client = dev_env.client
+    ids = {}
+    for name, category in (("tech", Category.TECHNICAL), ("billing", Category.BILLING), ("taken", Category.TECHNICAL)):
+        ids[name] = (await file_complaint(client, settings, intake())).complaint_id
+        await decide(client.get_workflow_handle(ids[name]), "verify",
+                     Verify(actor=CS, summary="Khiếu nại", category=category))  # fmt: skip
+    await decide(client.get_workflow_handle(ids["taken"]), "assign", Assign(actor=TECH_SUP, assignee=TECH.user))
+    await until_stages(sessions, dict.fromkeys(ids.values(), "in_progress"))
+
+    supervisor = await Browser(app).login("tuan.tech", lang="vi")
+    picker = re.search(r'<select name="assignee" data-bulk="assignee">(.*?)</select>',
+                       (await supervisor.get("/complaints")).text, re.S)  # fmt: skip
+    assert picker and "Lê Quang Minh" in picker.group(1)
+    assert "Đỗ Thu Hà" not in picker.group(1)  # a billing clerk works on no TECH complaint
+
+    manager = await Browser(app).login("quang.manager", lang="vi")
+    listing = await manager.get("/complaints?stage=in_progress")
+    assert 'name="action" value="assign"' in listing.text
+    form: dict[str, str | list[str]] = {"complaint": [ids["tech"], ids["billing"], ids["taken"]], "action": "assign",
+                                        "assignee": TECH.user, "csrf_token": csrf(listing.text)}  # fmt: skip
+    result = await manager.http.post("/complaints/bulk", data=form)
+    assert result.status_code == 200, result.text
+    rows = {name: result.text.split(f'href="/complaints/{cid}"')[1].split("</tr>")[0] for name, cid in ids.items()}
+    assert "Đã xong" in rows["tech"] and 'class="refusal"' not in rows["tech"]
+    assert (
+        'class="refusal"' in rows["billing"]
+        and "Lê Quang Minh không xử lý khiếu nại của bộ phận này." in rows["billing"]
+    )
+    assert 'class="refusal"' in rows["taken"] and "Đã xong" not in rows["taken"]
+    assert "Đã xong: 1/3." in result.text
+    async with sessions() as session:
+        rows_now = {
+            row.id: row.assignee
+            for row in await session.scalars(select(Complaint).where(Complaint.id.in_(ids.values())))
+        }
+    assert rows_now == {ids["tech"]: TECH.user, ids["billing"]: None, ids["taken"]: TECH.user}
+
+    nobody = await manager.http.post("/complaints/bulk", data=form | {"assignee": ""})
+    assert nobody.status_code == 422 and "Hãy chọn người phụ trách." in nobody.text

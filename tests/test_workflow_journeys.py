@@ -13,10 +13,12 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from domain.lifecycle import draft_versions
 from domain.models import (
     Assign,
     CustomerMessage,
     Decide,
+    EditDraft,
     Escalate,
     Reject,
     Reopen,
@@ -149,16 +151,62 @@ async def test_in_person_resolved_on_spot_is_logged_without_written_reply(
 ) -> None:
     async with running_worker(client, settings, sessions):
         handle = await start(client, settings, intake(Channel.IN_PERSON, email=None))
-        state = await decide(
-            handle, "resolve_on_spot", ResolveOnSpot(actor=CS, agreement="Đổi gói cước", cause="Tư vấn nhầm gói")
+        on_the_spot = ResolveOnSpot(
+            actor=CS, agreement="Đổi gói cước", cause="Tư vấn nhầm gói", category=Category.SALES
         )
+        state = await decide(handle, "resolve_on_spot", on_the_spot)
         assert (state.stage, state.outcome, state.reply_method) == (Stage.CLOSED, Outcome.RESOLVED_ON_SPOT, None)
+        # never verified, it still counts in its category (lists, filters, the dashboard read the store)
+        assert state.category is Category.SALES and state.log[-1].detail["category"] == "sales"
         async with sessions() as session:
+            stored = await session.get(Complaint, handle.id)
+            assert stored is not None and stored.category == "sales"
             actions = (
                 await session.scalars(select(ComplaintLog.action).where(ComplaintLog.complaint_id == handle.id))
             ).all()
             assert list(actions) == ["receive", "resolve_on_spot"]
             assert await session.scalar(select(Letter).where(Letter.complaint_id == handle.id)) is None
+
+
+async def test_the_supervisor_edits_the_draft_and_signs_the_latest_version(
+    client: Client, settings: Settings, sessions: Sessions
+) -> None:
+    """A letter resolved beyond authority: the supervisor rewords the draft before approving it,
+    the manager once more before signing; the letter is made from the last version, and every
+    version stays in the log with who and when."""
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(Channel.POST, email=None))
+        await decide(handle, "verify", VERIFY)
+        department = RESOLVE.model_copy(update={"within_authority": False, "reply_draft": "Kính gửi anh An, đã thay."})
+        assert (await decide(handle, "resolve", department)).stage is Stage.ESCALATED
+        second = "Chúng tôi đã thay modem.\nĐường truyền của Quý khách đã ổn định."
+        state = await decide(handle, "edit_draft", EditDraft(actor=TECH_SUP, reply_draft=second, reason="Bỏ lời chào"))
+        assert state.stage is Stage.ESCALATED and state.resolution is not None
+        assert state.resolution.reply_draft == second and state.resolution.cause == RESOLVE.cause
+        await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="OK"))
+        third = second + "\nMọi thắc mắc xin gọi tổng đài."
+        state = await decide(handle, "edit_draft", EditDraft(actor=MANAGER, reply_draft=third))
+        assert state.stage is Stage.AWAITING_SIGNATURE
+        versions = draft_versions(state)
+        assert [(v.number, v.text, v.actor.user, v.reason) for v in versions] == [
+            (1, "Kính gửi anh An, đã thay.", TECH.user, None),
+            (2, second, TECH_SUP.user, "Bỏ lời chào"),
+            (3, third, MANAGER.user, None),
+        ]
+        assert versions[0].at <= versions[1].at <= versions[2].at
+        state = await decide(handle, "sign_reply", SignReply(actor=TECH_SUP, approved=True))
+        assert state.reply_message == third
+        async with sessions() as session:
+            letter = await session.scalar(select(Letter).where(Letter.complaint_id == handle.id))
+            assert letter is not None and "Mọi thắc mắc xin gọi tổng đài." in letter.html
+            assert "đã thay." not in letter.html  # version 1's wording is not what was signed
+            logged = (
+                await session.scalars(
+                    select(ComplaintLog).where(ComplaintLog.complaint_id == handle.id).order_by(ComplaintLog.seq)
+                )
+            ).all()
+            edits = [(r.actor_user, r.detail.get("reply_draft")) for r in logged if r.action == "edit_draft"]
+            assert edits == [(TECH_SUP.user, second), (MANAGER.user, third)]
 
 
 @pytest.mark.parametrize("choice", ["approve", "return", "reroute"])

@@ -4,6 +4,7 @@ refused (wrong role, wrong department, wrong stage, missing or empty field) with
 These run on the real dev server: a rejected update leaves no event there (its workflow task
 is speculative and dropped), which the time-skipping test server does not reproduce."""
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from domain.models import (
     Close,
     Decide,
     Decision,
+    EditDraft,
     Escalate,
     Note,
     Reject,
@@ -66,7 +68,7 @@ ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage | None]] = {
         Stage.IN_PROGRESS,
     ),
     "resolve_on_spot": (
-        ResolveOnSpot(actor=CS, agreement="Hoàn phí tháng 10", cause="Tính cước sai"),
+        ResolveOnSpot(actor=CS, agreement="Hoàn phí tháng 10", cause="Tính cước sai", category=Category.BILLING),
         Stage.RECEIVED,
         Channel.IN_PERSON,
         Stage.CLOSED,
@@ -145,6 +147,13 @@ ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage | None]] = {
         Stage.CLOSED,
     ),
     "customer_message": (CUSTOMER_MESSAGE, Stage.CLOSED, Channel.EMAIL, Stage.CLOSED, None),
+    "edit_draft": (
+        EditDraft(actor=TECH_SUP, reply_draft="Kính gửi Quý khách,\nModem đã được thay.", reason="Nói rõ đã thay"),
+        Stage.AWAITING_SIGNATURE,
+        Channel.POST,
+        Stage.AWAITING_SIGNATURE,
+        Stage.IN_PROGRESS,
+    ),
 }
 
 
@@ -251,3 +260,57 @@ async def test_assign_who_whom_and_when(client: Client, settings: Settings, sess
         assert (await decide(handle, "assign", Assign(actor=TECH, assignee=None))).assignee is None
         # a CS supervisor assigns in any department, at any open stage
         assert (await decide(handle, "assign", Assign(actor=CS_SUP, assignee=TECH.user))).assignee == TECH.user
+
+
+async def test_edit_draft_only_where_a_draft_awaits_a_superior(
+    client: Client, settings: Settings, sessions: Sessions
+) -> None:
+    """Escalated without a resolution there is no draft; the department's own staff, another
+    department's supervisor and an unchanged text are refused, with no history event. As a
+    signal it applies like the update (a run from before the decision replays it unapplied)."""
+    async with running_worker(client, settings, sessions):
+        escalated = await at_stage(client, settings, Stage.ESCALATED, search_attributes=True)
+        refusal = await refused(escalated, "edit_draft", EditDraft(actor=TECH_SUP, reply_draft="Thư mới"))
+        assert refusal is not None and refusal.type == "wrong_stage"
+
+        handle = await at_stage(client, settings, Stage.IN_PROGRESS, Channel.POST, search_attributes=True)
+        draft = "Chúng tôi sẽ thay thiết bị."
+        beyond = Resolve(actor=TECH, cause="Hỏng", resolution="Thay", within_authority=False, reply_draft=draft)
+        assert (await decide(handle, "resolve", beyond)).stage is Stage.ESCALATED
+        for actor, code in ((TECH, "wrong_role"), (BILLING.model_copy(update={"role": TECH_SUP.role}),
+                                                   "wrong_department")):  # fmt: skip
+            refusal = await refused(handle, "edit_draft", EditDraft(actor=actor, reply_draft="Thư khác"))
+            assert refusal is not None and refusal.type == code, actor
+        refusal = await refused(handle, "edit_draft", EditDraft(actor=TECH_SUP, reply_draft=f"  {draft} "))
+        assert refusal is not None and refusal.type == "invalid"  # the same text: no new version
+
+        await handle.signal("edit_draft", EditDraft(actor=MANAGER, reply_draft="Phiên bản của giám đốc"))
+        for _ in range(100):
+            state = await state_of(handle)
+            if state.resolution is not None and state.resolution.reply_draft == "Phiên bản của giám đốc":
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the signalled edit was not applied")
+        assert state.stage is Stage.ESCALATED and state.log[-1].action == "edit_draft"
+
+
+async def test_resolve_on_spot_records_a_category(client: Client, settings: Settings, sessions: Sessions) -> None:
+    """Resolved on the spot, a complaint is never verified: its category is given here, from the
+    category table (the vocabulary), or the decision is refused; as a signal too."""
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.RECEIVED, Channel.IN_PERSON, search_attributes=True)
+        no_category = ResolveOnSpot(actor=CS, agreement="Đổi gói", cause="Tư vấn nhầm")
+        refusal = await refused(handle, "resolve_on_spot", no_category)
+        assert refusal is not None and refusal.type == "invalid" and "category" in refusal.message
+        weather = no_category.model_dump(mode="json") | {"category": "weather"}
+        assert_undecodable(await refused(handle, "resolve_on_spot", weather))
+        before = await quiesce(handle)
+        await handle.signal("resolve_on_spot", no_category)
+        await asyncio.sleep(0.5)
+        assert (await state_of(handle)).stage is Stage.RECEIVED  # refused by the workflow itself
+        assert await event_count(handle) > before  # (the signal is in the history, unapplied)
+
+        state = await decide(handle, "resolve_on_spot", no_category.model_copy(update={"category": Category.SALES}))
+        assert (state.stage, state.category) == (Stage.CLOSED, Category.SALES)
+        assert (await handle.describe()).typed_search_attributes.get(search_attributes.CATEGORY) == "sales"

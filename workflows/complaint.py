@@ -13,6 +13,7 @@ The company's procedure (../shared/seed), step by step, and where each lives:
   At any open stage    ``note``: an internal note; ``assign``: to a person; the stage unchanged
   At any stage         ``customer_message``: the customer's words (mail, status page, livechat, a call
                        CS notes); after closing, CS sees it and confirms a reopen asked for
+  Before it goes on    ``edit_draft``: the supervisor's own version of the reply draft (approval, signature)
 
 Orchestration only: who may decide what is ``domain.transitions``, what the state becomes is
 ``domain.lifecycle``, which step and mails follow is ``domain.effects``; the side effects live
@@ -54,7 +55,7 @@ with workflow.unsafe.imports_passed_through():
         StepResult,
         archive_workflow_id,
     )
-    from domain.transitions import LATER_RULES, TRANSITIONS, Refusal, check, recheck
+    from domain.transitions import LATER_DECISIONS, LATER_RULES, TRANSITIONS, Refusal, RefusalCode, check, recheck
     from domain.vocabulary import Stage
     from workflows.job_order import mark_jobs_in_order
 
@@ -163,6 +164,9 @@ class ComplaintWorkflow:
                 refusal = check(name, payload, self._state, workflow.now())
                 if refusal is not None and refusal.rule in LATER_RULES and not workflow.patched(refusal.rule):
                     refusal = None
+                # A decision the run's worker did not have yet: it left the signal unhandled.
+                if refusal is None and name in LATER_DECISIONS and not workflow.patched(LATER_DECISIONS[name]):
+                    refusal = Refusal(RefusalCode.UNKNOWN_DECISION, f"{name} came before the decision existed")
             _refuse(refusal)
             if is_repeat(payload, self._state):  # the same message delivered again: added once
                 return self._state

@@ -23,6 +23,7 @@ from admin.services.views import LIST_PARAMS
 from admin.users import User
 from domain import access
 from domain.canned_replies import MAX_BODY, appended
+from domain.lifecycle import DraftVersion, draft_versions
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
 from domain.vocabulary import Channel, Role
@@ -180,6 +181,7 @@ async def _complaint(
 ) -> Response:
     page = page or await service.page(user, complaint_id)
     settings = service.settings
+    versions = draft_versions(page.state)
     return render(
         request, user, "complaint.html", status,
         state=page.state, actions=[(name, forms.fields(name)) for name in page.actions],
@@ -200,6 +202,7 @@ async def _complaint(
         department_names=await service.department_names(language(request, user)),
         canned=_canned_groups(page.canned), canned_targets=TARGETS,
         conversation=page.conversation,
+        draft_versions=versions, draft_numbers=_draft_numbers(versions),
     )  # fmt: skip
 
 
@@ -209,6 +212,12 @@ def _canned_groups(offers: list[Offer]) -> list[tuple[str, list[Offer]]]:
     for offer in offers:
         groups.setdefault(offer.language, []).append(offer)
     return list(groups.items())
+
+
+def _draft_numbers(versions: list[DraftVersion]) -> dict[tuple[str, str], int]:
+    """The version each draft of the audit trail made, by (who, text): the trail reads the
+    workflow's history, the versions its log (only what was applied)."""
+    return {(v.actor.user, v.text): v.number for v in versions}
 
 
 def _assign_choices(user: User, state: ComplaintState, assignees: list[Staff]) -> list[Staff]:
@@ -224,12 +233,15 @@ IRREVERSIBLE = frozenset({"reject", "close", "sign_reply", "resolve_on_spot", "r
 
 
 def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
-    """What a decision form starts with, so nobody types it twice: CS replies with the
-    department's draft; a customer's words CS notes came by phone, most often, and ask for no
-    reopening unless CS says so."""
-    prefilled = {"customer_message": {"via": Channel.PHONE.value, "reopen_requested": "false"}}
+    """What a decision form starts with, so nobody types it twice: CS replies with the draft
+    (the department's, or the supervisor's version of it), and the supervisor edits it; a
+    customer's words CS notes came by phone, most often, and ask for no reopening unless CS says so."""
+    prefilled: dict[str, dict[str, str]] = {
+        "customer_message": {"via": Channel.PHONE.value, "reopen_requested": "false"}
+    }
     if state.resolution is not None:
-        prefilled["reply"] = {"message": state.resolution.reply_draft}
+        draft = state.resolution.reply_draft
+        prefilled |= {"reply": {"message": draft}, "edit_draft": {"reply_draft": draft}}
     return prefilled
 
 

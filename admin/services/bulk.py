@@ -22,6 +22,9 @@ class BulkAction:
 
 BULK_ACTIONS: dict[str, BulkAction] = {
     "reroute": BulkAction("reroute", ("department", "reason")),
+    # to one person; whether they may work on each complaint (domain.access.may_be_assigned) is
+    # checked per complaint, by the decision's own path
+    "assign": BulkAction("assign", ("assignee",)),
 }
 # Who sees the bulk actions on the list; the decision itself still checks each complaint.
 BULK_ROLES = frozenset({Role.SUPERVISOR, Role.MANAGER})
@@ -51,6 +54,10 @@ async def apply(
     if len(ids) > MAX_BULK:
         raise ServiceError(422, "invalid", f"complaints: at most {MAX_BULK} at once", field="complaints")
     body = {field: form.get(field, "") for field in action.fields}
+    if action.decision == "assign" and not body["assignee"].strip():
+        # Unassigning is one complaint at a time; empty here is a picker left alone.
+        page: tuple[str, dict[str, str]] = ("Choose the person to assign.", {})
+        raise ServiceError(422, "invalid", "assignee: choose the person to assign", field="assignee", page=page)
     outcomes = []
     for complaint_id in ids:
         try:

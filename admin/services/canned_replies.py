@@ -27,7 +27,11 @@ from store.tables import CannedReply, Department
 # The decision forms a template can be inserted into, and their fields that take one: the
 # department's resolution and its draft of the reply (the letter, when the reply is written),
 # and CS's reply to the customer.
-TARGETS: dict[str, tuple[str, ...]] = {"resolve": ("resolution", "reply_draft"), "reply": ("message",)}
+TARGETS: dict[str, tuple[str, ...]] = {
+    "resolve": ("resolution", "reply_draft"),
+    "reply": ("message",),
+    "edit_draft": ("reply_draft",),  # the supervisor's version of the letter
+}
 FIELDS = ("title", "body", "language", "category", "department")
 
 

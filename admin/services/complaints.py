@@ -315,13 +315,14 @@ class ComplaintService:
     async def _check_assignee(self, username: str, department: str | None) -> None:
         staff = await self.session.scalar(select(Staff).where(Staff.username == username, Staff.active.is_(True)))
         if staff is None:
-            raise ServiceError(
-                422, "invalid", f"assignee: there is no active staff member {username}", field="assignee"
-            )
+            page = ("There is no active staff member %(name)s.", {"name": username})
+            message = f"assignee: there is no active staff member {username}"
+            raise ServiceError(422, "invalid", message, field="assignee", page=page)
         if not may_be_assigned(_actor_of(staff), department):
-            raise ServiceError(
-                422, "invalid", f"assignee: {username} does not work on this department's complaints", field="assignee"
-            )
+            # (the bulk page says it by complaint; the complaint page beside the picker)
+            page = ("%(name)s does not work on this department's complaints.", {"name": staff.full_name})
+            message = f"assignee: {username} does not work on this department's complaints"
+            raise ServiceError(422, "invalid", message, field="assignee", page=page)
 
     async def assignable_staff(self, user: User) -> list[Staff]:
         """Everyone a complaint ``user`` sees may be assigned to (the list's assignee filter)."""
