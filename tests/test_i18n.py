@@ -31,7 +31,7 @@ PAGE_MSGIDS = [
     "This complaint was already filed as %(id)s.", "Not found", "You do not have access to this complaint.",
     "The form has expired. Please try again.",
     "The service is temporarily unavailable. Your action was not applied; please try again.", "Open",
-    "Closed within the bound (30 days)", "Due in 3 days", "Open by status", "Open by department", "Reason",
+    "Closed within the bound (%(days)s days)", "Due in %(days)s days", "Open by status", "Open by department", "Reason",
     "Summary", "Cause", "Resolution", "Within authority", "Reply draft", "Instructions", "Decision", "Approve",
     "Return", "Approved", "Comment", "Method", "Message", "Root cause", "Lessons learned", "Preventive action",
     "Agreement", "Duplicate of", "Text", "Note",
