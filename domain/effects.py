@@ -108,6 +108,7 @@ DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "reopen": _fixed(step(Activity.ESCALATE, "reopened", "escalated")),
     "note": _fixed(step(Activity.RECORD)),
     "assign": _assign,
+    "rate": _fixed(step(Activity.RECORD)),  # projected (score, comment, when); nobody mailed
 }
 
 RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for

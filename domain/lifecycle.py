@@ -19,6 +19,7 @@ from domain.models import (
     Decide,
     Decision,
     LogEntry,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -26,6 +27,7 @@ from domain.models import (
     Resolution,
     Resolve,
     ResolveOnSpot,
+    Satisfaction,
     SignReply,
     Verify,
 )
@@ -119,6 +121,10 @@ def apply_decision(
                 changes["escalation_level"] = max(state.escalation_level, 1)
         case Assign():
             changes["assignee"] = payload.assignee
+        case Rate():
+            changes["satisfaction"] = Satisfaction(
+                score=payload.score, comment=payload.comment, at=now, closed_at=state.closed_at
+            )
         case Decide():
             changes["supervisor_instructions"] = payload.instructions
         case SignReply(approved=True):
@@ -151,7 +157,7 @@ def apply_decision(
             pass
     if name == "escalate":
         changes["escalation_level"] = max(state.escalation_level, 1)
-    if stage is Stage.CLOSED:
+    if stage is Stage.CLOSED and state.stage is not Stage.CLOSED:  # a closing (a rating is not one)
         changes |= {"closed_at": now, "reopen_until": now + policy.reopen_window}
     return record(state, name, payload.actor, now, decision_detail(payload), **changes)
 

@@ -174,6 +174,14 @@ class Note(Decision):
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+class Rate(Decision):
+    """The customer's satisfaction with a closing (1–5, and a comment if they wish), sent by the
+    ``system`` actor on their behalf from the status page."""
+
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
+
+
 class Assign(Decision):
     """Give the complaint to one staff member (``None``: unassign). Whether the assignee may
     take it (an active staff member whose scope covers the complaint) is checked against the
@@ -196,6 +204,7 @@ DecisionName = Literal[
     "reopen",
     "note",
     "assign",
+    "rate",
 ]
 
 
@@ -219,6 +228,16 @@ class Resolution(BaseModel):
     within_authority: bool
     reply_draft: str
     department: str | None
+
+
+class Satisfaction(BaseModel):
+    """A customer's rating of one closing (``closed_at`` names which: a reopened and closed
+    again complaint may be rated again)."""
+
+    score: int
+    comment: str | None = None
+    at: datetime
+    closed_at: datetime | None
 
 
 class ComplaintState(BaseModel):
@@ -261,6 +280,8 @@ class ComplaintState(BaseModel):
     duplicate_of: str | None = None
     closed_at: datetime | None = None
     reopen_until: datetime | None = None
+    # The customer's rating of the latest closing they rated (issue 14).
+    satisfaction: Satisfaction | None = None
     # Bumped on every change; the store never applies an older version over a newer one.
     version: int = 0
     log: list[LogEntry] = Field(default_factory=list)

@@ -17,6 +17,7 @@ from domain.models import (
     Decision,
     Escalate,
     Note,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -85,6 +86,8 @@ TRANSITIONS: dict[str, Transition] = {
         _t("reopen", Reopen, {R.CS_AGENT}, {S.CLOSED}),
         _t("note", Note, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
         _t("assign", Assign, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
+        # The customer's satisfaction, sent by the system actor for them (the status page).
+        _t("rate", Rate, {R.SYSTEM}, {S.CLOSED}),
     )
 }
 
@@ -107,6 +110,7 @@ class RefusalCode(StrEnum):
     WRONG_DEPARTMENT = "wrong_department"  # 403
     WRONG_STAGE = "wrong_stage"  # 409
     REOPEN_WINDOW_CLOSED = "reopen_window_closed"  # 409
+    ALREADY_RATED = "already_rated"  # 409
     INVALID = "invalid"  # 422
 
 
@@ -116,6 +120,7 @@ HTTP_STATUS: dict[RefusalCode, int] = {
     RefusalCode.WRONG_DEPARTMENT: 403,
     RefusalCode.WRONG_STAGE: 409,
     RefusalCode.REOPEN_WINDOW_CLOSED: 409,
+    RefusalCode.ALREADY_RATED: 409,
     RefusalCode.INVALID: 422,
 }
 
@@ -185,6 +190,8 @@ def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -
         return Refusal(RefusalCode.WRONG_STAGE, "only a complaint made in person can be resolved on the spot")
     if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
         return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
+    if name == "rate" and state.satisfaction is not None and state.satisfaction.closed_at == state.closed_at:
+        return Refusal(RefusalCode.ALREADY_RATED, "this closing of the complaint has already been rated")
     return None
 
 
@@ -262,6 +269,6 @@ def next_stage(name: str, payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED
         case SignReply():
             return Stage.IN_PROGRESS
-        case Note() | Assign():
+        case Note() | Assign() | Rate():
             return state.stage
     raise ValueError(f"no transition for {name}")
