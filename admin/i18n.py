@@ -328,6 +328,10 @@ def decision_label(lang: str, value: object) -> str:
     return label(lang, "decision", value)
 
 
+def customer_stage_label(lang: str, value: object) -> str:
+    return label(lang, "customer_stage", value)
+
+
 def refusal_label(lang: str, code: object) -> str:
     return label(lang, "refusal", code)
 
@@ -341,6 +345,7 @@ LABELS: dict[str, Callable[[str, object], str]] = {
     "role_label": role_label,
     "channel_label": channel_label,
     "category_label": category_label,
+    "customer_stage_label": customer_stage_label,
     "priority_label": priority_label,
     "outcome_label": outcome_label,
     "reply_method_label": reply_method_label,
