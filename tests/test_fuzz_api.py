@@ -123,6 +123,8 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "reopen": [{"reason": "Khách chưa hài lòng"}],
     "note": [{"text": "Khách gọi hỏi tiến độ"}],
     "assign": [{"assignee": "minh.tech"}, {"assignee": None}],
+    # the customer's (system actor): every staff account is refused it
+    "rate": [{"score": 5}, {"score": 1, "comment": "Chậm trễ"}],
 }
 REFUSALS = {"wrong_role", "wrong_department", "no_access", "wrong_stage", "reopen_window_closed"}
 CUSTOMER = {"name": "Nguyễn Văn An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1", "phone": "0901234567"}

@@ -33,6 +33,7 @@ from domain.models import (
     Decision,
     Escalate,
     Note,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -78,6 +79,8 @@ SPEC: dict[str, tuple[set[Role], set[Stage]]] = {
     "reopen": ({R.CS_AGENT}, {S.CLOSED}),
     "note": (ALL_STAFF, set(S) - {S.CLOSED}),
     "assign": (ALL_STAFF, set(S) - {S.CLOSED}),
+    # the customer's satisfaction, sent by the system actor for them (public status page)
+    "rate": ({R.SYSTEM}, {S.CLOSED}),
 }
 # ``assign``: the open stages each role assigns in (CS while the complaint is with CS; department
 # staff, for themselves, while their department handles it; supervisors and the manager always).
@@ -157,6 +160,7 @@ FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "reopen": _fields(reason=TEXT),
     "note": _fields(text=TEXT),
     "assign": _fields(assignee=st.sampled_from([None, *USERS, "someone", "owner"])),
+    "rate": _fields(score=st.integers(1, 5), comment=st.none() | TEXT),
 }
 PICK = st.integers(min_value=0, max_value=2**16)
 DECISION = st.sampled_from(list(TRANSITIONS))
@@ -202,6 +206,7 @@ REQUIRED_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "reopen": ("reason", {}),
     "note": ("text", {}),
     "assign": ("assignee", {}),
+    "rate": ("score", {}),  # not a text, but blank is no score either
 }
 
 
@@ -224,6 +229,8 @@ def expected_actor_refusal(name: str, actor: Actor, state: ComplaintState, now: 
         return RefusalCode.WRONG_STAGE
     if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
         return RefusalCode.REOPEN_WINDOW_CLOSED
+    if name == "rate" and state.satisfaction is not None and state.satisfaction.closed_at == state.closed_at:
+        return RefusalCode.ALREADY_RATED  # once per closing
     return None
 
 
@@ -275,7 +282,7 @@ def expected_stage(payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED if payload.approved else Stage.IN_PROGRESS
         case Reply():
             return Stage.REPLIED
-        case Note() | Assign():
+        case Note() | Assign() | Rate():
             return state.stage
     raise AssertionError(payload)
 
@@ -380,6 +387,14 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert after.deadline == self.policy.add(self.now, self.policy.resolution)
             assert after.deadline >= before.deadline, "a reopen gives a fresh bound, never a shorter one"
             assert not after.overdue and after.breaches == 0 and not after.warned
+        if isinstance(payload, Rate):
+            assert after.satisfaction is not None and after.satisfaction.closed_at == before.closed_at
+            assert (after.satisfaction.score, after.satisfaction.at) == (payload.score, self.now)
+            assert (after.closed_at, after.reopen_until) == (before.closed_at, before.reopen_until), (
+                "a rating is no closing"
+            )
+        else:
+            assert after.satisfaction == before.satisfaction, (name, "only rate changes the satisfaction")
         if isinstance(payload, Assign):
             assert after.assignee == payload.assignee and entry.detail.get("assignee") == payload.assignee
         else:
@@ -498,6 +513,20 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert self.state is not was and self.state.stage is Stage.ESCALATED
             assert self.state.reopen_count == was.reopen_count + 1
 
+    @precondition(lambda self: not self.finished and self.state.stage is Stage.CLOSED)
+    @rule(data=st.data())
+    def rate_the_closing(self, data: st.DataObject) -> None:
+        """The customer rates (the system actor for them): once per closing; a second rating of
+        the same closing is refused (409) and changes nothing."""
+        system = Actor(user="system", role=R.SYSTEM)
+        was = self.state
+        self._attempt("rate", payload(data, "rate", system))
+        rated = self.state.satisfaction
+        assert rated is not None and rated.closed_at == self.state.closed_at
+        again = transitions.check("rate", payload(data, "rate", system), self.state, self.now)
+        assert again is not None and again.code is RefusalCode.ALREADY_RATED, (was.satisfaction, again)
+        event("rated a closing" if self.state is not was else "refused a second rating")
+
     @precondition(lambda self: self.state.stage is Stage.CLOSED)
     @rule(late=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=400)))
     def reopen_outside_the_window(self, late: timedelta) -> None:
@@ -569,6 +598,13 @@ class ComplaintMachine(RuleBasedStateMachine):
                 assert e.detail["unassigned"] == assignee
                 assignee = None
         assert s.assignee == assignee
+        # the satisfaction is the last rating's, of the closing it was given in
+        ratings = [e for e in s.log if e.action == "rate"]
+        if ratings:
+            assert s.satisfaction is not None and s.satisfaction.score == ratings[-1].detail["score"]
+            assert s.satisfaction.closed_at is not None and s.satisfaction.at == ratings[-1].at
+        else:
+            assert s.satisfaction is None
         if not self.finished:
             assert lifecycle.next_timer(s, policy) is not None
 
