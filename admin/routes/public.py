@@ -44,8 +44,9 @@ def _lang(request: Request, form: Mapping[str, str] | None = None) -> str:
 
 
 def _page(request: Request, name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
-    path = request.url.path
-    toggle = {code: f"{path}?{urlencode({'lang': code})}" for code in i18n.LANGUAGES}
+    # The same page in the other language: a query alone (the address is never echoed, so a
+    # wrong link's 404 is the same page whatever the link).
+    toggle = {code: f"?{urlencode({'lang': code})}" for code in i18n.LANGUAGES}
     html = templates.get_template(name).render(
         {"request": request, "lang": lang, "toggle": toggle, "hotline": request.app.state.settings.hotline} | context
     )
