@@ -230,6 +230,6 @@ class PublicService:
             code = cause.type if isinstance(cause, ApplicationError) and cause.type else "refused"
             raise ServiceError.from_code(code, str(cause or exc)) from exc
         except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:  # the workflow has ended: its reopen window is over
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):  # ended: window over
                 raise ServiceError(409, "reopen_window_closed", "the complaint can no longer be rated") from exc
             raise UNAVAILABLE from exc
