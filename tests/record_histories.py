@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain import search_index as search_attributes
-from domain.models import Assign, Decide, Reject, Reopen, Reroute, ResolveOnSpot, SignReply
+from domain.models import SYSTEM_ACTOR, Assign, Decide, Rate, Reject, Reopen, Reroute, ResolveOnSpot, SignReply
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
 from intake.filing import file_complaint
 from localstack.mailcatcher import MailCatcher
@@ -159,6 +159,20 @@ async def assigned(env: WorkflowEnvironment, client: Client, settings: Settings)
     return handle
 
 
+async def rated(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """The customer's rating (issue 14): rated once (a second rating of that closing, sent as a
+    signal, refused in the workflow), then reopened, closed again and rated again."""
+    handle = await at_stage(client, settings, Stage.CLOSED)
+    await decide(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=2, comment="Chậm"))
+    await handle.signal("rate", Rate(actor=SYSTEM_ACTOR, score=5))  # the same closing: refused
+    await decide(handle, "reopen", Reopen(actor=CS, reason="Khách chưa hài lòng"))
+    await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="OK"))
+    await decide(handle, "reply", REPLY)
+    await decide(handle, "close", CLOSE)
+    await decide(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=4))
+    return handle
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -174,6 +188,7 @@ JOURNEYS: dict[str, Journey] = {
         route_entry_from_the_activity,
         reply_by_email_without_an_address,
         assigned,
+        rated,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search
