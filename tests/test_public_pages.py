@@ -290,6 +290,8 @@ async def test_rating_once_per_closing_and_staff_see_it(app: FastAPI, sessions: 
     assert 'data-customer-stage="closed"' in page.text and 'id="rate"' in page.text and "Đã kết thúc" in page.text
     refused = await customer.http.post(f"{path}/rate", data={"score": "9"})
     assert refused.status_code == 422 and "chọn mức từ 1 đến 5" in refused.text
+    too_long = await customer.http.post(f"{path}/rate", data={"score": "4", "comment": "x" * 2_001})
+    assert too_long.status_code == 422 and "rút gọn góp ý" in too_long.text and "x" * 2_001 in too_long.text
     rated = await customer.http.post(f"{path}/rate", data={"score": "4", "comment": "Nhân viên nhiệt tình"})
     assert rated.status_code == 303, rated.text
     twice = await customer.http.post(f"{path}/rate", data={"score": "1"})

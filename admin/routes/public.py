@@ -172,6 +172,8 @@ async def rate(request: Request, complaint_id: str, token: str, service: PublicD
             return _error(request, lang, refused)
         view = await service.view(complaint_id, token)
         errors = {"score": i18n.gettext(lang, "Please choose a score from 1 to 5.")}
+        if refused.field == "comment":
+            errors = {"comment": i18n.gettext(lang, "Please shorten your comment to 2,000 characters.")}
         return _page(request, "public/status.html", lang, 422, view=view, notice=None, field_errors=errors,
                      values=form)  # fmt: skip
     query = urlencode({"rated": 1, "lang": lang})

@@ -220,7 +220,10 @@ class PublicService:
             payload = Rate(
                 actor=SYSTEM_ACTOR, score=int(form.get("score") or 0), comment=form.get("comment", "").strip() or None
             )
-        except (ValueError, ValidationError) as exc:
+        except ValidationError as exc:
+            field = "comment" if any(e["loc"][:1] == ("comment",) for e in exc.errors()) else "score"
+            raise ServiceError(422, "invalid", f"{field}: {exc.errors()[0]['msg']}", field=field) from exc
+        except ValueError as exc:  # not a number
             raise ServiceError(422, "invalid", "score: choose from 1 to 5", field="score") from exc
         handle = (await self.client()).get_workflow_handle(complaint_id)
         try:
