@@ -5,7 +5,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from config.settings import Settings
-from domain.models import Close, Escalate, Reply, Resolve, Verify
+from domain.models import SYSTEM_ACTOR, Close, Escalate, Rate, Reply, Resolve, Verify
 from domain.vocabulary import Category, Channel, ReplyMethod, Stage
 from tests.journey import CS, TECH, decide, intake, start
 
@@ -19,6 +19,8 @@ RESOLVE = Resolve(
 )
 REPLY = Reply(actor=CS, method=ReplyMethod.EMAIL, message="Sự cố đã được khắc phục.")
 CLOSE = Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Rà soát firmware định kỳ hằng quý")
+# The customer's rating of a closing (public status page: the system actor for them)
+RATE = Rate(actor=SYSTEM_ACTOR, score=4, comment="Xử lý nhanh, nhân viên nhiệt tình")
 
 
 async def at_stage(

@@ -48,7 +48,7 @@ from tests.journey import (
     running_worker,
     state_of,
 )
-from tests.stages import at_stage
+from tests.stages import RATE, at_stage
 
 # decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong stage)
 ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
@@ -146,7 +146,7 @@ ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
         Stage.CLOSED,
     ),
     "rate": (
-        Rate(actor=SYSTEM_ACTOR, score=4, comment="Xử lý nhanh, nhân viên nhiệt tình"),
+        RATE,
         Stage.CLOSED,
         Channel.EMAIL,
         Stage.CLOSED,
