@@ -16,11 +16,12 @@ from activities.mail_send import MailRejected, MailUnavailable, build_message, s
 from config.settings import Settings
 from correspondence.context import complaint_context, customer_message_context
 from correspondence.rendering import render_letter, render_mail
+from domain.customer_view import LINKED_MAILS, status_path
 from domain.lifecycle import assign_department
 from domain.models import ComplaintState
 from domain.steps import Activity, Audience, MailRequest, StepInput, StepResult
 from domain.vocabulary import CS_DEPARTMENT, Language, Outcome, Role
-from store import projection
+from store import projection, public_tokens
 from store.engine import transaction
 from store.tables import Staff
 
@@ -182,8 +183,17 @@ class ComplaintActivities:
                 return None
             recipients = [s.email for s in staff if s.email]
             names, language = ", ".join(s.full_name for s in staff), Language.VI
-        rendered = render_mail(request.purpose, language, self._context(step, names))
         message_id = f"<{state.complaint_id}.{step.entry.seq}.{request.purpose}@{self._settings.mail_domain}>"
+        status_url = None
+        if request.audience is Audience.CUSTOMER and request.purpose in LINKED_MAILS:
+            if await projection.get_mail(session, message_id) is not None:
+                return message_id  # queued by an earlier attempt, with its link: no second token
+            # A fresh token in the same transaction as the mail that carries it: a retried step
+            # either finds both or neither.
+            token = public_tokens.new_token()
+            await public_tokens.keep(session, state.complaint_id, token, public_tokens.MAIL, step.entry.at)
+            status_url = self._settings.public_url.rstrip("/") + status_path(state.complaint_id, token)
+        rendered = render_mail(request.purpose, language, self._context(step, names, status_url))
         await projection.enqueue_mail(
             session,
             message_id=message_id,
@@ -219,9 +229,9 @@ class ComplaintActivities:
         found = await projection.staff_with_roles(session, roles, department)
         return [s for s in found if s.role in {r.value for r in roles}]
 
-    def _context(self, step: StepInput, recipient_name: str) -> dict[str, Any]:
+    def _context(self, step: StepInput, recipient_name: str, status_url: str | None = None) -> dict[str, Any]:
         reason = step.entry.detail.get("reason") or step.entry.detail.get("instructions")
-        context = complaint_context(step.state, self._settings, recipient_name, reason)
+        context = complaint_context(step.state, self._settings, recipient_name, reason, status_url)
         if step.entry.action == "customer_message":
             context |= customer_message_context(step.state, step.entry.seq)
         return context

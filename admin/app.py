@@ -21,8 +21,9 @@ from admin import i18n
 from admin.deps import PASSWORD_PAGE, LoginRequired, PasswordChangeRequired, optional_user
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
 from admin.limits import FormBodyLimit
+from admin.public_guards import FormStamps, SubmitLimiter
 from admin.rendering import language, render
-from admin.routes import administration, api, auth, canned_replies, complaints, dashboard, lists, mails, work
+from admin.routes import administration, api, auth, canned_replies, complaints, dashboard, lists, mails, public, work
 from admin.routes import codec as codec_routes
 from admin.security import LoginThrottle, SessionSigner
 from admin.users import User
@@ -91,10 +92,14 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.signer = SessionSigner(settings.effective_secret_key())
     app.state.throttle = LoginThrottle()
+    # The public form's guards (one admin process: an address's posts are counted here).
+    app.state.public_stamps = FormStamps(settings.effective_secret_key())
+    app.state.public_limiter = SubmitLimiter(settings.public_form_limit, settings.public_form_window.total_seconds())
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
     app.add_middleware(FormBodyLimit)
-    for routes in (api, auth, work, lists, complaints, dashboard, mails, administration, canned_replies, codec_routes):
+    features = (api, auth, work, lists, complaints, dashboard, mails, administration, canned_replies, public)
+    for routes in (*features, codec_routes):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")
     app.mount("/docs-static", StaticFiles(directory=SWAGGER_STATIC), name="docs-static")

@@ -29,6 +29,7 @@ from jinja2 import pass_context
 from jinja2.runtime import Context
 
 from domain.access import DUE_SOON
+from domain.customer_view import CustomerStage
 from domain.sla import VN_TZ
 from domain.transitions import RefusalCode
 from domain.vocabulary import Category, Channel, Outcome, Priority, ReplyMethod, Role, Stage, SupervisorChoice
@@ -191,6 +192,16 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             SupervisorChoice.REROUTE: "Send to another department",
         },
     ),
+    # The stage as the customer reads it on the public status page (domain.customer_view).
+    "customer_stage": (
+        "customer stage",
+        {
+            CustomerStage.RECEIVED: "Received",
+            CustomerStage.IN_PROGRESS: "In progress",
+            CustomerStage.REPLIED: "Replied",
+            CustomerStage.CLOSED: "Closed",
+        },
+    ),
     # A customer's language (for their mails and letters).
     "language": ("language", {"vi": "Vietnamese", "en": "English"}),
     # A mail's delivery status in the outbox (store.tables.OutboxMail.status).
@@ -223,6 +234,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "assign": "Assign",
             "customer_message": "Record a customer message",
             "edit_draft": "Edit the reply draft",
+            "rate": "Rate the handling",
         },
     ),
     # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).
@@ -248,6 +260,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
                 "A colleague may have just updated it; please reload the page."
             ),
             RefusalCode.REOPEN_WINDOW_CLOSED: "The period for reopening this complaint has ended.",
+            RefusalCode.ALREADY_RATED: "This closing of the complaint has already been rated.",
             RefusalCode.INVALID: "Some information is missing or invalid. Please check the form.",
         },
     ),
@@ -317,6 +330,10 @@ def decision_label(lang: str, value: object) -> str:
     return label(lang, "decision", value)
 
 
+def customer_stage_label(lang: str, value: object) -> str:
+    return label(lang, "customer_stage", value)
+
+
 def refusal_label(lang: str, code: object) -> str:
     return label(lang, "refusal", code)
 
@@ -330,6 +347,7 @@ LABELS: dict[str, Callable[[str, object], str]] = {
     "role_label": role_label,
     "channel_label": channel_label,
     "category_label": category_label,
+    "customer_stage_label": customer_stage_label,
     "priority_label": priority_label,
     "outcome_label": outcome_label,
     "reply_method_label": reply_method_label,

@@ -16,7 +16,7 @@ FORM_TYPES = (b"application/x-www-form-urlencoded", b"multipart/form-data")
 MAX_FIELD = 1_000  # a name, a code, an e-mail address, a choice, a token
 MAX_LONG_FIELD = 10_000  # a complaint's or a decision's text (domain.models.LongText)
 FIELD_LIMITS: dict[str, int] = {
-    **dict.fromkeys(LONG_FIELDS | {"body", "reason"}, MAX_LONG_FIELD),
+    **dict.fromkeys(LONG_FIELDS | {"body", "reason", "description"}, MAX_LONG_FIELD),
     "username": 200,  # domain.models.Actor.user
     "password": 1_024,
     "next": 2_000,  # a path on this site

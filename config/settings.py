@@ -92,6 +92,15 @@ class Settings(BaseSettings):
     # believed; none by default: the client address is the connection's.
     trusted_proxies: str = ""
 
+    # Public pages (issue 14): their address as customers reach it (the links in their mails),
+    # and the web form's guards: at most ``public_form_limit`` posts per client address per
+    # ``public_form_window``, and none sooner than ``public_form_min_seconds`` after the form
+    # was served (a person reads and types; a bot posts at once).
+    public_url: str = "http://127.0.0.1:8000"
+    public_form_limit: int = Field(5, ge=1)
+    public_form_window: timedelta = Field(timedelta(minutes=10), gt=timedelta(0))
+    public_form_min_seconds: float = Field(3.0, ge=0)
+
     # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
     # all decrypt (rotation). Empty in development: generated once into data/payload_keys.
     payload_keys: str = ""

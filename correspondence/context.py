@@ -9,7 +9,11 @@ from domain.vocabulary import Stage
 
 
 def complaint_context(
-    state: ComplaintState, settings: Settings, recipient_name: str, reason: str | None = None
+    state: ComplaintState,
+    settings: Settings,
+    recipient_name: str,
+    reason: str | None = None,
+    status_url: str | None = None,
 ) -> dict[str, Any]:
     return {
         "complaint_id": state.complaint_id,
@@ -32,6 +36,8 @@ def complaint_context(
         "company_address": settings.company_address,
         "staff_url": None,
         "reopen_until": state.reopen_until,
+        # The customer's link to the public status page (receipt and closing mails only).
+        "status_url": status_url,
     }
 
 

@@ -49,6 +49,12 @@ def reads_raw_history(actor: Actor) -> bool:
     return actor.role in (Role.SUPERVISOR, Role.MANAGER, Role.ADMIN)
 
 
+def revokes_public_links(actor: Actor) -> bool:
+    """Who may cut off a customer's status-page links (one forwarded to the wrong person): the
+    customer's contacts (CS), supervisors and the manager; the complaint's scope applies too."""
+    return actor.role in (Role.CS_AGENT, Role.SUPERVISOR, Role.MANAGER)
+
+
 def is_overdue(stage: Stage | str, overdue_flag: bool, deadline: datetime, now: datetime) -> bool:
     """Open and past its deadline: the breach timer has set the flag, or the deadline has passed
     and the timer has not fired yet."""

@@ -29,6 +29,7 @@ KEPT_DETAIL = frozenset(
         "escalation_level",
         "breaches",
         "channel",
+        "score",  # a satisfaction rating (its comment is the customer's words: redacted)
     }
 )
 # Free text fields of the complaint's view that quote or address the customer.
@@ -71,4 +72,7 @@ def redact_state(view: dict[str, Any]) -> dict[str, Any]:
         ]
     if isinstance(redacted.get("resolution"), dict):
         redacted["resolution"] = dict(redacted["resolution"]) | {"reply_draft": REDACTED}
+    satisfaction = redacted.get("satisfaction")
+    if isinstance(satisfaction, dict) and satisfaction.get("comment"):
+        redacted["satisfaction"] = satisfaction | {"comment": REDACTED}
     return redacted

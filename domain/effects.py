@@ -118,6 +118,7 @@ DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "assign": _assign,
     "customer_message": _customer_message,
     "edit_draft": _fixed(step(Activity.RECORD)),  # the new version in the log; the letter is made at signing
+    "rate": _fixed(step(Activity.RECORD)),  # projected (score, comment, when); nobody mailed
 }
 
 RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for

@@ -24,6 +24,7 @@ from domain.models import (
     EditDraft,
     LogEntry,
     Message,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -31,6 +32,7 @@ from domain.models import (
     Resolution,
     Resolve,
     ResolveOnSpot,
+    Satisfaction,
     SignReply,
     Verify,
 )
@@ -129,6 +131,10 @@ def apply_decision(
         case EditDraft():
             if state.resolution is not None:  # checked: there is one
                 changes["resolution"] = state.resolution.model_copy(update={"reply_draft": payload.reply_draft})
+        case Rate():
+            changes["satisfaction"] = Satisfaction(
+                score=payload.score, comment=payload.comment, at=now, closed_at=state.closed_at
+            )
         case Decide():
             changes["supervisor_instructions"] = payload.instructions
         case SignReply(approved=True):
@@ -166,7 +172,7 @@ def apply_decision(
             pass
     if name == "escalate":
         changes["escalation_level"] = max(state.escalation_level, 1)
-    if stage is Stage.CLOSED:
+    if stage is Stage.CLOSED and state.stage is not Stage.CLOSED:  # a closing (a rating is not one)
         changes |= {"closed_at": now, "reopen_until": now + policy.reopen_window}
     return record(state, name, payload.actor, now, decision_detail(payload), **changes)
 

@@ -187,6 +187,14 @@ class Note(Decision):
 Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
+class Rate(Decision):
+    """The customer's satisfaction with a closing (1–5, and a comment if they wish), sent by the
+    ``system`` actor on their behalf from the status page."""
+
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2_000)] | None = None
+
+
 class Assign(Decision):
     """Give the complaint to one staff member (``None``: unassign). Whether the assignee may
     take it (an active staff member whose scope covers the complaint) is checked against the
@@ -240,6 +248,7 @@ DecisionName = Literal[
     "assign",
     "customer_message",
     "edit_draft",
+    "rate",
 ]
 
 
@@ -286,6 +295,16 @@ class Message(BaseModel):
     reopen_requested: bool = False
     # An outgoing mail's purpose (acknowledgement, reply, closing, ...).
     purpose: str | None = None
+
+
+class Satisfaction(BaseModel):
+    """A customer's rating of one closing (``closed_at`` names which: a reopened and closed
+    again complaint may be rated again)."""
+
+    score: int
+    comment: str | None = None
+    at: datetime
+    closed_at: datetime | None
 
 
 class ComplaintState(BaseModel):
@@ -335,6 +354,8 @@ class ComplaintState(BaseModel):
     # ... and asked to reopen: CS confirms with ``reopen``.
     reopen_requested: bool = False
     last_customer_message_at: datetime | None = None
+    # The customer's rating of the latest closing they rated (issue 14).
+    satisfaction: Satisfaction | None = None
     # Bumped on every change; the store never applies an older version over a newer one.
     version: int = 0
     log: list[LogEntry] = Field(default_factory=list)

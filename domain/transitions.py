@@ -19,6 +19,7 @@ from domain.models import (
     EditDraft,
     Escalate,
     Note,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -100,6 +101,8 @@ TRANSITIONS: dict[str, Transition] = {
             {S.ESCALATED, S.AWAITING_SIGNATURE},
             Scope.ASSIGNED_DEPARTMENT,
         ),
+        # The customer's satisfaction, sent by the system actor for them (the status page).
+        _t("rate", Rate, {R.SYSTEM}, {S.CLOSED}),
     )
 }
 
@@ -122,6 +125,7 @@ class RefusalCode(StrEnum):
     WRONG_DEPARTMENT = "wrong_department"  # 403
     WRONG_STAGE = "wrong_stage"  # 409
     REOPEN_WINDOW_CLOSED = "reopen_window_closed"  # 409
+    ALREADY_RATED = "already_rated"  # 409
     INVALID = "invalid"  # 422
 
 
@@ -131,6 +135,7 @@ HTTP_STATUS: dict[RefusalCode, int] = {
     RefusalCode.WRONG_DEPARTMENT: 403,
     RefusalCode.WRONG_STAGE: 409,
     RefusalCode.REOPEN_WINDOW_CLOSED: 409,
+    RefusalCode.ALREADY_RATED: 409,
     RefusalCode.INVALID: 422,
 }
 
@@ -208,6 +213,8 @@ def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -
         return Refusal(RefusalCode.WRONG_STAGE, "there is no reply draft to edit: the department has not resolved it")
     if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
         return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
+    if name == "rate" and state.satisfaction is not None and state.satisfaction.closed_at == state.closed_at:
+        return Refusal(RefusalCode.ALREADY_RATED, "this closing of the complaint has already been rated")
     return None
 
 
@@ -294,6 +301,6 @@ def next_stage(name: str, payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED
         case SignReply():
             return Stage.IN_PROGRESS
-        case Note() | Assign() | CustomerMessage() | EditDraft():
+        case Note() | Assign() | CustomerMessage() | EditDraft() | Rate():
             return state.stage
     raise ValueError(f"no transition for {name}")

@@ -107,6 +107,7 @@ Complaint handling is running (Ctrl-C stops everything):
 first response {iso(settings.sla_first_response)}, reopen window {iso(settings.sla_reopen_window)}, \
 {settings.sla_calendar.value}
   Admin (staff UI)  http://{settings.admin_host}:{settings.admin_port}   API docs /docs
+  Public pages      {settings.public_url}/public/complaints/new  (status pages: links in the customers' mails)
   Logs              {data}/*.log
 {demo_text}
 File a complaint:   .venv/bin/python starter.py file --channel email --name "Nguyễn Văn An" \\

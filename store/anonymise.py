@@ -7,6 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.data_requests import REDACTED, redact_detail, redact_state
+from store import public_tokens
 from store.complaint_keys import shred
 from store.tables import Complaint, ComplaintLog, DataRequest, Letter, OutboxMail
 
@@ -27,6 +28,8 @@ async def anonymise(
     complaint.subject = complaint.body = REDACTED
     if complaint.summary:
         complaint.summary = REDACTED
+    if complaint.satisfaction_comment:
+        complaint.satisfaction_comment = REDACTED
     complaint.state = redact_state(dict(complaint.state))
     complaint.anonymised_at = now
     counts: dict[str, Any] = {"log_rows": 0, "letters": 0, "mails": 0}
@@ -42,6 +45,8 @@ async def anonymise(
         mail.body_html = f"<p>{REDACTED}</p>"
         mail.recipients = [REDACTED if r == email else r for r in mail.recipients]
         counts["mails"] += 1
+    # The customer's links to the status page stop working: nothing is left to show them.
+    counts["public_links_revoked"] = await public_tokens.revoke(session, complaint.id, requested_by, now)
     counts["data_key"] = "shredded" if await shred(session, complaint.id, now) else "none (filed before data keys)"
     request = DataRequest(
         complaint_id=complaint.id,

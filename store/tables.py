@@ -130,11 +130,15 @@ class Complaint(Base):
     root_cause: Mapped[str | None] = mapped_column(Text)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     duplicate_of: Mapped[str | None] = mapped_column(String(20))
-    # The conversation (migration 0012): the customer wrote after closing and CS has not acted on
+    # The conversation (migration 0013): the customer wrote after closing and CS has not acted on
     # it yet, and asked to reopen; when the customer last wrote.
     wrote_after_closing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reopen_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_customer_message_at: Mapped[datetime | None]
+    # The customer's rating of the latest closing they rated (migration 0014; reports chart it)
+    satisfaction_score: Mapped[int | None] = mapped_column(Integer)
+    satisfaction_comment: Mapped[str | None] = mapped_column(Text)
+    satisfaction_at: Mapped[datetime | None]
     # The workflow state version this row reflects; writes only ever move it forward.
     version: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[dict[str, object]] = mapped_column(JSON)
@@ -165,9 +169,11 @@ class Complaint(Base):
         Index("ix_complaints_email_key", "customer_email_key", "received_at", "id"),
         Index("ix_complaints_duplicate_of", "duplicate_of", "received_at", "id"),
         Index("ix_complaints_stage_first_response", "stage", "first_response_due", "id"),
+        # satisfaction over time (migration 0014)
+        Index("ix_complaints_satisfaction_at", "satisfaction_at", "satisfaction_score"),
         # "Assigned to me", by due time (migration 0008)
         Index("ix_complaints_assignee_stage_deadline", "assignee", "stage", "deadline", "id"),
-        # CS's "wrote after closing" queue, the latest first (migration 0012)
+        # CS's "wrote after closing" queue, the latest first (migration 0013)
         Index("ix_complaints_wrote_after_closing", "wrote_after_closing", "stage", "last_customer_message_at", "id"),
     )
 
@@ -317,6 +323,22 @@ class ComplaintKey(Base):
     wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
     shredded_at: Mapped[datetime | None]
+
+
+class PublicToken(Base):
+    """A link to a complaint's public status page (issue 14): the store keeps the token's
+    SHA-256 only. ``purpose``: "mail" (sent in a customer mail) or "form" (the web form's answer).
+    Revoked by staff or when the complaint is anonymised."""
+
+    __tablename__ = "public_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    complaint_id: Mapped[str] = mapped_column(String(20), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(100))
 
 
 class SavedView(Base):

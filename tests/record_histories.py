@@ -25,10 +25,12 @@ from activities.complaint_steps import ComplaintActivities
 from config.settings import Settings
 from domain import search_index as search_attributes
 from domain.models import (
+    SYSTEM_ACTOR,
     Assign,
     CustomerMessage,
     Decide,
     EditDraft,
+    Rate,
     Reject,
     Reopen,
     Reroute,
@@ -272,6 +274,20 @@ async def edit_draft_signalled_before_the_decision(
         await engine.dispose()
 
 
+async def rated(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """The customer's rating (issue 14): rated once (a second rating of that closing, sent as a
+    signal, refused in the workflow), then reopened, closed again and rated again."""
+    handle = await at_stage(client, settings, Stage.CLOSED)
+    await decide(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=2, comment="Chậm"))
+    await handle.signal("rate", Rate(actor=SYSTEM_ACTOR, score=5))  # the same closing: refused
+    await decide(handle, "reopen", Reopen(actor=CS, reason="Khách chưa hài lòng"))
+    await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="OK"))
+    await decide(handle, "reply", REPLY)
+    await decide(handle, "close", CLOSE)
+    await decide(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=4))
+    return handle
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -292,6 +308,7 @@ JOURNEYS: dict[str, Journey] = {
         on_the_spot_with_a_category,
         draft_edited,
         edit_draft_signalled_before_the_decision,
+        rated,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

@@ -5,7 +5,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from config.settings import Settings
-from domain.models import SYSTEM_ACTOR, Close, CustomerMessage, Escalate, Reply, Resolve, Verify
+from domain.models import SYSTEM_ACTOR, Close, CustomerMessage, Escalate, Rate, Reply, Resolve, Verify
 from domain.vocabulary import Category, Channel, ReplyMethod, Stage
 from tests.journey import CS, TECH, decide, intake, start
 
@@ -26,6 +26,8 @@ CUSTOMER_MESSAGE = CustomerMessage(
     via=Channel.EMAIL,
     message_id="<reply-1@customer.example.vn>",
 )
+# The customer's rating of a closing (public status page: the system actor for them)
+RATE = Rate(actor=SYSTEM_ACTOR, score=4, comment="Xử lý nhanh, nhân viên nhiệt tình")
 
 
 async def at_stage(

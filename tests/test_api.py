@@ -43,6 +43,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "assign": {"assignee": "minh.tech"},
     "customer_message": {"text": "Khách gọi: mạng vẫn chập chờn", "via": "phone", "reopen_requested": True},
     "edit_draft": {"reply_draft": "Kính gửi Quý khách,\nChúng tôi đã thay modem.", "reason": "Rõ ràng hơn"},
+    "rate": {"score": 4, "comment": "Xử lý nhanh"},
 }
 # decision -> (stage it is taken from, channel, who may take it on a TECH complaint): the spec,
 # written out here rather than derived from the table it checks.
@@ -64,6 +65,8 @@ SPEC: dict[str, tuple[str, str, set[str]]] = {
     # staff note a call for the customer; the customer's own channels are the system actor's
     "customer_message": ("closed", "email", {"lan.cs"}),
     "edit_draft": ("awaiting_signature", "post", {"tuan.tech", "quang.manager"}),
+    # the customer's (the system actor's, from the public status page): no staff account rates
+    "rate": ("closed", "email", set()),
 }
 # Decisions taken at every stage: there is no wrong one.
 EVERY_STAGE = {"customer_message"}
@@ -120,7 +123,7 @@ def test_the_spec_names_known_users() -> None:
     assert set(SPEC) == set(BODIES) and all(allowed <= set(USERS) for _, _, allowed in SPEC.values())
 
 
-@pytest.mark.parametrize("decision", list(SPEC))
+@pytest.mark.parametrize("decision", [name for name, (_, _, allowed) in SPEC.items() if allowed])
 async def test_decision_by_an_allowed_and_a_refused_user(api: Api, decision: str) -> None:
     """Through the API, one user the table allows and one it refuses (a billing clerk on a TECH
     complaint: a wrong role for most decisions, the wrong department for the rest). Every role
@@ -150,6 +153,18 @@ async def test_decision_by_an_allowed_and_a_refused_user(api: Api, decision: str
     wrong_stage = await api.at(wrong, "in_person" if decision == "resolve_on_spot" else "email")
     response = await api.act(next(iter(sorted(allowed))), wrong_stage, decision)
     assert response.status_code == 409 and response.json()["error"] in ("wrong_stage", "reopen_window_closed")
+
+
+async def test_no_staff_account_rates_in_the_customers_name(api: Api) -> None:
+    """``rate`` is the customer's (public status page, as the system actor): through the API every
+    staff account is refused, and nothing reaches the history."""
+    cid = await api.at("closed")
+    before = await quiesce(api.client.get_workflow_handle(cid))
+    for user in USERS:
+        response = await api.act(user, cid, "rate")
+        assert response.status_code == 403, f"{user}: {response.status_code} {response.text}"
+        assert response.json()["error"] in ("wrong_role", "no_access"), response.text
+    assert await event_count(api.client.get_workflow_handle(cid)) == before, "a refusal reached the history"
 
 
 @pytest.mark.parametrize(

@@ -135,6 +135,8 @@ BODIES: dict[str, list[dict[str, Any]]] = {
         {"reply_draft": "Kính gửi Quý khách, chúng tôi đã thay modem."},
         {"reply_draft": "Đã xử lý", "reason": "Rõ hơn"},
     ],
+    # the customer's (system actor): every staff account is refused it
+    "rate": [{"score": 5}, {"score": 1, "comment": "Chậm trễ"}],
 }
 REFUSALS = {"wrong_role", "wrong_department", "no_access", "wrong_stage", "reopen_window_closed"}
 CUSTOMER = {"name": "Nguyễn Văn An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1", "phone": "0901234567"}

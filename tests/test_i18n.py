@@ -318,7 +318,7 @@ def test_jinja_helpers_follow_the_render_language(env: Environment) -> None:
 def test_every_template_string_is_in_the_catalogue_and_no_template_has_inline_code(env: Environment) -> None:
     vi = _messages("vi")
     found = []
-    names = sorted({*TEMPLATES, *(p.name for p in i18n.TEMPLATES_DIR.glob("*.html"))})
+    names = sorted({*TEMPLATES, *(str(p.relative_to(i18n.TEMPLATES_DIR)) for p in i18n.TEMPLATES_DIR.rglob("*.html"))})
     for name in names:
         source = (i18n.TEMPLATES_DIR / name).read_text(encoding="utf-8")
         _assert_csp_clean(re.sub(r"\{#.*?#\}", "", source, flags=re.DOTALL))

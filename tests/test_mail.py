@@ -173,6 +173,19 @@ def test_closing_tells_how_to_reopen() -> None:
     assert "reopened" in english.text and "within 30 days" in english.text
 
 
+@pytest.mark.parametrize("purpose", ["acknowledgement", "closing"])
+@pytest.mark.parametrize("language", list(Language))
+def test_receipt_and_closing_link_the_status_page(purpose: str, language: Language) -> None:
+    """With a status-page link (issue 14) the receipt and the closing carry it, in text and HTML;
+    the closing's asks for the rating. Without one (no token issued) they say nothing of it."""
+    link = f"https://cskh.luarong.vn/public/complaints/{CASE}/tok3n-Abc_123"
+    mail = render_mail(purpose, language, context(status_url=link))
+    expected = link + ("#rate" if purpose == "closing" else "")
+    assert expected in mail.text and f'href="{expected}"' in mail.html
+    plain = render_mail(purpose, language, context())
+    assert "/public/complaints/" not in plain.text + plain.html
+
+
 def test_internal_mails_address_staff_and_link_the_case() -> None:
     breach = render_mail("breach", Language.VI, context(escalation_level=2))
     assert breach.text.startswith("Kính gửi Trần Văn Bình,")

@@ -37,6 +37,7 @@ from domain.models import (
     EditDraft,
     Escalate,
     Note,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -87,6 +88,8 @@ SPEC: dict[str, tuple[set[Role], set[Stage]]] = {
     "customer_message": ({R.SYSTEM, R.CS_AGENT}, set(S)),
     # where a superior reads the draft before it goes on: the approval beyond authority, the signature
     "edit_draft": ({R.SUPERVISOR, R.MANAGER}, {S.ESCALATED, S.AWAITING_SIGNATURE}),
+    # the customer's satisfaction, sent by the system actor for them (public status page)
+    "rate": ({R.SYSTEM}, {S.CLOSED}),
 }
 # ``assign``: the open stages each role assigns in (CS while the complaint is with CS; department
 # staff, for themselves, while their department handles it; supervisors and the manager always).
@@ -178,6 +181,7 @@ FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         attachments=st.lists(st.just(ATTACHMENT), max_size=2),
     ),
     "edit_draft": _fields(reply_draft=TEXT, reason=st.none() | TEXT),
+    "rate": _fields(score=st.integers(1, 5), comment=st.none() | TEXT),
 }
 PICK = st.integers(min_value=0, max_value=2**16)
 DECISION = st.sampled_from(list(TRANSITIONS))
@@ -225,6 +229,7 @@ REQUIRED_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "assign": ("assignee", {}),
     "customer_message": ("text", {"via": "email"}),
     "edit_draft": ("reply_draft", {}),
+    "rate": ("score", {}),  # not a text, but blank is no score either
 }
 
 
@@ -249,6 +254,8 @@ def expected_actor_refusal(name: str, actor: Actor, state: ComplaintState, now: 
         return RefusalCode.WRONG_STAGE  # no draft yet (escalated without a resolution)
     if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
         return RefusalCode.REOPEN_WINDOW_CLOSED
+    if name == "rate" and state.satisfaction is not None and state.satisfaction.closed_at == state.closed_at:
+        return RefusalCode.ALREADY_RATED  # once per closing
     return None
 
 
@@ -304,7 +311,7 @@ def expected_stage(payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED if payload.approved else Stage.IN_PROGRESS
         case Reply():
             return Stage.REPLIED
-        case Note() | Assign() | CustomerMessage() | EditDraft():
+        case Note() | Assign() | CustomerMessage() | EditDraft() | Rate():
             return state.stage
     raise AssertionError(payload)
 
@@ -429,6 +436,14 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert after.resolution == before.resolution or name == "resolve", (name, "only resolve and edit_draft")
         if isinstance(payload, ResolveOnSpot):
             assert after.category is payload.category is not None
+        if isinstance(payload, Rate):
+            assert after.satisfaction is not None and after.satisfaction.closed_at == before.closed_at
+            assert (after.satisfaction.score, after.satisfaction.at) == (payload.score, self.now)
+            assert (after.closed_at, after.reopen_until) == (before.closed_at, before.reopen_until), (
+                "a rating is no closing"
+            )
+        else:
+            assert after.satisfaction == before.satisfaction, (name, "only rate changes the satisfaction")
         if isinstance(payload, Assign):
             assert after.assignee == payload.assignee and entry.detail.get("assignee") == payload.assignee
         else:
@@ -585,6 +600,20 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert self.state is not was and self.state.stage is Stage.ESCALATED
             assert self.state.reopen_count == was.reopen_count + 1
 
+    @precondition(lambda self: not self.finished and self.state.stage is Stage.CLOSED)
+    @rule(data=st.data())
+    def rate_the_closing(self, data: st.DataObject) -> None:
+        """The customer rates (the system actor for them): once per closing; a second rating of
+        the same closing is refused (409) and changes nothing."""
+        system = Actor(user="system", role=R.SYSTEM)
+        was = self.state
+        self._attempt("rate", payload(data, "rate", system))
+        rated = self.state.satisfaction
+        assert rated is not None and rated.closed_at == self.state.closed_at
+        again = transitions.check("rate", payload(data, "rate", system), self.state, self.now)
+        assert again is not None and again.code is RefusalCode.ALREADY_RATED, (was.satisfaction, again)
+        event("rated a closing" if self.state is not was else "refused a second rating")
+
     @precondition(lambda self: self.state.stage is Stage.CLOSED)
     @rule(late=st.timedeltas(min_value=timedelta(microseconds=1), max_value=timedelta(days=400)))
     def reopen_outside_the_window(self, late: timedelta) -> None:
@@ -672,6 +701,13 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert s.stage is Stage.CLOSED and s.closed_at is not None
         if s.wrote_after_closing and s.closed_at is not None:
             assert incoming[-1].noted_by is None and incoming[-1].at >= s.closed_at
+        # the satisfaction is the last rating's, of the closing it was given in
+        ratings = [e for e in s.log if e.action == "rate"]
+        if ratings:
+            assert s.satisfaction is not None and s.satisfaction.score == ratings[-1].detail["score"]
+            assert s.satisfaction.closed_at is not None and s.satisfaction.at == ratings[-1].at
+        else:
+            assert s.satisfaction is None
         if not self.finished:
             assert lifecycle.next_timer(s, policy) is not None
 

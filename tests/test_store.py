@@ -6,6 +6,7 @@ server named by ``COMPLAINTS_TEST_POSTGRES_URL`` (exported by ``python -m locals
 """
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -35,12 +36,13 @@ from domain.models import (
     Customer,
     CustomerMessage,
     LogEntry,
+    Rate,
     Resolve,
     Verify,
 )
 from domain.sla import VN_TZ, SlaPolicy
 from domain.vocabulary import DEFAULT_ROUTING, Category, Channel, Priority, Role, Stage
-from store import search
+from store import public_tokens, search
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import alembic_config, upgrade
 from store.projection import (
@@ -57,11 +59,21 @@ from store.projection import (
     project_complaint,
     staff_with_roles,
 )
-from store.tables import Complaint, ComplaintLog, Department, Lesson, Letter, OutboxMail, RoutingRule, Staff
+from store.tables import (
+    Complaint,
+    ComplaintLog,
+    Department,
+    Lesson,
+    Letter,
+    OutboxMail,
+    PublicToken,
+    RoutingRule,
+    Staff,
+)
 from tests.journey import CS, CS_SUP, TECH
 
 POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
-HEAD_REVISION = "0013"
+HEAD_REVISION = "0014"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POLICY = SlaPolicy()
 TEXT_VI = "Khách hàng phản ánh: mạng chậm, đứt kết nối — ưu tiên"
@@ -78,6 +90,7 @@ EXPECTED_TABLES = {
     "complaint_keys",
     "saved_views",
     "canned_replies",
+    "public_tokens",
 }
 DEPARTMENTS = {"CS", "TECH", "BILLING", "SALES"}
 
@@ -435,6 +448,35 @@ async def test_project_complaint_upserts_and_never_moves_backwards(db: Db) -> No
     assert as_utc(row.updated_at) == s4.log[-1].at
     assert row.intake_key == s1.intake_key
     assert await count(db, Complaint, id=cid) == 1
+
+
+async def test_satisfaction_is_projected_and_status_links_are_kept_hashed(db: Db) -> None:
+    """The customer's rating lands in its own columns (for reports); a status-page token is kept
+    as its hash only, once however often it is kept, and revoked for good (issue 14)."""
+    state = closed(started(), "Nguyên nhân", "Bài học")
+    rated = apply_decision(
+        state, "rate", Rate(actor=SYSTEM_ACTOR, score=3, comment="Tạm được"), T0 + timedelta(days=6), POLICY
+    )
+    await project(db, rated)
+    row = await complaint_row(db, rated.complaint_id)
+    assert (row.satisfaction_score, row.satisfaction_comment) == (3, "Tạm được")
+    assert as_utc(row.satisfaction_at) == T0 + timedelta(days=6)
+
+    cid, token = rated.complaint_id, public_tokens.new_token()
+    async with transaction(db.sessions) as session:
+        await public_tokens.keep(session, cid, token, public_tokens.MAIL, T0)
+        await public_tokens.keep(session, cid, token, public_tokens.MAIL, T0)  # a retried step
+    async with db.sessions() as session:
+        stored = list(await session.scalars(select(PublicToken.token_hash).where(PublicToken.complaint_id == cid)))
+        assert stored == [hashlib.sha256(token.encode()).hexdigest()] and token not in stored
+        assert await public_tokens.valid(session, cid, token)
+        assert not await public_tokens.valid(session, cid, token + "x")
+        assert not await public_tokens.valid(session, new_id(), token)
+    async with transaction(db.sessions) as session:
+        assert await public_tokens.revoke(session, cid, "lan.cs", T0) == 1
+    async with db.sessions() as session:
+        assert not await public_tokens.valid(session, cid, token)
+        assert await public_tokens.live_count(session, cid) == 0
 
 
 def test_projection_writes_every_column_but_the_anonymisation_mark() -> None:

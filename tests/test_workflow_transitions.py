@@ -15,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain import search_index as search_attributes
 from domain.models import (
+    SYSTEM_ACTOR,
     Assign,
     Close,
     Decide,
@@ -22,6 +23,7 @@ from domain.models import (
     EditDraft,
     Escalate,
     Note,
+    Rate,
     Reject,
     Reopen,
     Reply,
@@ -48,7 +50,7 @@ from tests.journey import (
     running_worker,
     state_of,
 )
-from tests.stages import CUSTOMER_MESSAGE, at_stage
+from tests.stages import CUSTOMER_MESSAGE, RATE, at_stage
 
 # decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong
 # stage; None: taken at every stage, so another stage where it is accepted too)
@@ -154,6 +156,13 @@ ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage | None]] = {
         Stage.AWAITING_SIGNATURE,
         Stage.IN_PROGRESS,
     ),
+    "rate": (
+        RATE,
+        Stage.CLOSED,
+        Channel.EMAIL,
+        Stage.CLOSED,
+        Stage.REPLIED,
+    ),
 }
 
 
@@ -218,6 +227,27 @@ async def test_row(client: Client, settings: Settings, sessions: Sessions, name:
         other = await at_stage(client, settings, wrong_stage, channel, search_attributes=True)
         refusal = await refused(other, name, payload)
         assert refusal is not None and refusal.type in ("wrong_stage", "reopen_window_closed")
+
+
+async def test_rate_once_per_closing(client: Client, settings: Settings, sessions: Sessions) -> None:
+    """The customer rates a closing once; a second rating of it is refused (already_rated, no
+    history event); reopened and closed again, the new closing may be rated."""
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.CLOSED, search_attributes=True)
+        first = await decide(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=2, comment="Chậm"))
+        assert first.satisfaction is not None and first.satisfaction.score == 2
+        assert first.satisfaction.closed_at == first.closed_at and first.stage is Stage.CLOSED
+        refusal = await refused(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=5))
+        assert refusal is not None and refusal.type == "already_rated"
+        await decide(handle, "reopen", Reopen(actor=CS, reason="Khách chưa hài lòng"))
+        await decide(handle, "decide", Decide(actor=TECH_SUP, decision=SupervisorChoice.APPROVE, instructions="Đồng ý"))
+        await decide(handle, "reply", Reply(actor=CS, method=ReplyMethod.PHONE, message="Đã gọi báo khách"))
+        closed = await decide(handle, "close", Close(actor=TECH, root_cause="Cấu hình", lessons_learned="Kiểm tra lại"))
+        assert closed.satisfaction == first.satisfaction, "the earlier rating stays until the new one"
+        again = await decide(handle, "rate", Rate(actor=SYSTEM_ACTOR, score=5))
+        assert again.satisfaction is not None and again.satisfaction.score == 5
+        assert again.satisfaction.closed_at == closed.closed_at != first.closed_at
+        assert again.reopen_until == closed.reopen_until, "a rating does not restart the reopen window"
 
 
 async def test_department_staff_of_another_department_is_refused(

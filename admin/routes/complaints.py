@@ -196,6 +196,7 @@ async def _complaint(
         posted=extra.get("posted", {}), field_errors=extra.get("field_errors", {}), focus=extra.get("focus"),
         prefilled=_prefilled(page.state), irreversible=IRREVERSIBLE,
         may_anonymise=page.may_anonymise, anonymised=page.anonymised, people=page.people,
+        public_links=page.public_links, may_revoke_links=access.revokes_public_links(user.actor),
         history=page.history, duplicates=page.duplicates,
         assign_choices=_assign_choices(user, page.state, page.assignees),
         may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
@@ -308,6 +309,13 @@ async def anonymise(
                                     refusal=refused, failed_action="anonymise")  # fmt: skip
         raise
     return RedirectResponse(f"/complaints/{complaint_id}?done=anonymise", 303)
+
+
+@router.post("/complaints/{complaint_id}/public-links/revoke", dependencies=[CsrfChecked])
+async def revoke_public_links(complaint_id: str, user: CurrentStaff, service: ServiceDep) -> Response:
+    """The customer's status-page links stop working (a link forwarded to the wrong person)."""
+    await service.revoke_public_links(user, complaint_id)
+    return RedirectResponse(f"/complaints/{complaint_id}?done=revoke_links", 303)
 
 
 @router.get("/complaints/{complaint_id}/letter")

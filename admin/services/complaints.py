@@ -39,7 +39,7 @@ from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
 from domain.vocabulary import PRIORITY_ORDER, Role, Stage
 from encryption.payload_codec import REFUSED, data_keys_of
 from intake.filing import Filed, IntakeRefused, file_complaint
-from store import customers, projection, scopes, search
+from store import customers, projection, public_tokens, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
 from store.ranks import PRIORITY_RANK_SQL, STAGE_RANK_SQL
@@ -128,6 +128,7 @@ class ComplaintPage:
     assignees: list[Staff]  # who the complaint may be assigned to (the assign form's picker)
     canned: list[Offer]  # the canned replies its forms offer, filled in for it
     conversation: list[ConversationEntry]  # the customer's messages and the mails sent to them
+    public_links: int  # live links to the customer's status page
 
 
 @dataclass(frozen=True)
@@ -436,6 +437,7 @@ class ComplaintService:
             assignees=await self.assignees(state.department) if "assign" in actions else [],
             canned=await CannedReplies(self.session).offers(user, state) if set(actions) & set(TARGETS) else [],
             conversation=conversation(state, mails),
+            public_links=await public_tokens.live_count(self.session, complaint_id),
         )
 
     async def full_names(self, usernames: set[str]) -> dict[str, str]:
@@ -591,6 +593,17 @@ class ComplaintService:
         log.info("Personal data of %s anonymised at %s's request (data request %s)", complaint_id, user.username,
                  request.id)  # fmt: skip
         return request
+
+    async def revoke_public_links(self, user: User, complaint_id: str) -> int:
+        """Every live link to the complaint's status page stops working (CS, supervisors and
+        managers who see the complaint)."""
+        await self.state(user, complaint_id)
+        if not access.revokes_public_links(user.actor):
+            raise no_access(complaint_id)
+        revoked = await public_tokens.revoke(self.session, complaint_id, user.username, datetime.now(UTC))
+        await self.session.commit()
+        log.info("%d status-page links of %s revoked by %s", revoked, complaint_id, user.username)
+        return revoked
 
     async def raw_history(self, user: User, complaint_id: str) -> str:
         await self.state(user, complaint_id)

@@ -1,0 +1,180 @@
+"""The customer's pages (issue 14): no login, Vietnamese by default, English on a toggle.
+
+- ``GET/POST /public/complaints/new``: the web form, behind its guards (admin.public_guards);
+  a filed form answers with a redirect to the complaint's status page (posting it again files
+  nothing new and lands on the same page).
+- ``GET /public/complaints/{id}/{token}``: the status page; ``POST …/rate``: the satisfaction
+  rating. A wrong id or token gets the same 404 as a page that does not exist.
+
+Seam for later work: attachments (the form posts no file yet) and the customer's messages and
+reopen requests (the ``customer_message`` decision, built on its own branch) plug in here.
+"""
+
+from collections.abc import Mapping
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from admin import i18n, limits
+from admin.deps import SessionDep, SettingsDep
+from admin.errors import ServiceError
+from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key
+from admin.rendering import LANG_COOKIE, templates
+from admin.services.public import PublicService, WebComplaint, web_intake
+from domain.customer_view import status_path
+from domain.vocabulary import Category
+
+router = APIRouter(prefix="/public", include_in_schema=False)
+# Pages that carry a token in their address: never cached, indexed or sent on as a referrer.
+PRIVATE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex, nofollow"}
+
+
+def get_public(request: Request, session: SessionDep, settings: SettingsDep) -> PublicService:
+    return PublicService(session, request.app.state.temporal, settings)
+
+
+PublicDep = Annotated[PublicService, Depends(get_public)]
+
+
+def _lang(request: Request, form: Mapping[str, str] | None = None) -> str:
+    asked = (form or {}).get("lang") or request.query_params.get("lang")
+    return i18n.normalize(asked or request.cookies.get(LANG_COOKIE))
+
+
+def _page(request: Request, name: str, lang: str, status: int = 200, **context: Any) -> HTMLResponse:
+    # The same page in the other language: a query alone (the address is never echoed, so a
+    # wrong link's 404 is the same page whatever the link).
+    toggle = {code: f"?{urlencode({'lang': code})}" for code in i18n.LANGUAGES}
+    html = templates.get_template(name).render(
+        {"request": request, "lang": lang, "toggle": toggle, "hotline": request.app.state.settings.hotline} | context
+    )
+    response = HTMLResponse(html, status_code=status, headers=PRIVATE_HEADERS)
+    if request.query_params.get("lang"):  # the toggle: remembered for the next pages
+        response.set_cookie(LANG_COOKIE, lang, httponly=True, samesite="lax", max_age=365 * 86400)
+    return response
+
+
+def _error(request: Request, lang: str, refused: ServiceError) -> HTMLResponse:
+    if refused.page is not None:
+        message = i18n.gettext(lang, refused.page[0], **refused.page[1])
+    else:
+        message = i18n.gettext(lang, PUBLIC_MESSAGES.get(refused.code, "Something went wrong. Please try again later."))
+    return _page(request, "public/error.html", lang, refused.status, message=message)
+
+
+TOO_MANY = (
+    "Too many complaints were sent from your connection. Please try again in %(minutes)d minutes, or call our hotline."
+)
+# Refusals the customer can meet, in their words (msgids).
+PUBLIC_MESSAGES = {
+    "already_rated": "Thank you: you have already rated this closing of your complaint.",
+    "reopen_window_closed": "This complaint can no longer be rated.",
+    "unavailable": "The service is busy. Nothing was sent; please try again in a few minutes.",
+    "outcome_unknown": "We could not confirm that your complaint was received. Please send the form again: "
+    "it will not be filed twice.",
+    "too_long": "A field is too long. Please shorten it and send the form again.",
+}
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = await request.form()
+    if limits.too_long(form):
+        raise ServiceError(422, "too_long", "a field is too long")
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _stamps(request: Request) -> FormStamps:
+    stamps: FormStamps = request.app.state.public_stamps
+    return stamps
+
+
+def _limiter(request: Request) -> SubmitLimiter:
+    limiter: SubmitLimiter = request.app.state.public_limiter
+    return limiter
+
+
+def _new_form(request: Request, lang: str, status: int, values: Mapping[str, str], **context: Any) -> HTMLResponse:
+    categories = [(c.value, i18n.label(lang, "category", c)) for c in Category]
+    context = {"field_errors": {}, "refusal": None} | context
+    return _page(request, "public/new.html", lang, status, values=values, categories=categories, **context)
+
+
+@router.get("/complaints/new")
+async def new_form(request: Request) -> Response:
+    lang = _lang(request)
+    return _new_form(request, lang, 200, {"stamp": _stamps(request).issue()})
+
+
+@router.post("/complaints/new")
+async def submit(request: Request, service: PublicDep, settings: SettingsDep) -> Response:
+    address = request.client.host if request.client else "?"
+    lang = _lang(request)
+    if wait := _limiter(request).allow(address):
+        minutes = max(1, round(wait / 60))
+        message = i18n.gettext(lang, TOO_MANY, minutes=minutes)
+        response = _page(request, "public/error.html", lang, 429, message=message)
+        response.headers["Retry-After"] = str(int(wait) + 1)
+        return response
+    try:
+        form = await _form(request)
+    except ServiceError as refused:
+        return _error(request, lang, refused)
+    lang = _lang(request, form)
+    stamps = _stamps(request)
+    stamp = stamps.read(form.get("stamp"))
+    kept = {k: v for k, v in form.items() if k not in (HONEYPOT, "stamp")}
+    if stamp is None:  # expired (a day old) or made up: a fresh form, what was typed kept
+        refusal = i18n.gettext(lang, "The form had expired. Please check your details and send it again.")
+        return _new_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
+    if form.get(HONEYPOT):
+        # Only a program fills the hidden field; nothing is filed and nothing says why.
+        refusal = i18n.gettext(lang, "The form could not be sent.")
+        return _new_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
+    if stamps.age(stamp) < settings.public_form_min_seconds:
+        refusal = i18n.gettext(lang, "The form was sent too quickly. Please check your details and send it again.")
+        return _new_form(request, lang, 400, kept | {"stamp": form["stamp"]}, refusal=refusal)
+    checked = web_intake(form)
+    if not isinstance(checked, WebComplaint):
+        errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
+        return _new_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
+    token = stamps.status_token(stamp)
+    subject = i18n.label(checked.language.value, "category", checked.category)
+    try:
+        complaint_id = await service.file(checked, subject, intake_key(stamp), token)
+    except ServiceError as refused:
+        return _error(request, lang, refused)
+    return RedirectResponse(f"{status_path(complaint_id, token)}?{urlencode({'filed': 1, 'lang': lang})}", 303)
+
+
+@router.get("/complaints/{complaint_id}/{token}")
+async def status_page(request: Request, complaint_id: str, token: str, service: PublicDep) -> Response:
+    lang = _lang(request)
+    try:
+        view = await service.view(complaint_id, token)
+    except ServiceError as refused:
+        return _error(request, lang, refused)
+    # After the form (the case id, what happens next) or the rating (thanks): a notice on top.
+    notice = "filed" if request.query_params.get("filed") else "rated" if request.query_params.get("rated") else None
+    return _page(request, "public/status.html", lang, view=view, notice=notice, field_errors={}, values={})
+
+
+@router.post("/complaints/{complaint_id}/{token}/rate")
+async def rate(request: Request, complaint_id: str, token: str, service: PublicDep) -> Response:
+    lang = _lang(request)
+    try:
+        form = await _form(request)
+        lang = _lang(request, form)
+        await service.rate(complaint_id, token, form)
+    except ServiceError as refused:
+        if refused.status != 422 or refused.code == "too_long":
+            return _error(request, lang, refused)
+        view = await service.view(complaint_id, token)
+        errors = {"score": i18n.gettext(lang, "Please choose a score from 1 to 5.")}
+        if refused.field == "comment":
+            errors = {"comment": i18n.gettext(lang, "Please shorten your comment to 2,000 characters.")}
+        return _page(request, "public/status.html", lang, 422, view=view, notice=None, field_errors=errors,
+                     values=form)  # fmt: skip
+    query = urlencode({"rated": 1, "lang": lang})
+    return RedirectResponse(f"{status_path(complaint_id, token)}?{query}#rate", 303)

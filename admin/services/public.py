@@ -1,0 +1,238 @@
+"""The customer's side (issue 14), behind the public pages: file a complaint from the web form,
+show its status to whoever holds its link, and take the customer's satisfaction rating.
+
+No login: a link's token is the only key. Everything shown is picked here, field by field, from
+what the customer was told anyway (the stage in their words, the promised dates, the replies sent
+to them): never the log's notes, staff names or departments."""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from admin.errors import FILING_UNKNOWN, UNAVAILABLE, ServiceError
+from admin.services.complaints import UNAVAILABLE_CODES
+from config.settings import Settings
+from domain.customer_view import CUSTOMER_REPLY_ACTIONS, CUSTOMER_STAGE, CustomerStage
+from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer, Rate, Satisfaction
+from domain.vocabulary import Category, Channel, Language, Stage
+from intake.filing import IntakeRefused, file_complaint
+from store import public_tokens
+from store.tables import Complaint, ComplaintLog
+
+log = logging.getLogger("admin.public")
+QUERY_TIMEOUT = timedelta(seconds=10)
+
+
+def _not_found() -> ServiceError:
+    # One answer for an unknown complaint, a wrong token and a revoked one: no oracle.
+    return ServiceError(404, "not_found", "no such page", page=("This page does not exist.", {}))
+
+
+@dataclass(frozen=True)
+class WebComplaint:
+    """What the form asks for (already checked by :func:`web_intake`)."""
+
+    name: str
+    email: str | None
+    phone: str | None
+    category: Category
+    description: str
+    language: Language
+
+
+@dataclass(frozen=True)
+class CustomerReply:
+    at: datetime
+    method: str  # email, phone, livechat, in_person, or letter (a signed written answer)
+    text: str
+
+
+@dataclass(frozen=True)
+class PublicView:
+    complaint_id: str
+    stage: CustomerStage
+    received_at: datetime
+    first_response_due: datetime | None
+    deadline: datetime
+    subject: str
+    body: str
+    replies: list[CustomerReply]
+    closed_at: datetime | None
+    reopen_until: datetime | None
+    satisfaction: Satisfaction | None  # the rating of the current closing, if given
+    may_rate: bool
+
+
+INVALID_CONTACT = {"email": "This e-mail address is not valid.", "phone": "This phone number is not valid."}
+
+
+def web_intake(form: dict[str, str]) -> WebComplaint | dict[str, str]:
+    """The form's fields checked, or {field: msgid of what is wrong} (every field at once)."""
+    errors: dict[str, str] = {}
+    name = form.get("name", "").strip()
+    email = form.get("email", "").strip() or None
+    phone = form.get("phone", "").strip() or None
+    description = form.get("description", "").strip()
+    if not name:
+        errors["name"] = "Please enter your name."
+    elif len(name) > 200:
+        errors["name"] = "Please shorten your name to 200 characters."
+    if not email and not phone:
+        errors["email"] = "Please give a phone number or an e-mail address, so that we can answer you."
+    for field, value in (("email", email), ("phone", phone)):
+        if value is None:
+            continue
+        try:
+            Customer.model_validate({"name": "x", field: value})
+        except ValidationError:
+            errors[field] = (
+                "This e-mail address is not valid." if field == "email" else "This phone number is not valid."
+            )
+    try:
+        category = Category(form.get("category", ""))
+    except ValueError:
+        errors["category"] = "Please choose what your complaint is about."
+    if not description:
+        errors["description"] = "Please describe your complaint."
+    elif len(description) > 10_000:
+        errors["description"] = "Please shorten the description to 10,000 characters."
+    if errors:
+        return errors
+    language = Language.EN if form.get("lang") == "en" else Language.VI
+    return WebComplaint(name, email, phone, category, description, language)
+
+
+class PublicService:
+    def __init__(self, session: AsyncSession, client: Any, settings: Settings) -> None:
+        self.session, self._client, self.settings = session, client, settings
+
+    async def client(self) -> Client:
+        client: Client = await self._client()
+        return client
+
+    async def file(self, web: WebComplaint, subject: str, intake_key: str, token: str) -> str:
+        """File the complaint (once per intake key) and keep its form token's hash; its id."""
+        intake = ComplaintIntake(
+            channel=Channel.WEB,
+            customer=Customer(name=web.name, email=web.email, phone=web.phone, language=web.language),
+            subject=subject,
+            body=web.description,
+            intake_key=intake_key,
+        )
+        try:
+            filed = await file_complaint(await self.client(), self.settings, intake)
+        except IntakeRefused as exc:
+            raise ServiceError(422, "invalid", str(exc), field=exc.field) from exc
+        except RPCError as exc:
+            if exc.status in UNAVAILABLE_CODES:
+                raise FILING_UNKNOWN from exc
+            raise UNAVAILABLE from exc
+        await public_tokens.keep(self.session, filed.complaint_id, token, public_tokens.FORM, datetime.now(UTC))
+        await self.session.commit()
+        log.info("Web form filed %s (new: %s)", filed.complaint_id, filed.created)
+        return filed.complaint_id
+
+    async def _authorised(self, complaint_id: str, token: str) -> None:
+        if (
+            len(complaint_id) > 20
+            or len(token) > 200
+            or not await public_tokens.valid(self.session, complaint_id, token)
+        ):
+            raise _not_found()
+
+    async def view(self, complaint_id: str, token: str) -> PublicView:
+        await self._authorised(complaint_id, token)
+        row = await self.session.get(Complaint, complaint_id)
+        if row is not None and row.anonymised_at is not None:
+            raise _not_found()
+        if row is None:  # just filed, not projected yet: the workflow's own view
+            return self._from_state(await self._query(complaint_id))
+        state = ComplaintState.model_validate({**row.state, "log": []})
+        return self._from_state(state, await self._replies(complaint_id, state))
+
+    async def _query(self, complaint_id: str) -> ComplaintState:
+        handle = (await self.client()).get_workflow_handle(complaint_id)
+        try:
+            state: ComplaintState = await asyncio.wait_for(
+                handle.query("state", result_type=ComplaintState), QUERY_TIMEOUT.total_seconds()
+            )
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise _not_found() from exc
+            raise UNAVAILABLE from exc
+        except TimeoutError as exc:
+            raise UNAVAILABLE from exc
+        return state
+
+    async def _replies(self, complaint_id: str, state: ComplaintState) -> list[CustomerReply]:
+        """What was answered to the customer, oldest first: the reply entries of the log (the
+        message they were sent) and the signed letters (the latest one's text is the state's)."""
+        rows = list(
+            await self.session.scalars(
+                select(ComplaintLog)
+                .where(ComplaintLog.complaint_id == complaint_id, ComplaintLog.action.in_(CUSTOMER_REPLY_ACTIONS))
+                .order_by(ComplaintLog.seq)
+            )
+        )
+        replies: list[CustomerReply] = []
+        for index, row in enumerate(rows):
+            detail = row.detail
+            if row.action == "reply":
+                replies.append(CustomerReply(row.at, str(detail.get("method", "")), str(detail.get("message", ""))))
+            elif detail.get("approved") is True:
+                latest = all(later.action != "sign_reply" for later in rows[index + 1 :])
+                text = (state.reply_message or "") if latest and state.reply_method == "letter" else ""
+                replies.append(CustomerReply(row.at, "letter", text))
+        return replies
+
+    def _from_state(self, state: ComplaintState, replies: list[CustomerReply] | None = None) -> PublicView:
+        rated = state.satisfaction if state.satisfaction and state.satisfaction.closed_at == state.closed_at else None
+        now = datetime.now(UTC)
+        open_window = state.reopen_until is not None and now < state.reopen_until
+        return PublicView(
+            complaint_id=state.complaint_id,
+            stage=CUSTOMER_STAGE[state.stage],
+            received_at=state.received_at,
+            first_response_due=state.first_response_due if state.stage is Stage.RECEIVED else None,
+            deadline=state.deadline,
+            subject=state.subject,
+            body=state.body,
+            replies=replies or [],
+            closed_at=state.closed_at,
+            reopen_until=state.reopen_until,
+            satisfaction=rated if state.stage is Stage.CLOSED else None,
+            may_rate=state.stage is Stage.CLOSED and rated is None and open_window,
+        )
+
+    async def rate(self, complaint_id: str, token: str, form: dict[str, str]) -> None:
+        """The customer's rating, sent as the ``rate`` decision of the system actor."""
+        await self._authorised(complaint_id, token)
+        try:
+            payload = Rate(
+                actor=SYSTEM_ACTOR, score=int(form.get("score") or 0), comment=form.get("comment", "").strip() or None
+            )
+        except ValidationError as exc:
+            field = "comment" if any(e["loc"][:1] == ("comment",) for e in exc.errors()) else "score"
+            raise ServiceError(422, "invalid", f"{field}: {exc.errors()[0]['msg']}", field=field) from exc
+        except ValueError as exc:  # not a number
+            raise ServiceError(422, "invalid", "score: choose from 1 to 5", field="score") from exc
+        handle = (await self.client()).get_workflow_handle(complaint_id)
+        try:
+            await handle.execute_update("rate", payload, result_type=ComplaintState)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            code = cause.type if isinstance(cause, ApplicationError) and cause.type else "refused"
+            raise ServiceError.from_code(code, str(cause or exc)) from exc
+        except RPCError as exc:
+            if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):  # ended: window over
+                raise ServiceError(409, "reopen_window_closed", "the complaint can no longer be rated") from exc
+            raise UNAVAILABLE from exc
