@@ -182,6 +182,15 @@ class Stack:
         now = datetime.now(UTC)
         return [(user, name) for user, actor in ACTORS.items() for name in available_decisions(actor, state, now)]
 
+    def out_of_turn(self, complaint_id: str) -> list[tuple[str, str]]:
+        """(user, decision) pairs the table refuses now for one reason: the role, or the stage."""
+        headers = {"Authorization": f"Bearer {self.tokens['quang.manager']}"}
+        got = requests.get(f"{self.base_url}/api/v1/complaints/{complaint_id}", headers=headers, timeout=60)
+        assert got.status_code == 200, got.text
+        stage = ComplaintState.model_validate(got.json()["state"]).stage
+        return [(user, name) for user, actor in ACTORS.items() for name, row in TRANSITIONS.items()
+                if (actor.role in row.roles) != (stage in row.from_stages)]  # fmt: skip
+
 
 def _free_socket() -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -303,7 +312,9 @@ def _fuzz(stack: Stack, label: str) -> None:
             # (the options depend on the live state: drawn as plain numbers so every run draws alike)
             cid = data.draw(st.sampled_from(stack.ids), label="complaint")
             pick, body_pick = data.draw(PICK, label="who and what"), data.draw(PICK, label="which body")
-            options = stack.options(cid)
+            # now and then one out of turn: the right person at the wrong stage, or the reverse
+            options = stack.out_of_turn(cid) if data.draw(st.integers(0, 3), label="out of turn?") == 0 else []
+            options = options or stack.options(cid)
             if options:
                 user, name = options[pick % len(options)]
                 case.path_parameters = {"complaint_id": cid, "decision": name}
