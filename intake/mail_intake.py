@@ -1,0 +1,194 @@
+"""One inbound mail taken in: the single path behind the IMAP poll and the SMTP gateway.
+
+``MailIntake.take_in(raw, source)`` parses the message (intake.mail_message) and does what its
+kind calls for, once per intake key (the Message-ID, or a content hash without one):
+
+- a new complaint is filed on the ``email`` channel with the intake key (intake.filing: a
+  second delivery finds the first complaint, never a second one);
+- a reply naming one of our Message-IDs or ``[KN-XXXXXX]`` becomes a ``customer_message`` on
+  that complaint (a complaint id that does not exist is filed as a new complaint);
+- a bounce (DSN) about one of our mails marks that outbox mail ``bounced`` with the reason;
+- noise (auto-replies, lists, bulk, our own mail, delayed-delivery notices) is recorded only;
+- an oversized message is recorded only; the caller refuses it (SMTP: 552; IMAP: a reply).
+
+The outcome is recorded in ``mail_inbox`` (store.mail_inbox) after the action: a message seen
+again (a retry, the other way in, a rescan after UIDVALIDITY changed) gets the recorded
+outcome back. Every action is idempotent by the intake key itself, so a crash between the
+action and the record repeats nothing. Logs name intake keys and complaint ids only.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from config.settings import Settings
+from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer
+from domain.transitions import TRANSITIONS
+from domain.vocabulary import Channel
+from intake.filing import MAX_BACKDATE, IntakeRefused, file_complaint
+from intake.mail_message import MailKind, MailMessage, parse_with_settings
+from store import mail_inbox
+from store.engine import transaction
+
+log = logging.getLogger(__name__)
+
+CUSTOMER_MESSAGE = "customer_message"  # the decision a threaded reply becomes (issue 14, DESIGN.md)
+MAX_SUBJECT = 200
+MAX_BODY = 10_000
+EMPTY_BODY = "(Thư không có nội dung)"  # the complaint's text must not be empty
+
+
+class Outcome(StrEnum):
+    FILED = "filed"  # a new complaint (or the one this key had already filed)
+    THREADED = "threaded"  # a customer message on an existing complaint
+    BOUNCE = "bounce"  # marked our outbox mail bounced
+    NOISE = "noise"  # auto-reply, list, bulk, our own mail, a bounce about nothing of ours
+    OVERSIZED = "oversized"  # over COMPLAINTS_MESSAGE_MAX_BYTES: refused
+    REFUSED = "refused"  # cannot be filed (no usable sender address)
+    POISON = "poison"  # failed again and again: skipped and flagged, recorded for a person
+
+
+@dataclass(frozen=True)
+class TakenIn:
+    intake_key: str
+    outcome: Outcome
+    complaint_id: str | None
+    reason: str
+    again: bool = False  # this key had been taken in before: nothing was done this time
+    reply_to: str | None = None  # oversized: where the refusal goes (None: nobody to tell)
+
+
+def thread_target(message: MailMessage) -> str | None:
+    """The complaint a message replies to (pure): parse_mail names it from In-Reply-To or
+    References naming one of our Message-IDs, or from ``[KN-XXXXXX]`` in the subject."""
+    return message.complaint_id if message.kind is MailKind.REPLY else None
+
+
+def received_at(message: MailMessage, now: datetime) -> datetime:
+    """The Date header when it is plausible (not ahead of us, not beyond the backdating bound),
+    else now: the sender's clock is not trusted further than that."""
+    date = message.date
+    if date is None or date > now or date < now - MAX_BACKDATE + timedelta(hours=1):
+        return now
+    return date.astimezone(UTC)
+
+
+def complaint_intake(message: MailMessage, now: datetime) -> ComplaintIntake:
+    """The complaint a new mail files. Raises ValidationError when the sender is unusable."""
+    sender = message.sender
+    address = sender.address if sender else ""
+    name = (sender.name if sender and sender.name else address.partition("@")[0]).strip()[:MAX_SUBJECT]
+    body = (message.text or message.subject).strip() or EMPTY_BODY
+    if len(body) > MAX_BODY:  # the complaint's text bound; the full message stays in the mailbox
+        body = body[: MAX_BODY - 1].rstrip() + "…"
+    return ComplaintIntake(
+        channel=Channel.EMAIL,
+        customer=Customer(name=name or address, email=address or None),
+        subject=message.subject[:MAX_SUBJECT],
+        body=body,
+        received_at=received_at(message, now),
+        intake_key=message.intake_key,
+    )
+
+
+def reply_update_id(intake_key: str) -> str:
+    """The update id of a threaded reply: Temporal applies an update id once per run, so a
+    retried hand-over adds the message once."""
+    return "mail-in-" + hashlib.sha256(intake_key.encode()).hexdigest()[:32]
+
+
+class MailIntake:
+    def __init__(self, client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.client, self.sessions, self.settings = client, sessions, settings
+
+    def parse(self, raw: bytes) -> MailMessage:
+        return parse_with_settings(raw, self.settings)
+
+    async def take_in(self, raw: bytes, source: str) -> TakenIn:
+        return await self.take_in_parsed(self.parse(raw), source)
+
+    async def take_in_parsed(self, message: MailMessage, source: str) -> TakenIn:
+        key = message.intake_key
+        async with self.sessions() as session:
+            before = await mail_inbox.taken(session, key)
+        if before is not None:
+            return TakenIn(key, Outcome(before.outcome), before.complaint_id, before.reason, again=True)
+        outcome, complaint_id, reason = await self._act(message)
+        async with transaction(self.sessions) as session:
+            first = await mail_inbox.record(
+                session, key, source=source, outcome=outcome.value, complaint_id=complaint_id, reason=reason
+            )
+        log.info("Mail %s from %s: %s %s (%s)", key, source, first.outcome, first.complaint_id or "", first.reason)
+        reply_to = message.sender.address if outcome is Outcome.OVERSIZED and message.sender else None
+        return TakenIn(key, Outcome(first.outcome), first.complaint_id, first.reason, reply_to=reply_to)
+
+    async def _act(self, message: MailMessage) -> tuple[Outcome, str | None, str]:
+        kind = message.kind
+        if kind in (MailKind.AUTO_REPLY, MailKind.OWN):
+            return Outcome.NOISE, None, message.reason
+        if kind is MailKind.BOUNCE:
+            return await self._bounce(message)
+        if kind is MailKind.OVERSIZED:
+            return Outcome.OVERSIZED, message.complaint_id, message.reason
+        target = thread_target(message)
+        if target is not None and await self._exists(target):
+            return Outcome.THREADED, target, await self._thread(target, message)
+        return await self._file(message, "new" if target is None else "unknown_complaint")
+
+    async def _bounce(self, message: MailMessage) -> tuple[Outcome, str | None, str]:
+        report = message.bounce
+        if report is None or not report.original_message_id:
+            return Outcome.NOISE, None, "bounce_unmatched"
+        if not report.failed:
+            return Outcome.NOISE, None, "bounce_delayed"
+        async with transaction(self.sessions) as session:
+            complaint_id = await mail_inbox.mark_bounced(session, report.original_message_id, report.reason)
+        if complaint_id is None:
+            return Outcome.NOISE, None, "bounce_not_ours"
+        return Outcome.BOUNCE, complaint_id, report.status or "bounced"
+
+    async def _exists(self, complaint_id: str) -> bool:
+        try:
+            await self.client.get_workflow_handle(complaint_id).describe()
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True
+
+    async def _thread(self, complaint_id: str, message: MailMessage) -> str:
+        """Hand the reply to the complaint as a ``customer_message`` by the system actor."""
+        transition = TRANSITIONS.get(CUSTOMER_MESSAGE)
+        if transition is None:  # this build has no conversation yet (issue 14's customer side)
+            log.warning("Mail %s threads onto %s, which cannot take customer messages", message.intake_key,
+                        complaint_id)  # fmt: skip
+            return "no_conversation"
+        text = (message.text or message.subject).strip() or EMPTY_BODY
+        payload = transition.payload.model_validate(
+            {"actor": SYSTEM_ACTOR.model_dump(), "text": text[:MAX_BODY], "via": "email"}
+        )
+        handle = self.client.get_workflow_handle(complaint_id)
+        await handle.execute_update(
+            CUSTOMER_MESSAGE, payload, id=reply_update_id(message.intake_key), result_type=ComplaintState
+        )
+        return message.reason
+
+    async def _file(self, message: MailMessage, reason: str) -> tuple[Outcome, str | None, str]:
+        now = datetime.now(UTC)
+        try:
+            intake = complaint_intake(message, now)
+        except ValidationError as exc:
+            field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "intake"
+            return Outcome.REFUSED, None, f"invalid_{field}"
+        try:
+            filed = await file_complaint(self.client, self.settings, intake)
+        except IntakeRefused as exc:
+            return Outcome.REFUSED, None, f"invalid_{exc.field}"
+        return Outcome.FILED, filed.complaint_id, reason if filed.created else f"{reason}_already_filed"
