@@ -32,6 +32,7 @@ from domain.models import ComplaintIntake, ComplaintState, Customer
 from domain.vocabulary import Channel
 from intake.filing import file_complaint
 from intake.imap_mailbox import ImapMailbox
+from intake.mail_intake import thread_target
 from intake.mail_message import content_key, parse_with_settings
 from intake.mailbox_poll import start_mailbox_poll
 from localstack.dovecot import DovecotServer
@@ -257,16 +258,20 @@ async def test_threads_replies_and_marks_bounces(
             while len(await outbox(sessions, acks)) < 2:
                 await asyncio.sleep(0.3)
         by_reference, by_subject, bounce = tag(), tag(), tag()
-        dovecot.append(mail(by_reference, subject="Re: Đã tiếp nhận", headers=(f"In-Reply-To: {acks[0]}",
-                                                                            f"References: {acks[0]}")))  # fmt: skip
-        dovecot.append(mail(by_subject, subject=f"Bổ sung thông tin [{ids[1]}]"))
+        replies = {
+            by_reference: mail(by_reference, subject="Re: Đã tiếp nhận", headers=(f"References: <x@y.vn> {acks[0]}",)),
+            by_subject: mail(by_subject, subject=f"Bổ sung thông tin [{ids[1]}]"),
+        }
+        for raw in replies.values():
+            dovecot.append(raw)
         dovecot.append(dsn(bounce, acks[1]))
         await start_mailbox_poll(product, settings)
         taken = await until_taken(sessions, [key_of(by_reference), key_of(by_subject), key_of(bounce)])
     assert (taken[key_of(by_reference)].outcome, taken[key_of(by_reference)].complaint_id) == ("threaded", ids[0])
     assert (taken[key_of(by_subject)].outcome, taken[key_of(by_subject)].complaint_id) == ("threaded", ids[1])
-    assert taken[key_of(by_reference)].reason == "in_reply_to"
-    assert taken[key_of(by_subject)].reason == "subject_tag"
+    # found by the pure function, by References and by the subject's tag
+    assert [thread_target(parse_with_settings(raw, settings)) for raw in replies.values()] == ids
+    assert [parse_with_settings(raw, settings).reason for raw in replies.values()] == ["references", "subject_tag"]
     for reply in (by_reference, by_subject):
         assert not await exists(product, complaint_id_for(key_of(reply)))
     assert (taken[key_of(bounce)].outcome, taken[key_of(bounce)].complaint_id) == ("bounce", ids[1])
