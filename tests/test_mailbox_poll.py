@@ -41,7 +41,7 @@ from store.engine import make_engine, make_sessionmaker
 from store.tables import Complaint, InboundMail, OutboxMail
 from tests.conftest import Sessions
 from tests.mail_corpus import EXPECTED, corpus, our_message_id
-from tests.test_end_to_end import product_client
+from tests.test_end_to_end import cuts_in, product_client
 from worker import build_worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -397,6 +397,11 @@ async def test_checkpoint_survives_continue_as_new_and_a_worker_killed_mid_batch
     workflow_id = mailbox_workflow_id(dovecot.username, dovecot.host, "INBOX")
     runs = [w async for w in product.list_workflows(f"WorkflowId = '{workflow_id}'")]
     assert sum(r.status is WorkflowExecutionStatus.CONTINUED_AS_NEW for r in runs) >= 3
+    cuts: list[str] = []
+    for run in runs:
+        history = await product.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
+        cuts += cuts_in(list(history.events))
+    assert cuts, "the kill cut nothing: no activity or workflow task was retried after a timeout"
 
 
 async def outcomes_when_ready(sessions: Sessions, keys: list[str]) -> dict[str, InboundMail]:
