@@ -1,0 +1,81 @@
+"""The inbound SMTP gateway (intake/smtp_gateway.py), spoken to with smtplib as a mail relay
+would: 250 only once the complaint is filed (its workflow running on the real dev server), a
+message sent again filed once, noise accepted and never filed, an oversized one refused."""
+
+import asyncio
+import smtplib
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from activities.complaint_steps import ComplaintActivities
+from config.settings import Settings
+from domain.ids import complaint_id_for
+from domain.models import ComplaintState
+from domain.vocabulary import Channel
+from intake.smtp_gateway import bound_port, serve
+from tests.conftest import Sessions
+from tests.test_end_to_end import product_client
+from tests.test_mailbox_poll import exists, key_of, mail, outcomes
+from worker import build_worker
+
+
+@pytest.fixture
+async def product(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterator[Client]:
+    client, engine = await product_client(dev_env, sqlite_url)
+    yield client
+    await engine.dispose()
+
+
+@pytest.fixture
+async def gateway(product: Client, settings: Settings, sessions: Sessions) -> AsyncIterator[tuple[Settings, int]]:
+    settings = settings.model_copy(update={"inbound_smtp_port": 0, "message_max_bytes": 20_000})
+    server = await serve(product, sessions, settings)
+    async with build_worker(product, settings, ComplaintActivities(sessions, settings)):
+        yield settings, bound_port(server)
+    server.close()
+    await server.wait_closed()
+
+
+def send(port: int, raw: bytes) -> tuple[int, bytes]:
+    """One SMTP transaction; the server's answer to DATA."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+        smtp.ehlo("relay.example.vn")
+        smtp.mail("an@example.vn")
+        smtp.rcpt("cskh@luarong.vn")
+        return smtp.data(raw)
+
+
+async def test_accepts_once_filed_and_files_a_resent_message_once(
+    product: Client, sessions: Sessions, gateway: tuple[Settings, int]
+) -> None:
+    _, port = gateway
+    tag = f"g{uuid.uuid4().hex[:12]}"
+    raw = mail(tag, subject="Mất mạng cả ngày")
+    code, answer = await asyncio.to_thread(send, port, raw)
+    assert (code, answer) == (250, b"2.0.0 Accepted")
+    cid = complaint_id_for(key_of(tag))
+    state = await product.get_workflow_handle(cid).query("state", result_type=ComplaintState)  # started before 250
+    assert state.channel is Channel.EMAIL and state.subject == f"Mất mạng cả ngày {tag}"
+    assert (await asyncio.to_thread(send, port, raw))[0] == 250  # the relay retries: same answer
+    recorded = (await outcomes(sessions, [key_of(tag)]))[key_of(tag)]
+    assert (recorded.source, recorded.outcome, recorded.complaint_id) == ("smtp", "filed", cid)
+    assert not await exists(product, complaint_id_for(key_of(tag), 1))
+
+
+async def test_noise_is_accepted_never_filed_and_oversized_is_refused(
+    product: Client, sessions: Sessions, gateway: tuple[Settings, int]
+) -> None:
+    _, port = gateway
+    noise = f"g{uuid.uuid4().hex[:12]}"
+    code, _ = await asyncio.to_thread(send, port, mail(noise, headers=("Auto-Submitted: auto-replied",)))
+    assert code == 250
+    assert (await outcomes(sessions, [key_of(noise)]))[key_of(noise)].outcome == "noise"
+    assert not await exists(product, complaint_id_for(key_of(noise)))
+    big = f"g{uuid.uuid4().hex[:12]}"
+    code, answer = await asyncio.to_thread(send, port, mail(big, body="Ảnh chụp màn hình.\r\n" * 2_000))
+    assert code == 552, answer
+    assert not await exists(product, complaint_id_for(key_of(big)))
