@@ -117,6 +117,9 @@ class MailboxActivities:
             log.warning("Mailbox %s: UIDVALIDITY changed, rescanning", self._settings.imap_folder)
         return MailBatch(uidvalidity=validity, uids=uids[: request.limit])
 
+    def _intake(self) -> MailIntake:
+        return MailIntake(activity.client(), self._sessions, self._settings)
+
     @activity.defn(name=Activity.MAILBOX_TAKE_IN.value)
     async def take_in(self, request: TakeInRequest) -> TakeInResult:
         async with self._lock:
@@ -130,7 +133,7 @@ class MailboxActivities:
             except ImapError:
                 await self._drop()
                 raise
-        intake = MailIntake(activity.client(), self._sessions, self._settings)
+        intake = self._intake()
         message: MailMessage | None = None
         try:
             message = intake.parse(raw)

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
+from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -32,8 +33,8 @@ from domain.models import ComplaintIntake, ComplaintState, Customer
 from domain.vocabulary import Channel
 from intake.filing import file_complaint
 from intake.imap_mailbox import ImapMailbox
-from intake.mail_intake import thread_target
-from intake.mail_message import content_key, parse_with_settings
+from intake.mail_intake import MailIntake, TakenIn, thread_target
+from intake.mail_message import MailMessage, content_key, parse_with_settings
 from intake.mailbox_poll import start_mailbox_poll
 from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
@@ -76,8 +77,10 @@ async def product(dev_env: WorkflowEnvironment, sqlite_url: str) -> AsyncIterato
 
 
 @asynccontextmanager
-async def running_worker(client: Client, settings: Settings, sessions: Sessions) -> AsyncIterator[MailboxActivities]:
-    mailbox = MailboxActivities(sessions, settings)
+async def running_worker(
+    client: Client, settings: Settings, sessions: Sessions, mailbox: MailboxActivities | None = None
+) -> AsyncIterator[MailboxActivities]:
+    mailbox = mailbox or MailboxActivities(sessions, settings)
     try:
         async with build_worker(client, settings, ComplaintActivities(sessions, settings), mailbox):
             yield mailbox
@@ -452,3 +455,63 @@ async def test_the_issue_mailbox_of_a_hundred(
     assert {row.complaint_id for row in taken.values() if row.outcome in ("threaded", "noise")} <= set(ids) | {None}
     bounced = [m for m in (await outbox(sessions, acks)).values() if m.status == "bounced"]
     assert len(bounced) == EXPECTED.bounces
+
+
+POISON_SUBJECT = "trips the intake"
+
+
+class BrokenIntake(MailIntake):
+    """A fault injected into the intake: any message with POISON_SUBJECT breaks it, every time
+    (what a bug that one odd message triggers looks like from the poll)."""
+
+    async def take_in_parsed(self, message: MailMessage, source: str) -> TakenIn:
+        if POISON_SUBJECT in message.subject:
+            raise RuntimeError("the intake broke on this message")
+        return await super().take_in_parsed(message, source)
+
+
+class MailboxWithBrokenIntake(MailboxActivities):
+    def _intake(self) -> MailIntake:
+        return BrokenIntake(activity.client(), self._sessions, self._settings)
+
+
+async def test_a_poison_message_is_recorded_flagged_and_skipped(
+    product: Client, settings: Settings, sessions: Sessions, dovecot: DovecotServer
+) -> None:
+    settings = imap_settings(settings, dovecot)
+    before, poison, after = tag(), tag(), tag()
+    for raw in (mail(before), mail(poison, subject=POISON_SUBJECT), mail(after)):
+        dovecot.append(raw)
+    mailbox = MailboxWithBrokenIntake(sessions, settings)
+    async with running_worker(product, settings, sessions, mailbox):
+        await start_mailbox_poll(product, settings)
+        taken = await until_taken(sessions, [key_of(before), key_of(poison), key_of(after)])
+        state = await until_polled(product, settings, 3)
+    assert [taken[key_of(t)].outcome for t in (before, poison, after)] == ["filed", "poison", "filed"]
+    assert taken[key_of(poison)].reason == "RuntimeError"
+    assert not await exists(product, complaint_id_for(key_of(poison)))
+    assert state.checkpoint.last_uid == 3  # the mailbox went on past it
+    first, failed, last = await flags(dovecot)
+    assert "\\Seen" in first and "\\Seen" in last
+    assert settings.imap_failed_flag in failed and "\\Seen" not in failed  # left for a person, marked
+
+
+async def test_an_oversized_message_is_refused_with_a_reply_that_says_why(
+    product: Client, settings: Settings, sessions: Sessions, dovecot: DovecotServer, catcher: MailCatcher
+) -> None:
+    settings = imap_settings(settings, dovecot, message_max_bytes=4_000)
+    big = tag()
+    dovecot.append(mail(big, body="Ảnh chụp màn hình.\r\n" * 400))
+    async with running_worker(product, settings, sessions):
+        await start_mailbox_poll(product, settings)
+        taken = await until_taken(sessions, [key_of(big)])
+    assert taken[key_of(big)].outcome == "oversized"
+    assert not await exists(product, complaint_id_for(key_of(big)))
+    replies = [m for m in catcher.messages() if m["In-Reply-To"] == key_of(big)]
+    assert len(replies) == 1
+    reply = replies[0]
+    assert reply["To"].endswith("<an@example.vn>") and reply["Auto-Submitted"] == "auto-replied"
+    body = reply.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "vượt quá giới hạn" in text and "over our" in text and "MB" in text
