@@ -23,6 +23,7 @@ from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from activities.complaint_steps import ComplaintActivities
 from activities.mailbox import MailboxActivities, imap_account
@@ -43,7 +44,8 @@ from store.tables import Complaint, InboundMail, OutboxMail
 from tests.conftest import Sessions
 from tests.mail_corpus import EXPECTED, corpus, our_message_id
 from tests.test_end_to_end import cuts_in, product_client
-from worker import build_worker
+from worker import STRICT_SANDBOX, build_worker
+from workflows.mailbox_poll import MailboxPollWorkflow
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime.now(UTC)
@@ -406,9 +408,14 @@ async def test_checkpoint_survives_continue_as_new_and_a_worker_killed_mid_batch
     runs = [w async for w in product.list_workflows(f"WorkflowId = '{workflow_id}'")]
     assert sum(r.status is WorkflowExecutionStatus.CONTINUED_AS_NEW for r in runs) >= 3
     cuts: list[str] = []
+    replayer = Replayer(
+        workflows=[MailboxPollWorkflow], data_converter=product.data_converter, workflow_runner=STRICT_SANDBOX
+    )
     for run in runs:
         history = await product.get_workflow_handle(workflow_id, run_id=run.run_id).fetch_history()
         cuts += cuts_in(list(history.events))
+        # deterministic under the strict sandbox, kill included
+        assert (await replayer.replay_workflow(history, raise_on_replay_failure=False)).replay_failure is None
     assert cuts, "the kill cut nothing: no activity or workflow task was retried after a timeout"
 
 
