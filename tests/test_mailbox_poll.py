@@ -522,3 +522,33 @@ async def test_an_oversized_message_is_refused_with_a_reply_that_says_why(
     assert body is not None
     text = body.get_content()
     assert "vượt quá giới hạn" in text and "over our" in text and "MB" in text
+
+
+async def test_the_imap_server_restarted_mid_batch_loses_nothing_and_moves_each_message(
+    product: Client, settings: Settings, sessions: Sessions, dovecot: DovecotServer
+) -> None:
+    settings = imap_settings(
+        settings, dovecot, imap_processed="move", imap_batch_size=3, imap_timeout=timedelta(seconds=5)
+    )
+    dovecot.create_folder(settings.imap_processed_folder)
+    tags = [tag() for _ in range(12)]
+    for t in tags:
+        dovecot.append(mail(t))
+    keys = [key_of(t) for t in tags]
+    async with running_worker(product, settings, sessions):
+        await start_mailbox_poll(product, settings)
+        async with asyncio.timeout(60):
+            while len(await outcomes(sessions, keys)) < 3:
+                await asyncio.sleep(0.05)
+        await asyncio.to_thread(dovecot.stop)  # the whole server, its connections with it
+        await asyncio.sleep(2)
+        await asyncio.to_thread(dovecot.start)
+        taken = await until_taken(sessions, keys)
+        state = await until_polled(product, settings, len(keys))
+    assert all(row.outcome == "filed" for row in taken.values())
+    assert len(await until_projected(sessions, keys)) == len(keys)
+    for key in keys:
+        assert not await exists(product, complaint_id_for(key, 1))
+    assert sum(state.totals.values()) == len(keys) and state.checkpoint.last_uid == len(keys)
+    assert await flags(dovecot) == []  # every message moved out of the inbox, once
+    assert len(await flags(dovecot, settings.imap_processed_folder)) == len(keys)
