@@ -399,13 +399,16 @@ async def test_checkpoint_survives_continue_as_new_and_a_worker_killed_mid_batch
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
         await engine.dispose()
+        await stop_poll(product, Settings(imap_host=dovecot.host, imap_username=dovecot.username))
     assert all(row.outcome == "filed" for row in taken.values())
     assert sorted(projected) == sorted(keys)  # one complaint each, none lost
     for key in keys:
         assert not await exists(product, complaint_id_for(key, 1))
     assert state.checkpoint.last_uid == len(keys)
     workflow_id = mailbox_workflow_id(dovecot.username, dovecot.host, "INBOX")
-    runs = [w async for w in product.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    # this test's runs only (every test's Dovecot has the same address and user)
+    query = f"WorkflowId = '{workflow_id}' AND TaskQueue = '{env['COMPLAINTS_TASK_QUEUE']}'"
+    runs = [w async for w in product.list_workflows(query)]
     assert sum(r.status is WorkflowExecutionStatus.CONTINUED_AS_NEW for r in runs) >= 3
     cuts: list[str] = []
     replayer = Replayer(
