@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
 from config.settings import Settings
-from correspondence.context import complaint_context
+from correspondence.context import complaint_context, customer_message_context
 from correspondence.rendering import render_letter, render_mail
 from domain.lifecycle import assign_department
 from domain.models import ComplaintState
@@ -200,6 +200,12 @@ class ComplaintActivities:
         department = state.department or CS_DEPARTMENT
         if request.audience is Audience.ASSIGNEE:
             return await projection.active_staff(session, state.assignee) if state.assignee else []
+        if request.audience is Audience.HANDLER:
+            if state.assignee and (assignee := await projection.active_staff(session, state.assignee)):
+                return assignee
+            # Nobody (still active) on it: the department's people who work on complaints.
+            roles = [Role.CS_AGENT, Role.DEPARTMENT_STAFF, Role.SUPERVISOR]
+            return [s for s in await projection.staff_with_roles(session, roles, department) if s.role != Role.MANAGER]
         if request.audience is Audience.CS_SUPERVISOR:
             return await projection.staff_with_roles(session, [Role.SUPERVISOR], CS_DEPARTMENT)
         if request.audience is Audience.DEPARTMENT:
@@ -213,7 +219,10 @@ class ComplaintActivities:
 
     def _context(self, step: StepInput, recipient_name: str) -> dict[str, Any]:
         reason = step.entry.detail.get("reason") or step.entry.detail.get("instructions")
-        return complaint_context(step.state, self._settings, recipient_name, reason)
+        context = complaint_context(step.state, self._settings, recipient_name, reason)
+        if step.entry.action == "customer_message":
+            context |= customer_message_context(step.state, step.entry.seq)
+        return context
 
     async def _issue_letter(self, session: AsyncSession, step: StepInput) -> None:
         signer_username = step.state.signed_by or step.entry.actor.user

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from admin import i18n
 from admin.errors import ServiceError
 from domain.transitions import TRANSITIONS
-from domain.vocabulary import Category, Priority, ReplyMethod, SupervisorChoice
+from domain.vocabulary import Category, Channel, Priority, ReplyMethod, SupervisorChoice
 
 # field name -> label msgid (in the catalogue)
 LABELS = {
@@ -24,12 +24,15 @@ LABELS = {
     "preventive_action": "Preventive action", "text": "Text", "name": "Name", "email": "Email",
     "phone": "Phone", "address": "Address", "body": "Body", "channel": "Channel", "received_at": "Received on",
     "username": "Username", "password": "Password", "assignee": "Assignee",
-    "unassigned": "Previous assignee",
+    "unassigned": "Previous assignee", "via": "Channel", "reopen_requested": "The customer asks to reopen",
+    "attachments": "Attachments", "message_id": "Message ID",
 }  # fmt: skip
 VOCABULARY: dict[type[Enum], str] = {Category: "category", Priority: "priority", ReplyMethod: "reply_method",
-              SupervisorChoice: "supervisor_choice"}  # fmt: skip
+              SupervisorChoice: "supervisor_choice", Channel: "channel"}  # fmt: skip
 LONG_FIELDS = {"summary", "reason", "agreement", "cause", "resolution", "reply_draft", "instructions", "comment",
                "message", "root_cause", "lessons_learned", "preventive_action", "text"}  # fmt: skip
+# Fields staff never type: files come from their upload, a message id from the channel that delivered it.
+NOT_ON_FORMS = {"attachments", "message_id"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ def fields(decision: str) -> list[Field]:
     model: type[BaseModel] = TRANSITIONS[decision].payload
     found = []
     for name, info in model.model_fields.items():
-        if name == "actor":
+        if name == "actor" or name in NOT_ON_FORMS:
             continue
         kind, vocabulary = "text", None
         annotation = _inner(info.annotation)

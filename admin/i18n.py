@@ -223,6 +223,7 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "reopen": "Reopen",
             "note": "Add a note",
             "assign": "Assign",
+            "customer_message": "Record a customer message",
         },
     ),
     # Kinds of audit-trail events read from the workflow history (admin.services.complaints.AuditEvent.kind).

@@ -28,7 +28,7 @@ def _value_label(context: Any, field: str, value: Any) -> str:
     """A decision field's value as staff read it: vocabulary values by their translated names."""
     lang = i18n.normalize(context.get("lang"))
     vocabulary = {"category": "category", "priority": "priority", "method": "reply_method",
-                  "decision": "supervisor_choice"}.get(field)  # fmt: skip
+                  "decision": "supervisor_choice", "via": "channel"}.get(field)  # fmt: skip
     if vocabulary:
         return i18n.label(lang, vocabulary, value)
     if isinstance(value, bool):

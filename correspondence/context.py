@@ -3,7 +3,9 @@
 from typing import Any
 
 from config.settings import Settings
-from domain.models import ComplaintState
+from correspondence.quoting import trim_quoted
+from domain.models import ComplaintState, Direction
+from domain.vocabulary import Stage
 
 
 def complaint_context(
@@ -30,4 +32,19 @@ def complaint_context(
         "company_address": settings.company_address,
         "staff_url": None,
         "reopen_until": state.reopen_until,
+    }
+
+
+def customer_message_context(state: ComplaintState, seq: int) -> dict[str, Any]:
+    """The customer message added at log entry ``seq``, for the mail that tells staff about it:
+    their own words (quoted history and signature trimmed), how it came, and whether it came
+    after closing with a request to reopen."""
+    message = next(m for m in reversed(state.messages) if m.seq == seq and m.direction is Direction.IN)
+    return {
+        "customer_text": trim_quoted(message.text).shown,
+        "via": message.via.value,
+        "noted_by": message.noted_by,
+        "after_closing": state.stage is Stage.CLOSED,
+        "reopen_requested": message.reopen_requested and state.stage is Stage.CLOSED,
+        "attachment_count": len(message.attachments),
     }

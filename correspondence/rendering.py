@@ -30,13 +30,15 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 CUSTOMER_PURPOSES: frozenset[str] = frozenset(
     {"acknowledgement", "reply", "closing", "reopened", "rejected", "resolved_on_spot"}
 )
-INTERNAL_PURPOSES: frozenset[str] = frozenset({"warning", "breach", "first_response_breach", "escalated", "assigned"})
+INTERNAL_PURPOSES: frozenset[str] = frozenset(
+    {"warning", "breach", "first_response_breach", "escalated", "assigned", "customer_message"}
+)
 MAIL_PURPOSES: frozenset[str] = CUSTOMER_PURPOSES | INTERNAL_PURPOSES
 
 # Keys every mail needs; a missing one is a bug in the caller, reported by name.
 _REQUIRED_KEYS: tuple[str, ...] = ("complaint_id", "customer_name", "received_at", "deadline")
 # Keys a purpose needs on top of those.
-_PURPOSE_KEYS: dict[str, tuple[str, ...]] = {"reply": ("message",)}
+_PURPOSE_KEYS: dict[str, tuple[str, ...]] = {"reply": ("message",), "customer_message": ("customer_text", "via")}
 # Optional keys: templates test them with ``{% if %}``, so they default to None.
 _OPTIONAL_KEYS: tuple[str, ...] = (
     "subject",
@@ -52,6 +54,10 @@ _OPTIONAL_KEYS: tuple[str, ...] = (
     "staff_url",
     "reopen_until",
     "customer_address",
+    "noted_by",
+    "after_closing",
+    "reopen_requested",
+    "attachment_count",
 )
 # Never shown to a customer (internal lessons register), so not even handed to those templates.
 _INTERNAL_ONLY_KEYS: tuple[str, ...] = ("lessons_learned",)

@@ -64,6 +64,11 @@ def redact_state(view: dict[str, Any]) -> dict[str, Any]:
     for name in STATE_TEXT:
         if redacted.get(name):
             redacted[name] = REDACTED
+    if isinstance(redacted.get("messages"), list):  # the conversation: the customer's words and ours
+        redacted["messages"] = [
+            dict(m) | {"text": REDACTED, "message_id": None, "attachments": []} if isinstance(m, dict) else m
+            for m in redacted["messages"]
+        ]
     if isinstance(redacted.get("resolution"), dict):
         redacted["resolution"] = dict(redacted["resolution"]) | {"reply_draft": REDACTED}
     return redacted

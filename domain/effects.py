@@ -7,11 +7,12 @@ The order of the steps is part of every recorded history: changing it needs a wo
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from domain.lifecycle import TimerKind, target_department
-from domain.models import Assign, ComplaintState, Decide, Decision, Reroute
+from domain.models import Assign, ComplaintState, CustomerMessage, Decide, Decision, Direction, Message, Reroute
 from domain.steps import Activity, Audience, MailRequest
-from domain.vocabulary import ReplyMethod, Stage
+from domain.vocabulary import Channel, ReplyMethod, Stage
 
 # Every mail the process sends, by purpose, and to whom.
 MAILS: dict[str, Audience] = {
@@ -26,6 +27,7 @@ MAILS: dict[str, Audience] = {
     "warning": Audience.DEPARTMENT,
     "first_response_breach": Audience.CS_SUPERVISOR,
     "assigned": Audience.ASSIGNEE,
+    "customer_message": Audience.HANDLER,
 }
 CUSTOMER_MAILS = frozenset(purpose for purpose, audience in MAILS.items() if audience is Audience.CUSTOMER)
 
@@ -88,6 +90,12 @@ def _assign(payload: Decision, state: ComplaintState) -> Effects:
     return Effects((step(Activity.RECORD),))  # unassigned, or taken for oneself: nobody to tell
 
 
+def _customer_message(payload: Decision, state: ComplaintState) -> Effects:
+    if isinstance(payload, CustomerMessage) and state.assignee is not None and state.assignee == payload.actor.user:
+        return Effects((step(Activity.RECORD),))  # the assignee noted the call: nobody else to tell
+    return Effects((step(Activity.RECORD, "customer_message"),))
+
+
 def _fixed(*steps: Step) -> Callable[[Decision, ComplaintState], Effects]:
     effects = Effects(steps)
     return lambda payload, state: effects
@@ -108,6 +116,7 @@ DECISION_EFFECTS: dict[str, Callable[[Decision, ComplaintState], Effects]] = {
     "reopen": _fixed(step(Activity.ESCALATE, "reopened", "escalated")),
     "note": _fixed(step(Activity.RECORD)),
     "assign": _assign,
+    "customer_message": _customer_message,
 }
 
 RECEIVE = step(Activity.RECEIVE, "acknowledgement")  # the receipt the ICT rules ask for
@@ -121,3 +130,26 @@ TIMER_EFFECTS: dict[TimerKind, Step] = {
 
 def decision_effects(name: str, payload: Decision, state_after: ComplaintState) -> Effects:
     return DECISION_EFFECTS[name](payload, state_after)
+
+
+def with_customer_mails(state: ComplaintState, steps: tuple[Step, ...], now: datetime) -> ComplaintState:
+    """The state with the mails these steps send the customer as outgoing messages of the
+    conversation (same version: they are part of the change the steps project). A customer
+    without an address gets no mail, so no entry."""
+    if not state.customer.email:
+        return state
+    sent = [
+        Message(
+            direction=Direction.OUT,
+            via=Channel.EMAIL,
+            at=now,
+            # The reply's own words; the other mails are the process's standard texts.
+            text=(state.reply_message or "") if mail.purpose == "reply" else "",
+            seq=state.version,
+            purpose=mail.purpose,
+        )
+        for s in steps
+        for mail in s.mails
+        if mail.audience is Audience.CUSTOMER
+    ]
+    return state.model_copy(update={"messages": [*state.messages, *sent]}) if sent else state

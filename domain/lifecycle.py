@@ -16,9 +16,12 @@ from domain.models import (
     Close,
     ComplaintStart,
     ComplaintState,
+    CustomerMessage,
     Decide,
     Decision,
+    Direction,
     LogEntry,
+    Message,
     Reject,
     Reopen,
     Reply,
@@ -31,7 +34,7 @@ from domain.models import (
 )
 from domain.sla import SlaPolicy
 from domain.transitions import next_stage
-from domain.vocabulary import CS_DEPARTMENT, Outcome, Stage, SupervisorChoice
+from domain.vocabulary import CS_DEPARTMENT, Outcome, Role, Stage, SupervisorChoice
 
 
 class TimerKind(StrEnum):
@@ -134,8 +137,13 @@ def apply_decision(
                 "lessons_learned": payload.lessons_learned,
                 "preventive_action": payload.preventive_action,
             }
+        case CustomerMessage():
+            changes |= _customer_message(state, payload, now)
         case Reopen():
             changes |= {
+                # CS has acted on what the customer wrote after closing.
+                "wrote_after_closing": False,
+                "reopen_requested": False,
                 **_bound(policy, now),
                 "outcome": None,
                 "closed_at": None,
@@ -154,6 +162,38 @@ def apply_decision(
     if stage is Stage.CLOSED:
         changes |= {"closed_at": now, "reopen_until": now + policy.reopen_window}
     return record(state, name, payload.actor, now, decision_detail(payload), **changes)
+
+
+def _customer_message(state: ComplaintState, payload: CustomerMessage, now: datetime) -> dict[str, Any]:
+    by_staff = payload.actor.role is not Role.SYSTEM
+    message = Message(
+        direction=Direction.IN,
+        via=payload.via,
+        at=now,
+        text=payload.text,
+        seq=state.version + 1,
+        noted_by=payload.actor.user if by_staff else None,
+        message_id=payload.message_id,
+        attachments=payload.attachments,
+        reopen_requested=payload.reopen_requested,
+    )
+    changes: dict[str, Any] = {"messages": [*state.messages, message], "last_customer_message_at": now}
+    if state.stage is Stage.CLOSED:
+        if by_staff:  # CS took the call: what the customer wrote before is handled
+            changes |= {"wrote_after_closing": False, "reopen_requested": payload.reopen_requested}
+        else:
+            changes |= {
+                "wrote_after_closing": True,
+                "reopen_requested": state.reopen_requested or payload.reopen_requested,
+            }
+    return changes
+
+
+def is_repeat(payload: Decision, state: ComplaintState) -> bool:
+    """The same customer message delivered again (by its message id): the workflow adds it once."""
+    if not isinstance(payload, CustomerMessage) or payload.message_id is None:
+        return False
+    return any(m.message_id == payload.message_id for m in state.messages if m.direction is Direction.IN)
 
 
 def assign_department(

@@ -1,6 +1,7 @@
 """Pydantic models of the complaint process: intake, actors, decision payloads and the state view."""
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, model_validator
@@ -182,6 +183,35 @@ class Assign(Decision):
     assignee: Username | None = None
 
 
+# A stored file (issue 14: attachments live outside workflow payloads, by content hash).
+Sha256 = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, pattern=r"^[0-9a-f]{64}$")]
+# A mail can be long (quoted history kept in full); still well under Temporal's payload limits.
+MessageText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50_000)]
+MessageKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+
+
+class AttachmentRef(Strict):
+    """A file the customer sent, referenced by its content hash (never its bytes)."""
+
+    sha256: Sha256
+    name: ShortText
+    content_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    size: int = Field(ge=0)
+
+
+class CustomerMessage(Decision):
+    """What the customer said (a mail, the status page, livechat), recorded by the ``system``
+    actor, or a call CS notes on the customer's behalf. Never changes the stage.
+    ``message_id`` (the intake key: a Message-ID, a webhook's id) makes it idempotent: the same
+    message delivered twice is added once."""
+
+    text: MessageText
+    via: Channel
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
+    reopen_requested: bool = False
+    message_id: MessageKey | None = None
+
+
 DecisionName = Literal[
     "verify",
     "reject",
@@ -196,6 +226,7 @@ DecisionName = Literal[
     "reopen",
     "note",
     "assign",
+    "customer_message",
 ]
 
 
@@ -219,6 +250,29 @@ class Resolution(BaseModel):
     within_authority: bool
     reply_draft: str
     department: str | None
+
+
+class Direction(StrEnum):
+    IN = "in"  # from the customer
+    OUT = "out"  # to the customer (a mail the process sent)
+
+
+class Message(BaseModel):
+    """One entry of the conversation with the customer."""
+
+    direction: Direction
+    via: Channel
+    at: datetime
+    text: str
+    # The log entry that added it (a customer_message, or the decision whose mail it is).
+    seq: int
+    # A CS agent who noted it on the customer's behalf (None: the customer's own channel).
+    noted_by: str | None = None
+    message_id: str | None = None
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+    reopen_requested: bool = False
+    # An outgoing mail's purpose (acknowledgement, reply, closing, ...).
+    purpose: str | None = None
 
 
 class ComplaintState(BaseModel):
@@ -261,6 +315,13 @@ class ComplaintState(BaseModel):
     duplicate_of: str | None = None
     closed_at: datetime | None = None
     reopen_until: datetime | None = None
+    # The conversation with the customer, oldest first (issue 14).
+    messages: list[Message] = Field(default_factory=list)
+    # The customer wrote after closing and CS has not acted on it yet (reopen, or a call noted).
+    wrote_after_closing: bool = False
+    # ... and asked to reopen: CS confirms with ``reopen``.
+    reopen_requested: bool = False
+    last_customer_message_at: datetime | None = None
     # Bumped on every change; the store never applies an older version over a newer one.
     version: int = 0
     log: list[LogEntry] = Field(default_factory=list)

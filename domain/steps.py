@@ -18,6 +18,8 @@ class Audience(StrEnum):
     CS_SUPERVISOR = "cs_supervisor"
     # The staff member the complaint was just assigned to.
     ASSIGNEE = "assignee"
+    # Whoever handles it now: the assignee, else the department's staff (CS before verification).
+    HANDLER = "handler"
 
 
 class MailRequest(BaseModel):

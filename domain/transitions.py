@@ -13,6 +13,7 @@ from domain.models import (
     Assign,
     Close,
     ComplaintState,
+    CustomerMessage,
     Decide,
     Decision,
     Escalate,
@@ -85,6 +86,9 @@ TRANSITIONS: dict[str, Transition] = {
         _t("reopen", Reopen, {R.CS_AGENT}, {S.CLOSED}),
         _t("note", Note, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
         _t("assign", Assign, STAFF, set(OPEN_STAGES), Scope.ASSIGNED_DEPARTMENT),
+        # The customer's words: from their channels (the system actor) or a call CS notes for
+        # them; at every stage, closed included (a message after closing is how a reopen is asked).
+        _t("customer_message", CustomerMessage, {R.SYSTEM, R.CS_AGENT}, set(Stage)),
     )
 }
 
@@ -262,6 +266,6 @@ def next_stage(name: str, payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED
         case SignReply():
             return Stage.IN_PROGRESS
-        case Note() | Assign():
+        case Note() | Assign() | CustomerMessage():
             return state.stage
     raise ValueError(f"no transition for {name}")

@@ -130,6 +130,11 @@ class Complaint(Base):
     root_cause: Mapped[str | None] = mapped_column(Text)
     rejection_reason: Mapped[str | None] = mapped_column(Text)
     duplicate_of: Mapped[str | None] = mapped_column(String(20))
+    # The conversation (migration 0012): the customer wrote after closing and CS has not acted on
+    # it yet, and asked to reopen; when the customer last wrote.
+    wrote_after_closing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    reopen_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    last_customer_message_at: Mapped[datetime | None]
     # The workflow state version this row reflects; writes only ever move it forward.
     version: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[dict[str, object]] = mapped_column(JSON)
@@ -162,6 +167,8 @@ class Complaint(Base):
         Index("ix_complaints_stage_first_response", "stage", "first_response_due", "id"),
         # "Assigned to me", by due time (migration 0008)
         Index("ix_complaints_assignee_stage_deadline", "assignee", "stage", "deadline", "id"),
+        # CS's "wrote after closing" queue, the latest first (migration 0012)
+        Index("ix_complaints_wrote_after_closing", "wrote_after_closing", "stage", "last_customer_message_at", "id"),
     )
 
 
@@ -171,7 +178,8 @@ LISTED = load_only(
     Complaint.id, Complaint.channel, Complaint.customer_name, Complaint.subject, Complaint.category,
     Complaint.department_code, Complaint.stage, Complaint.overdue, Complaint.escalation_level,
     Complaint.received_at, Complaint.deadline, Complaint.priority, Complaint.first_response_due, Complaint.warned,
-    Complaint.assignee, raiseload=True,
+    Complaint.assignee, Complaint.wrote_after_closing, Complaint.reopen_requested,
+    Complaint.last_customer_message_at, raiseload=True,
 )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain import search_index as search_attributes
-from domain.models import Assign, Decide, Reject, Reopen, Reroute, ResolveOnSpot, SignReply
+from domain.models import Assign, CustomerMessage, Decide, Reject, Reopen, Reroute, ResolveOnSpot, SignReply
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
 from intake.filing import file_complaint
 from localstack.mailcatcher import MailCatcher
@@ -31,7 +31,7 @@ from store.migrate import upgrade
 from tests import journey as journey_helpers
 from tests.conftest import binary
 from tests.journey import BILLING, BILLING_SUP, CS, TECH, TECH_SUP, decide, intake, running_worker, start
-from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
+from tests.stages import CLOSE, CUSTOMER_MESSAGE, REPLY, RESOLVE, VERIFY, at_stage
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 Journey = Callable[[WorkflowEnvironment, Client, Settings], Awaitable[WorkflowHandle[Any, Any]]]
@@ -159,6 +159,24 @@ async def assigned(env: WorkflowEnvironment, client: Client, settings: Settings)
     return handle
 
 
+async def conversation(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """The conversation (issue 14): the customer writes while TECH handles it, CS notes a call,
+    the same mail arrives twice (added once), our mails become outgoing entries, and after
+    closing the customer asks to reopen, which CS confirms."""
+    handle = await start(client, settings, intake())
+    await decide(handle, "verify", VERIFY)
+    await decide(handle, "customer_message", CUSTOMER_MESSAGE)
+    await decide(handle, "assign", Assign(actor=TECH_SUP, assignee=TECH.user))
+    await decide(handle, "customer_message", CustomerMessage(actor=CS, text="Khách gọi hỏi", via=Channel.PHONE))
+    await decide(handle, "customer_message", CUSTOMER_MESSAGE)  # delivered again
+    for name, payload in (("resolve", RESOLVE), ("reply", REPLY), ("close", CLOSE)):
+        await decide(handle, name, payload)
+    await decide(handle, "customer_message", CUSTOMER_MESSAGE.model_copy(update={"message_id": "web:1",
+                                                                               "reopen_requested": True}))  # fmt: skip
+    await decide(handle, "reopen", Reopen(actor=CS, reason="Khách yêu cầu mở lại"))
+    return handle
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -174,6 +192,7 @@ JOURNEYS: dict[str, Journey] = {
         route_entry_from_the_activity,
         reply_by_email_without_an_address,
         assigned,
+        conversation,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

@@ -5,7 +5,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowHandle
 
 from config.settings import Settings
-from domain.models import Close, Escalate, Reply, Resolve, Verify
+from domain.models import SYSTEM_ACTOR, Close, CustomerMessage, Escalate, Reply, Resolve, Verify
 from domain.vocabulary import Category, Channel, ReplyMethod, Stage
 from tests.journey import CS, TECH, decide, intake, start
 
@@ -19,6 +19,13 @@ RESOLVE = Resolve(
 )
 REPLY = Reply(actor=CS, method=ReplyMethod.EMAIL, message="Sự cố đã được khắc phục.")
 CLOSE = Close(actor=TECH, root_cause="Firmware cũ", lessons_learned="Rà soát firmware định kỳ hằng quý")
+# A reply by mail from the customer (the system actor takes it in), quoting our mail below it.
+CUSTOMER_MESSAGE = CustomerMessage(
+    actor=SYSTEM_ACTOR,
+    text="Mạng vẫn chập chờn vào buổi tối.\n\nVào 10:00 ngày 1/12/2026, CSKH đã viết:\n> Sự cố đã được khắc phục.",
+    via=Channel.EMAIL,
+    message_id="<reply-1@customer.example.vn>",
+)
 
 
 async def at_stage(

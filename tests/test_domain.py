@@ -120,7 +120,8 @@ def test_a_reply_by_email_needs_the_customers_email() -> None:
 
 def test_available_decisions_follow_the_table() -> None:
     state = fresh(Channel.IN_PERSON)
-    assert set(available_decisions(CS, state, T0)) == {"verify", "reject", "resolve_on_spot", "note", "assign"}
+    cs_decisions = {"verify", "reject", "resolve_on_spot", "note", "assign", "customer_message"}
+    assert set(available_decisions(CS, state, T0)) == cs_decisions
     assert available_decisions(ADMIN, state, T0) == []
     assert "resolve_on_spot" not in available_decisions(CS, fresh(Channel.EMAIL), T0)
     assert set(available_decisions(MANAGER, state, T0)) == {"reject", "note", "assign"}

@@ -123,6 +123,11 @@ BODIES: dict[str, list[dict[str, Any]]] = {
     "reopen": [{"reason": "Khách chưa hài lòng"}],
     "note": [{"text": "Khách gọi hỏi tiến độ"}],
     "assign": [{"assignee": "minh.tech"}, {"assignee": None}],
+    "customer_message": [
+        {"text": "Khách gọi: mạng vẫn chậm", "via": "phone"},
+        {"text": "Khách đến quầy đề nghị mở lại", "via": "in_person", "reopen_requested": True},
+        {"text": "Thư của khách", "via": "email", "message_id": "<m1@example.vn>"},
+    ],
 }
 REFUSALS = {"wrong_role", "wrong_department", "no_access", "wrong_stage", "reopen_window_closed"}
 CUSTOMER = {"name": "Nguyễn Văn An", "email": "an@example.vn", "address": "12 Lê Lợi, Q1", "phone": "0901234567"}

@@ -51,6 +51,9 @@ def context(**overrides: object) -> dict[str, object]:
         "company_name": "Công ty TNHH Công nghệ Lửa Rồng",
         "company_address": "68 Bạch Đằng, Phường 2, Quận Tân Bình, Tp.HCM",
         "staff_url": f"http://127.0.0.1:8000/complaints/{CASE}",
+        # a customer message (the mail that tells staff about it)
+        "customer_text": "Mạng vẫn chập chờn vào buổi tối.",
+        "via": "email",
     }
     values.update(overrides)
     return values
@@ -94,6 +97,7 @@ def test_purposes_are_the_agreed_set() -> None:
         "rejected",
         "resolved_on_spot",
         "assigned",
+        "customer_message",
     }
     assert CUSTOMER_PURPOSES | INTERNAL_PURPOSES == MAIL_PURPOSES
     assert not CUSTOMER_PURPOSES & INTERNAL_PURPOSES
@@ -197,6 +201,7 @@ def test_customer_text_is_escaped_in_html(purpose: str, language: Language) -> N
         reason=f"Lý do {HOSTILE}",
         root_cause=f"Nguyên nhân {HOSTILE}",
         recipient_name=f"Nhân viên {HOSTILE}",
+        customer_text=f"Tin nhắn {HOSTILE}",
     )
     mail = render_mail(purpose, language, hostile)
     assert "<script" not in mail.html

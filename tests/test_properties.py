@@ -24,13 +24,16 @@ from domain.lifecycle import TimerKind
 from domain.models import (
     Actor,
     Assign,
+    AttachmentRef,
     Close,
     ComplaintIntake,
     ComplaintStart,
     ComplaintState,
     Customer,
+    CustomerMessage,
     Decide,
     Decision,
+    Direction,
     Escalate,
     Note,
     Reject,
@@ -78,6 +81,8 @@ SPEC: dict[str, tuple[set[Role], set[Stage]]] = {
     "reopen": ({R.CS_AGENT}, {S.CLOSED}),
     "note": (ALL_STAFF, set(S) - {S.CLOSED}),
     "assign": (ALL_STAFF, set(S) - {S.CLOSED}),
+    # the customer's own channels (system) or a call CS notes; at every stage, closed included
+    "customer_message": ({R.SYSTEM, R.CS_AGENT}, set(S)),
 }
 # ``assign``: the open stages each role assigns in (CS while the complaint is with CS; department
 # staff, for themselves, while their department handles it; supervisors and the manager always).
@@ -131,6 +136,7 @@ def _fields(**strategies: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str,
 
 
 OPTIONAL_DEPARTMENT = st.sampled_from([None, *DEPARTMENTS])
+ATTACHMENT = AttachmentRef(sha256="ab" * 32, name="hoa-don.pdf", content_type="application/pdf", size=1024)
 # Valid fields (as far as the model goes) of each decision's payload, the actor aside.
 FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "verify": _fields(
@@ -157,6 +163,14 @@ FIELDS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "reopen": _fields(reason=TEXT),
     "note": _fields(text=TEXT),
     "assign": _fields(assignee=st.sampled_from([None, *USERS, "someone", "owner"])),
+    # few message ids, so the same message is delivered twice now and then
+    "customer_message": _fields(
+        text=TEXT,
+        via=st.sampled_from(list(Channel)),
+        reopen_requested=st.booleans(),
+        message_id=st.sampled_from([None, "<m1@example.vn>", "<m2@example.vn>"]),
+        attachments=st.lists(st.just(ATTACHMENT), max_size=2),
+    ),
 }
 PICK = st.integers(min_value=0, max_value=2**16)
 DECISION = st.sampled_from(list(TRANSITIONS))
@@ -202,6 +216,7 @@ REQUIRED_TEXT: dict[str, tuple[str, dict[str, Any]]] = {
     "reopen": ("reason", {}),
     "note": ("text", {}),
     "assign": ("assignee", {}),
+    "customer_message": ("text", {"via": "email"}),
 }
 
 
@@ -275,7 +290,7 @@ def expected_stage(payload: Decision, state: ComplaintState) -> Stage:
             return Stage.REPLIED if payload.approved else Stage.IN_PROGRESS
         case Reply():
             return Stage.REPLIED
-        case Note() | Assign():
+        case Note() | Assign() | CustomerMessage():
             return state.stage
     raise AssertionError(payload)
 
@@ -366,6 +381,12 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert transitions.HTTP_STATUS[refusal.code] in (403, 404, 409, 422)
             event(f"refused {name}: {refusal.code.value}")
             return  # the workflow's validator rejects it: nothing is applied, nothing recorded
+        if lifecycle.is_repeat(payload, before):
+            # the same customer message delivered again: the workflow answers with the state as is
+            assert isinstance(payload, CustomerMessage)
+            assert [m.message_id for m in before.messages].count(payload.message_id) == 1
+            event("repeated customer_message")
+            return
 
         after = lifecycle.apply_decision(before, name, payload, self.now, self.policy)
         assert after.stage is expected_stage(payload, before), (name, payload, after.stage)
@@ -384,6 +405,7 @@ class ComplaintMachine(RuleBasedStateMachine):
             assert after.assignee == payload.assignee and entry.detail.get("assignee") == payload.assignee
         else:
             assert after.assignee == before.assignee, (name, "only assign and a routing change the assignee")
+        self._check_conversation(name, payload, before, after)
         department = routed_to(name, payload)
         if department is not None:
             routed = lifecycle.assign_department(after, department, payload.actor, self.now, None)
@@ -397,6 +419,41 @@ class ComplaintMachine(RuleBasedStateMachine):
             after = routed
         self._step(after, name)
         event(f"applied {name}")
+
+    def _check_conversation(self, name: str, payload: Decision, before: ComplaintState, after: ComplaintState) -> None:
+        """A customer message adds one incoming message and never changes the stage; after closing
+        the customer's own channel raises the flag for CS, CS's acting (a call it notes, a reopen)
+        lowers it; nothing else touches the conversation (outgoing mails are the workflow's)."""
+        if not isinstance(payload, CustomerMessage):
+            assert after.messages == before.messages, name
+            if name == "reopen":
+                assert not after.wrote_after_closing and not after.reopen_requested
+            else:
+                assert (after.wrote_after_closing, after.reopen_requested) == (
+                    before.wrote_after_closing,
+                    before.reopen_requested,
+                ), name
+            return
+        assert after.stage is before.stage
+        assert after.messages[:-1] == before.messages
+        added = after.messages[-1]
+        assert (added.direction, added.via, added.text, added.seq, added.at) == (
+            Direction.IN,
+            payload.via,
+            payload.text,
+            after.version,
+            self.now,
+        )
+        assert added.attachments == payload.attachments and added.message_id == payload.message_id
+        assert added.noted_by == (None if payload.actor.role is R.SYSTEM else payload.actor.user)
+        assert after.last_customer_message_at == self.now
+        if before.stage is not Stage.CLOSED:
+            assert (after.wrote_after_closing, after.reopen_requested) == (False, False)
+        elif payload.actor.role is R.SYSTEM:
+            assert after.wrote_after_closing
+            assert after.reopen_requested == (before.reopen_requested or payload.reopen_requested)
+        else:  # CS took the call
+            assert not after.wrote_after_closing and after.reopen_requested == payload.reopen_requested
 
     def _fire_next(self) -> TimerKind:
         timer = lifecycle.next_timer(self.state, self.policy)
@@ -569,6 +626,16 @@ class ComplaintMachine(RuleBasedStateMachine):
                 assert e.detail["unassigned"] == assignee
                 assignee = None
         assert s.assignee == assignee
+        # the conversation: one incoming message per customer_message entry of the log, each id once
+        incoming = [m for m in s.messages if m.direction is Direction.IN]
+        assert [m.seq for m in incoming] == [e.seq for e in s.log if e.action == "customer_message"]
+        ids = [m.message_id for m in incoming if m.message_id]
+        assert len(ids) == len(set(ids))
+        assert s.last_customer_message_at == (incoming[-1].at if incoming else None)
+        if s.wrote_after_closing or s.reopen_requested:
+            assert s.stage is Stage.CLOSED and s.closed_at is not None
+        if s.wrote_after_closing and s.closed_at is not None:
+            assert incoming[-1].noted_by is None and incoming[-1].at >= s.closed_at
         if not self.finished:
             assert lifecycle.next_timer(s, policy) is not None
 

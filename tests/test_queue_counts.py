@@ -47,7 +47,8 @@ async def test_each_role_counts_its_own_queues_within_its_scope(
     titles = (await cs.http.get("/api/v1/me/queues")).json()
     # In the person's language, as the catalogue names the queues.
     expected = [("assigned-to-me", i18n.gettext("vi", "Assigned to me")), ("to-verify", "Cần xác minh"),
-                ("ready-to-reply", i18n.gettext("vi", "Ready to reply"))]  # fmt: skip
+                ("ready-to-reply", i18n.gettext("vi", "Ready to reply")),
+                ("wrote-after-closing", i18n.gettext("vi", "Wrote after closing"))]  # fmt: skip
     assert [(q["queue"], q["title"]) for q in titles] == expected
     assert set(await counts(tech)) == {"assigned-to-me", "to-resolve", "to-close"}
     assert set(await counts(manager)) == {"assigned-to-me", "overdue-and-due-soon"}

@@ -6,6 +6,7 @@ server named by ``COMPLAINTS_TEST_POSTGRES_URL`` (exported by ``python -m locals
 """
 
 import asyncio
+import json
 import os
 import random
 import unicodedata
@@ -17,6 +18,7 @@ from typing import Any, NoReturn
 
 import asyncpg
 import pytest
+import sqlalchemy as sa
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import delete, func, inspect, select, text
@@ -31,6 +33,7 @@ from domain.models import (
     ComplaintStart,
     ComplaintState,
     Customer,
+    CustomerMessage,
     LogEntry,
     Resolve,
     Verify,
@@ -304,6 +307,49 @@ async def test_migration_0008_adds_the_assignee_and_its_index_and_goes_back(db: 
         assert row is not None and row.assignee is None
         found = await session.scalars(select(Complaint.id).where(search.matches(db.engine.dialect.name, state.subject)))
         assert list(found) == [state.complaint_id]
+
+
+async def test_migration_0012_adds_the_conversation_columns_and_goes_back(db: Db) -> None:
+    """A row stored before 0012 reads as no message yet; down and up again, the search triggers
+    still index new rows; a projected state carries the flags CS's queue reads."""
+    config = alembic_config(db.url)
+    before = started(subject=f"Trước 0012 {uuid.uuid4().hex[:6]}")
+    await asyncio.to_thread(command.downgrade, config, "0011")
+
+    def columns(sync_conn: Connection) -> tuple[set[str], set[str | None]]:
+        inspector = inspect(sync_conn)
+        names = {c["name"] for c in inspector.get_columns("complaints")}
+        return names, {i["name"] for i in inspector.get_indexes("complaints")}
+
+    conversation = {"wrote_after_closing", "reopen_requested", "last_customer_message_at"}
+    try:
+        async with db.engine.connect() as conn:
+            names, indexes = await conn.run_sync(columns)
+            assert not names & conversation and "ix_complaints_wrote_after_closing" not in indexes
+            # a row as 0011 wrote it (the columns it has)
+            values = {k: v for k, v in complaint_values(before, None).items() if k in names}
+            # only these columns (the model's defaults would name the new ones); JSON as the ORM stores it
+            raw = {k: json.dumps(v) if k == "state" else v for k, v in values.items()}
+            await conn.execute(sa.table("complaints", *(sa.column(k) for k in raw)).insert().values(raw))
+            await conn.commit()
+    finally:
+        await upgrade(db.url)
+    async with db.engine.connect() as conn:
+        names, indexes = await conn.run_sync(columns)
+    assert conversation <= names and "ix_complaints_wrote_after_closing" in indexes
+    old = await complaint_row(db, before.complaint_id)
+    assert (old.wrote_after_closing, old.reopen_requested, old.last_customer_message_at) == (False, False, None)
+
+    done = closed(started(subject=f"Sau 0012 {uuid.uuid4().hex[:6]}"), "Firmware cũ", "Cập nhật định kỳ")
+    message = CustomerMessage(actor=SYSTEM_ACTOR, text="Xin mở lại", via=Channel.WEB, reopen_requested=True)
+    wrote = apply_decision(done, "customer_message", message, T0 + timedelta(days=6), POLICY)
+    await project(db, wrote)
+    row = await complaint_row(db, wrote.complaint_id)
+    assert (row.wrote_after_closing, row.reopen_requested) == (True, True)
+    assert as_utc(row.last_customer_message_at) == T0 + timedelta(days=6)
+    async with db.sessions() as session:
+        found = await session.scalars(select(Complaint.id).where(search.matches(db.engine.dialect.name, wrote.subject)))
+        assert list(found) == [wrote.complaint_id]
 
 
 # --- 2. seeding never overwrites edits ---

@@ -13,9 +13,21 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from domain.models import Assign, Decide, Escalate, Reject, Reopen, Reply, Reroute, ResolveOnSpot, SignReply
+from domain.models import (
+    Assign,
+    CustomerMessage,
+    Decide,
+    Escalate,
+    Reject,
+    Reopen,
+    Reply,
+    Reroute,
+    ResolveOnSpot,
+    SignReply,
+)
 from domain.sla import CalendarKind, SlaPolicy, vn_holidays
 from domain.vocabulary import Category, Channel, Outcome, ReplyMethod, Stage, SupervisorChoice
+from intake.customer_messages import MessageOutcome, add_customer_message
 from localstack.mailcatcher import MailCatcher
 from store.tables import Complaint, ComplaintLog, Lesson, Letter, OutboxMail
 from tests.conftest import Sessions
@@ -33,7 +45,7 @@ from tests.journey import (
     start,
     state_of,
 )
-from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY, at_stage
+from tests.stages import CLOSE, CUSTOMER_MESSAGE, REPLY, RESOLVE, VERIFY, at_stage
 
 
 def mails_for(catcher: MailCatcher, complaint_id: str) -> list[EmailMessage]:
@@ -360,3 +372,87 @@ async def test_assigned_the_assignee_is_mailed_and_a_reroute_clears_the_assignee
         async with sessions() as session:
             row = await session.get(Complaint, handle.id)
             assert row is not None and (row.department_code, row.assignee) == ("BILLING", None)
+
+
+async def test_conversation_the_handler_is_mailed_a_repeat_adds_nothing_and_cs_sees_a_reopen_request(
+    client: Client, settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
+    """The customer writes while TECH handles it (its people are mailed), again once the engineer
+    has it (only he is), the same mail is delivered twice (added once); our mails are outgoing
+    entries; after closing the customer asks to reopen (the flags reach the store row for CS's
+    queue) and CS's reopen lowers them."""
+    async with running_worker(client, settings, sessions):
+        handle = await start(client, settings, intake(Channel.EMAIL))
+        await decide(handle, "verify", VERIFY)
+        added = await add_customer_message(
+            client, handle.id, CUSTOMER_MESSAGE.text, Channel.EMAIL, message_id=CUSTOMER_MESSAGE.message_id
+        )
+        assert added.outcome is MessageOutcome.ADDED and added.state is not None
+        assert added.state.stage is Stage.IN_PROGRESS and not added.state.wrote_after_closing
+        await decide(handle, "assign", Assign(actor=TECH_SUP, assignee=TECH.user))
+        state = await decide(handle, "customer_message", CustomerMessage(actor=CS, text="Khách gọi", via=Channel.PHONE))
+        assert state.messages[-1].noted_by == CS.user
+        again = await add_customer_message(
+            client, handle.id, CUSTOMER_MESSAGE.text, Channel.EMAIL, message_id=CUSTOMER_MESSAGE.message_id
+        )
+        # Temporal answers a repeated update id with the first delivery's result ...
+        assert again.outcome is MessageOutcome.ADDED and again.state == added.state
+        # ... and the workflow adds a message id it holds once, whatever the update's id
+        assert (await decide(handle, "customer_message", CUSTOMER_MESSAGE)).version == state.version
+        assert (await state_of(handle)).version == state.version, "a repeat changes nothing"
+        for name, payload in (("resolve", RESOLVE), ("reply", REPLY), ("close", CLOSE)):
+            await decide(handle, name, payload)
+        after = await add_customer_message(
+            client, handle.id, "Tôi muốn mở lại.\n-- \nAn", Channel.WEB, reopen_requested=True, message_id="web:1"
+        )
+        assert after.state is not None and (after.state.wrote_after_closing, after.state.reopen_requested) == (
+            True,
+            True,
+        )
+        async with sessions() as session:
+            row = await session.get(Complaint, handle.id)
+            assert row is not None and (row.stage, row.wrote_after_closing, row.reopen_requested) == (
+                "closed",
+                True,
+                True,
+            )
+            assert row.last_customer_message_at == after.state.last_customer_message_at
+        state = await decide(handle, "reopen", Reopen(actor=CS, reason="Khách yêu cầu mở lại"))
+        assert (state.stage, state.wrote_after_closing, state.reopen_requested) == (Stage.ESCALATED, False, False)
+
+        conversation = [(m.direction.value, m.purpose or m.via.value) for m in state.messages]
+        assert conversation == [
+            ("out", "acknowledgement"),
+            ("in", "email"),
+            ("in", "phone"),
+            ("out", "reply"),
+            ("out", "closing"),
+            ("in", "web"),
+            ("out", "reopened"),
+        ]
+        assert state.messages[3].text == REPLY.message
+        # acknowledgement, reply, closing, reopened; escalated; two customer messages for staff
+        mails = await settle(handle, catcher, 8)
+        told = [addresses(m) for m in mails if ".customer_message@" in str(m["Message-ID"])]
+        assert len(told) == 3, told
+        assert {"minh.tech@luarong.vn", "tuan.tech@luarong.vn"} <= told[0], "no assignee yet: the department"
+        assert told[1] == {"minh.tech@luarong.vn"}, "then the assignee alone"
+        first = plain_text(next(m for m in mails if ".customer_message@" in str(m["Message-ID"])))
+        assert "Mạng vẫn chập chờn" in first and "Sự cố đã được khắc phục" not in first  # quoted part trimmed
+        async with sessions() as session:
+            row = await session.get(Complaint, handle.id)
+            assert row is not None and (row.wrote_after_closing, row.reopen_requested) == (False, False)
+
+
+async def test_a_message_after_the_follow_up_ended_is_for_a_new_complaint(
+    time_env: WorkflowEnvironment, client: Client, settings: Settings, sessions: Sessions
+) -> None:
+    """Past the reopen window the workflow has completed: the caller learns it (to file anew)."""
+    async with running_worker(client, settings, sessions):
+        handle = await at_stage(client, settings, Stage.CLOSED)
+        await time_env.sleep(timedelta(days=31))
+        await handle.result()
+        late = await add_customer_message(client, handle.id, "Lại lỗi", Channel.EMAIL, message_id="<late@x>")
+        assert late.outcome is MessageOutcome.FOLLOW_UP_ENDED
+        unknown = await add_customer_message(client, "KN-ZZZZZZ", "?", Channel.EMAIL)
+        assert unknown.outcome is MessageOutcome.UNKNOWN_COMPLAINT

@@ -46,10 +46,11 @@ from tests.journey import (
     running_worker,
     state_of,
 )
-from tests.stages import at_stage
+from tests.stages import CUSTOMER_MESSAGE, at_stage
 
-# decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong stage)
-ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
+# decision -> (a valid payload, the stage it is taken from, channel, the stage it leads to, a wrong
+# stage; None: taken at every stage, so another stage where it is accepted too)
+ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage | None]] = {
     "verify": (
         Verify(actor=CS, summary="Mất kết nối", category=Category.TECHNICAL),
         Stage.RECEIVED,
@@ -143,6 +144,7 @@ ROWS: dict[str, tuple[Decision, Stage, Channel, Stage, Stage]] = {
         Stage.IN_PROGRESS,
         Stage.CLOSED,
     ),
+    "customer_message": (CUSTOMER_MESSAGE, Stage.CLOSED, Channel.EMAIL, Stage.CLOSED, None),
 }
 
 
@@ -200,6 +202,10 @@ async def test_row(client: Client, settings: Settings, sessions: Sessions, name:
         assert state.log[-1].action in (name, "route")
         assert any(entry.action == name and entry.actor == payload.actor for entry in state.log)
 
+        if wrong_stage is None:
+            other = await at_stage(client, settings, Stage.RECEIVED, channel, search_attributes=True)
+            assert (await decide(other, name, payload)).stage is Stage.RECEIVED
+            return
         other = await at_stage(client, settings, wrong_stage, channel, search_attributes=True)
         refusal = await refused(other, name, payload)
         assert refusal is not None and refusal.type in ("wrong_stage", "reopen_window_closed")

@@ -11,6 +11,8 @@ The company's procedure (../shared/seed), step by step, and where each lives:
   05 Close             ``close`` with root cause and lessons; ``reopen`` within the window
   Never past 20 days   the timers in ``run``: first response, day-15 warning, day-20 breach (repeated)
   At any open stage    ``note``: an internal note; ``assign``: to a person; the stage unchanged
+  At any stage         ``customer_message``: the customer's words (mail, status page, livechat, a call
+                       CS notes); after closing, CS sees it and confirms a reopen asked for
 
 Orchestration only: who may decide what is ``domain.transitions``, what the state becomes is
 ``domain.lifecycle``, which step and mails follow is ``domain.effects``; the side effects live
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         apply_decision,
         apply_timer,
         assign_department,
+        is_repeat,
         new_state,
         next_timer,
         target_department,
@@ -72,6 +75,9 @@ ARCHIVE_PATCH = "archive-history-on-completion"
 # Since this patch the index is upserted once per decision or timer, and only what changed
 # (the intake sets it at start); older runs replay their upsert before every step.
 INDEX_PATCH = "search-attributes-on-change"
+# Since this patch the mails sent to the customer are also outgoing messages of the state's
+# conversation; older runs replay with the state they had (no such entries).
+CONVERSATION_PATCH = "conversation-outgoing-mails"
 
 
 # Decorated with @workflow.defn at the bottom, once the table's handlers are attached.
@@ -89,6 +95,7 @@ class ComplaintWorkflow:
     @workflow.run
     async def run(self, start: ComplaintStart) -> ComplaintState:
         mark_jobs_in_order()
+        self._note_customer_mails((effects.RECEIVE,))
         await self._project(effects.RECEIVE)
         self._upsert_changed_search_attributes()
         self._received = True
@@ -157,6 +164,8 @@ class ComplaintWorkflow:
                 if refusal is not None and refusal.rule in LATER_RULES and not workflow.patched(refusal.rule):
                     refusal = None
             _refuse(refusal)
+            if is_repeat(payload, self._state):  # the same message delivered again: added once
+                return self._state
             try:
                 await self._apply(name, payload)
             finally:
@@ -172,10 +181,15 @@ class ComplaintWorkflow:
     async def _apply(self, name: str, payload: Decision) -> None:
         self._state = apply_decision(self._state, name, payload, workflow.now(), self._policy)
         then = effects.decision_effects(name, payload, self._state)
+        self._note_customer_mails(then.steps)
         for step in then.steps:
             await self._project(step)
         if then.route:
             await self._route(payload, then.route_reason)
+
+    def _note_customer_mails(self, steps: tuple[effects.Step, ...]) -> None:
+        if workflow.patched(CONVERSATION_PATCH):
+            self._state = effects.with_customer_mails(self._state, steps, workflow.now())
 
     async def _route(self, payload: Decision, reason: str | None) -> None:
         """The route activity picks the department and projects the routed state; the workflow

@@ -23,7 +23,7 @@ from admin.users import User
 from domain import access
 from domain.models import ComplaintIntake, ComplaintState
 from domain.sla import VN_TZ
-from domain.vocabulary import Role
+from domain.vocabulary import Channel, Role
 from store.tables import Staff
 
 router = APIRouter(include_in_schema=False)
@@ -188,6 +188,7 @@ async def _complaint(
         assign_choices=_assign_choices(user, page.state, page.assignees),
         may_take=any(p.username == user.username for p in page.assignees) and page.state.assignee != user.username,
         department_names=await service.department_names(language(request, user)),
+        conversation=page.conversation,
     )  # fmt: skip
 
 
@@ -205,10 +206,11 @@ IRREVERSIBLE = frozenset({"reject", "close", "sign_reply", "resolve_on_spot", "r
 
 def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
     """What a decision form starts with, so nobody types it twice: CS replies with the
-    department's draft."""
-    if state.resolution is None:
-        return {}
-    return {"reply": {"message": state.resolution.reply_draft}}
+    department's draft; a customer's words CS notes came by phone, most often."""
+    prefilled = {"customer_message": {"via": Channel.PHONE.value}}
+    if state.resolution is not None:
+        prefilled["reply"] = {"message": state.resolution.reply_draft}
+    return prefilled
 
 
 @router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])

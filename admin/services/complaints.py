@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, OUTCOME_UNKNOWN, UNAVAILABLE, ServiceError, no_access, not_found
+from admin.services.conversation import ConversationEntry, conversation
 from admin.services.queues import QUEUE_LIMIT, queue_order, work_queues
 from admin.users import User
 from config.settings import Settings
@@ -124,6 +125,7 @@ class ComplaintPage:
     history: list[Complaint]  # the same customer's other complaints (by phone or e-mail), newest first
     duplicates: list[Complaint]  # the complaints rejected as duplicates of this one
     assignees: list[Staff]  # who the complaint may be assigned to (the assign form's picker)
+    conversation: list[ConversationEntry]  # the customer's messages and the mails sent to them
 
 
 @dataclass(frozen=True)
@@ -414,6 +416,7 @@ class ComplaintService:
         named = {e.actor.user for e in state.log} | {str(e.actor.get("user")) for e in events if e.actor}
         named |= {str(v) for e in events for k, v in e.fields.items() if k in ("assignee", "unassigned") and v}
         named |= {state.assignee} if state.assignee else set()
+        named |= {m.noted_by for m in state.messages if m.noted_by}
         actions = self.actions(user, state)
         return ComplaintPage(
             state=state,
@@ -428,6 +431,7 @@ class ComplaintService:
             history=await self.customer_complaints(user, state.customer.phone, state.customer.email, complaint_id),
             duplicates=await self.duplicates_of(user, complaint_id),
             assignees=await self.assignees(state.department) if "assign" in actions else [],
+            conversation=conversation(state, mails),
         )
 
     async def full_names(self, usernames: set[str]) -> dict[str, str]:

@@ -21,6 +21,9 @@ from store.tables import Complaint
 QUEUE_LIMIT = 100
 # The queue of complaints waiting for their first response: due by its target, not the 20 days.
 TO_VERIFY = "To verify"
+# Closed complaints the customer wrote about since (a reopen request among them): CS reads them
+# and reopens or calls back; who has waited longest first.
+WROTE_AFTER_CLOSING = "Wrote after closing"
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ def _role_queues(actor: Actor, now: datetime) -> list[tuple[str, ColumnElement[b
             return [
                 (TO_VERIFY, Complaint.stage == Stage.RECEIVED),
                 ("Ready to reply", Complaint.stage == Stage.READY_TO_REPLY),
+                (WROTE_AFTER_CLOSING, Complaint.wrote_after_closing.is_(True) & (Complaint.stage == Stage.CLOSED)),
             ]
         case Role.DEPARTMENT_STAFF:
             return [("To resolve", mine & (Complaint.stage == Stage.IN_PROGRESS)),
@@ -75,5 +79,7 @@ async def queue_counts(session: AsyncSession, actor: Actor, now: datetime | None
 def queue_order(title: str) -> list[ColumnElement[Any] | InstrumentedAttribute[Any]]:
     """Most pressing first (priority), then the soonest due time: the first-response target in
     the queue that gives the first response, else the deadline."""
+    if title == WROTE_AFTER_CLOSING:
+        return [Complaint.last_customer_message_at, Complaint.id]
     due = Complaint.first_response_due if title == TO_VERIFY else Complaint.deadline
     return [scopes.priority_rank(), due, Complaint.id]
