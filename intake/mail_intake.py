@@ -6,7 +6,8 @@ kind calls for, once per intake key (the Message-ID, or a content hash without o
 - a new complaint is filed on the ``email`` channel with the intake key (intake.filing: a
   second delivery finds the first complaint, never a second one);
 - a reply naming one of our Message-IDs or ``[KN-XXXXXX]`` becomes a ``customer_message`` on
-  that complaint (a complaint id that does not exist is filed as a new complaint);
+  that complaint (intake.customer_messages); one naming a complaint that does not exist, or
+  whose follow-up has ended, is filed as a new complaint;
 - a bounce (DSN) about one of our mails marks that outbox mail ``bounced`` with the reason;
 - noise (auto-replies, lists, bulk, our own mail, delayed-delivery notices) is recorded only;
 - an oversized message is recorded only; the caller refuses it (SMTP: 552; IMAP: a reply).
@@ -17,7 +18,6 @@ outcome back. Every action is idempotent by the intake key itself, so a crash be
 action and the record repeats nothing. Logs name intake keys and complaint ids only.
 """
 
-import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -26,12 +26,11 @@ from enum import StrEnum
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings
-from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer
-from domain.transitions import TRANSITIONS
+from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Channel
+from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
 from intake.filing import MAX_BACKDATE, IntakeRefused, file_complaint
 from intake.mail_message import MailKind, MailMessage, parse_with_settings
 from store import mail_inbox
@@ -39,9 +38,9 @@ from store.engine import transaction
 
 log = logging.getLogger(__name__)
 
-CUSTOMER_MESSAGE = "customer_message"  # the decision a threaded reply becomes (issue 14, DESIGN.md)
 MAX_SUBJECT = 200
-MAX_BODY = 10_000
+MAX_BODY = 10_000  # a complaint's text
+MAX_MESSAGE = 50_000  # a customer message's text
 EMPTY_BODY = "(Thư không có nội dung)"  # the complaint's text must not be empty
 
 
@@ -98,12 +97,6 @@ def complaint_intake(message: MailMessage, now: datetime) -> ComplaintIntake:
     )
 
 
-def reply_update_id(intake_key: str) -> str:
-    """The update id of a threaded reply: Temporal applies an update id once per run, so a
-    retried hand-over adds the message once."""
-    return "mail-in-" + hashlib.sha256(intake_key.encode()).hexdigest()[:32]
-
-
 class MailIntake:
     def __init__(self, client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.client, self.sessions, self.settings = client, sessions, settings
@@ -138,9 +131,9 @@ class MailIntake:
         if kind is MailKind.OVERSIZED:
             return Outcome.OVERSIZED, message.complaint_id, message.reason
         target = thread_target(message)
-        if target is not None and await self._exists(target):
-            return Outcome.THREADED, target, await self._thread(target, message)
-        return await self._file(message, "new" if target is None else "unknown_complaint")
+        if target is not None:
+            return await self._thread(target, message)
+        return await self._file(message, "new")
 
     async def _bounce(self, message: MailMessage) -> tuple[Outcome, str | None, str]:
         report = message.bounce
@@ -154,31 +147,23 @@ class MailIntake:
             return Outcome.NOISE, None, "bounce_not_ours"
         return Outcome.BOUNCE, complaint_id, report.status or "bounced"
 
-    async def _exists(self, complaint_id: str) -> bool:
-        try:
-            await self.client.get_workflow_handle(complaint_id).describe()
-        except RPCError as exc:
-            if exc.status is RPCStatusCode.NOT_FOUND:
-                return False
-            raise
-        return True
-
-    async def _thread(self, complaint_id: str, message: MailMessage) -> str:
-        """Hand the reply to the complaint as a ``customer_message`` by the system actor."""
-        transition = TRANSITIONS.get(CUSTOMER_MESSAGE)
-        if transition is None:  # this build has no conversation yet (issue 14's customer side)
-            log.warning("Mail %s threads onto %s, which cannot take customer messages", message.intake_key,
-                        complaint_id)  # fmt: skip
-            return "no_conversation"
+    async def _thread(self, complaint_id: str, message: MailMessage) -> tuple[Outcome, str | None, str]:
+        """Hand the reply to its complaint as a ``customer_message`` by the system actor (once per
+        intake key: intake.customer_messages). A complaint that does not exist, or whose
+        follow-up has ended, gets the mail as a new complaint, so the customer's words are
+        never dropped."""
         text = (message.text or message.subject).strip() or EMPTY_BODY
-        payload = transition.payload.model_validate(
-            {"actor": SYSTEM_ACTOR.model_dump(), "text": text[:MAX_BODY], "via": "email"}
-        )
-        handle = self.client.get_workflow_handle(complaint_id)
-        await handle.execute_update(
-            CUSTOMER_MESSAGE, payload, id=reply_update_id(message.intake_key), result_type=ComplaintState
-        )
-        return message.reason
+        try:
+            added = await add_customer_message(
+                self.client, complaint_id, text[:MAX_MESSAGE], Channel.EMAIL, message_id=message.intake_key
+            )
+        except MessageRefused as refused:
+            log.warning("Mail %s: %s refused the customer message (%s); filed as a new complaint",
+                        message.intake_key, complaint_id, refused.code)  # fmt: skip
+            return await self._file(message, "thread_refused")
+        if added.outcome is MessageOutcome.ADDED:
+            return Outcome.THREADED, complaint_id, message.reason
+        return await self._file(message, added.outcome.value)
 
     async def _file(self, message: MailMessage, reason: str) -> tuple[Outcome, str | None, str]:
         now = datetime.now(UTC)

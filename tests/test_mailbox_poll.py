@@ -30,7 +30,7 @@ from activities.mailbox import MailboxActivities, imap_account
 from config.settings import Settings
 from domain.ids import complaint_id_for
 from domain.mailbox import MailboxPollState, mailbox_workflow_id
-from domain.models import ComplaintIntake, ComplaintState, Customer
+from domain.models import ComplaintIntake, ComplaintState, Customer, Direction
 from domain.vocabulary import Channel
 from intake.filing import file_complaint
 from intake.imap_mailbox import ImapMailbox
@@ -260,23 +260,33 @@ async def test_threads_replies_and_marks_bounces(
             ids.append((await file_complaint(product, settings, intake)).complaint_id)
         acks = [our_message_id(cid, settings.mail_domain) for cid in ids]
         await until_sent(sessions, acks)
-        by_reference, by_subject, bounce = tag(), tag(), tag()
+        by_reference, by_subject, bounce, stray = tag(), tag(), tag(), tag()
         replies = {
             by_reference: mail(by_reference, subject="Re: Đã tiếp nhận", headers=(f"References: <x@y.vn> {acks[0]}",)),
             by_subject: mail(by_subject, subject=f"Bổ sung thông tin [{ids[1]}]"),
         }
-        for raw in replies.values():
+        for raw in [*replies.values(), replies[by_reference]]:  # the first reply delivered twice
             dovecot.append(raw)
         dovecot.append(dsn(bounce, acks[1]))
+        dovecot.append(mail(stray, subject="Bổ sung [KN-222222]"))  # names no complaint of ours
         await start_mailbox_poll(product, settings)
-        taken = await until_taken(sessions, [key_of(by_reference), key_of(by_subject), key_of(bounce)])
+        keys = [key_of(t) for t in (by_reference, by_subject, bounce, stray)]
+        taken = await until_taken(sessions, keys)
+        await until_polled(product, settings, 5)
+        states = [await product.get_workflow_handle(cid).query("state", result_type=ComplaintState) for cid in ids]
     assert (taken[key_of(by_reference)].outcome, taken[key_of(by_reference)].complaint_id) == ("threaded", ids[0])
     assert (taken[key_of(by_subject)].outcome, taken[key_of(by_subject)].complaint_id) == ("threaded", ids[1])
+    assert (taken[key_of(by_reference)].reason, taken[key_of(by_subject)].reason) == ("references", "subject_tag")
     # found by the pure function, by References and by the subject's tag
     assert [thread_target(parse_with_settings(raw, settings)) for raw in replies.values()] == ids
-    assert [parse_with_settings(raw, settings).reason for raw in replies.values()] == ["references", "subject_tag"]
     for reply in (by_reference, by_subject):
         assert not await exists(product, complaint_id_for(key_of(reply)))
+    # in the conversation, once each (the second delivery added nothing), as the customer's mail
+    for state, reply in zip(states, (by_reference, by_subject), strict=True):
+        incoming = [m for m in state.messages if m.direction is Direction.IN]
+        assert len(incoming) == 1 and incoming[0].via is Channel.EMAIL and reply in incoming[0].text
+    assert (taken[key_of(stray)].outcome, taken[key_of(stray)].reason) == ("filed", "unknown_complaint")
+    assert taken[key_of(stray)].complaint_id == complaint_id_for(key_of(stray))
     assert (taken[key_of(bounce)].outcome, taken[key_of(bounce)].complaint_id) == ("bounce", ids[1])
     marked = await outbox(sessions, acks)
     assert marked[acks[1]].status == "bounced"

@@ -61,7 +61,7 @@ from store.tables import Complaint, ComplaintLog, Department, Lesson, Letter, Ou
 from tests.journey import CS, CS_SUP, TECH
 
 POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
-HEAD_REVISION = "0012"
+HEAD_REVISION = "0013"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POLICY = SlaPolicy()
 TEXT_VI = "Khách hàng phản ánh: mạng chậm, đứt kết nối — ưu tiên"

@@ -2,8 +2,9 @@
 Bounces mark the outbox mail ``bounced`` in the existing status column, the reason in
 ``last_error``: no change to mail_outbox.
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012 (0012_conversation; named 0012_mail_in on down_revision 0011 until the
+conversation branch was merged in)
 """
 
 from collections.abc import Sequence
@@ -11,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0012"
-down_revision: str | None = "0011"
+revision: str = "0013"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
