@@ -17,6 +17,8 @@ from domain.ids import complaint_id_for
 from domain.models import ComplaintState
 from domain.vocabulary import Channel
 from intake.smtp_gateway import bound_port, serve
+from localstack.ports import free_port
+from store.engine import make_engine, make_sessionmaker
 from tests.conftest import Sessions
 from tests.test_end_to_end import product_client
 from tests.test_mailbox_poll import exists, key_of, mail, outcomes
@@ -79,3 +81,19 @@ async def test_noise_is_accepted_never_filed_and_oversized_is_refused(
     code, answer = await asyncio.to_thread(send, port, mail(big, body="Ảnh chụp màn hình.\r\n" * 2_000))
     assert code == 552, answer
     assert not await exists(product, complaint_id_for(key_of(big)))
+
+
+async def test_answers_451_and_keeps_nothing_when_the_store_is_down(product: Client, settings: Settings) -> None:
+    """The relay keeps a message the gateway could not take in, and tries again later."""
+    down = make_engine(f"postgresql+asyncpg://complaints:x@127.0.0.1:{free_port()}/complaints")
+    settings = settings.model_copy(update={"inbound_smtp_port": 0})
+    server = await serve(product, make_sessionmaker(down), settings)
+    try:
+        tag = f"g{uuid.uuid4().hex[:12]}"
+        code, _ = await asyncio.to_thread(send, bound_port(server), mail(tag))
+    finally:
+        server.close()
+        await server.wait_closed()
+        await down.dispose()
+    assert code == 451
+    assert not await exists(product, complaint_id_for(key_of(tag)))
