@@ -85,13 +85,13 @@ async def main() -> None:
     settings = get_settings()
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
-    client = await connect(settings, sessions)
-    server = await serve(client, sessions, settings)
-    log.info("Inbound SMTP gateway on %s:%d", settings.inbound_smtp_host, bound_port(server))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    client = await connect(settings, sessions)
+    server = await serve(client, sessions, settings)
+    log.info("Inbound SMTP gateway on %s:%d", settings.inbound_smtp_host, bound_port(server))
     await stop.wait()
     server.close()
     await server.wait_closed()  # sessions under way finish their answer first

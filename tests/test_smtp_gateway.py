@@ -3,7 +3,11 @@ would: 250 only once the complaint is filed (its workflow running on the real de
 message sent again filed once, noise accepted and never filed, an oversized one refused."""
 
 import asyncio
+import os
+import signal
 import smtplib
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 
@@ -17,11 +21,11 @@ from domain.ids import complaint_id_for
 from domain.models import ComplaintState
 from domain.vocabulary import Channel
 from intake.smtp_gateway import bound_port, serve
-from localstack.ports import free_port
+from localstack.ports import free_port, wait_for_port
 from store.engine import make_engine, make_sessionmaker
 from tests.conftest import Sessions
 from tests.test_end_to_end import product_client
-from tests.test_mailbox_poll import exists, key_of, mail, outcomes
+from tests.test_mailbox_poll import ROOT, exists, key_of, mail, outcomes
 from worker import build_worker
 
 
@@ -97,3 +101,29 @@ async def test_answers_451_and_keeps_nothing_when_the_store_is_down(product: Cli
         await down.dispose()
     assert code == 451
     assert not await exists(product, complaint_id_for(key_of(tag)))
+
+
+async def test_the_gateway_process_make_run_starts(
+    dev_env: WorkflowEnvironment, product: Client, settings: Settings, sessions: Sessions, sqlite_url: str
+) -> None:
+    """``python -m intake.smtp_gateway`` as ``make run`` starts it: listening on its port, and
+    a mail sent to it is a complaint before the 250."""
+    port = free_port()
+    env = os.environ | {
+        "TEMPORAL_ADDRESS": dev_env.client.service_client.config.target_host,
+        "COMPLAINTS_DATABASE_URL": sqlite_url,
+        "COMPLAINTS_DATA_DIR": str(settings.data_dir),
+        "COMPLAINTS_TASK_QUEUE": settings.task_queue,
+        "COMPLAINTS_INBOUND_SMTP_PORT": str(port),
+    }
+    gateway = subprocess.Popen([sys.executable, "-m", "intake.smtp_gateway"], cwd=ROOT, env=env)
+    try:
+        await asyncio.to_thread(wait_for_port, port, "127.0.0.1", 60)
+        async with build_worker(product, settings, ComplaintActivities(sessions, settings)):
+            tag = f"g{uuid.uuid4().hex[:12]}"
+            code, _ = await asyncio.to_thread(send, port, mail(tag))
+            assert code == 250
+            assert await exists(product, complaint_id_for(key_of(tag)))
+    finally:
+        gateway.send_signal(signal.SIGTERM)
+        assert gateway.wait(timeout=30) == 0  # a clean stop
