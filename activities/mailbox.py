@@ -26,7 +26,7 @@ from config.settings import Settings
 from domain.mailbox import POISON_ATTEMPTS, FetchRequest, MailBatch, MarkRequest, TakeInRequest, TakeInResult
 from domain.steps import Activity
 from intake.imap_mailbox import ImapAccount, ImapError, ImapMailbox, ImapMessageGone
-from intake.mail_intake import MailIntake, Outcome
+from intake.mail_intake import MailIntake, Outcome, key_ref
 from intake.mail_message import MailKind, MailMessage, content_key
 from store import mail_inbox
 from store.engine import transaction
@@ -146,7 +146,9 @@ class MailboxActivities:
             if activity.info().attempt < POISON_ATTEMPTS:
                 raise
             key = message.intake_key if message is not None else content_key(raw)
-            log.exception("Mail %s (UID %d) failed %d times: skipped as poison", key, request.uid, POISON_ATTEMPTS)
+            # The class only: an error's text can quote the message (a validation error, SQL parameters).
+            log.error("%s (UID %d) failed %d times with %s: skipped as poison", key_ref(key), request.uid,
+                      POISON_ATTEMPTS, type(exc).__name__)  # fmt: skip
             async with transaction(self._sessions) as session:
                 first = await mail_inbox.record(
                     session, key, source=SOURCE, outcome=Outcome.POISON.value, complaint_id=None,
@@ -189,7 +191,7 @@ class MailboxActivities:
         try:
             await send_message(settings, refusal)
         except MailRejected as exc:  # the sender's address is refused for good: nobody to tell
-            log.warning("Refusal of oversized mail %s not sent: %s", message.intake_key, type(exc).__name__)
+            log.warning("Refusal of oversized %s not sent: %s", key_ref(message.intake_key), type(exc).__name__)
 
     @activity.defn(name=Activity.MAILBOX_MARK.value)
     async def mark(self, request: MarkRequest) -> None:

@@ -15,9 +15,10 @@ kind calls for, once per intake key (the Message-ID, or a content hash without o
 The outcome is recorded in ``mail_inbox`` (store.mail_inbox) after the action: a message seen
 again (a retry, the other way in, a rescan after UIDVALIDITY changed) gets the recorded
 outcome back. Every action is idempotent by the intake key itself, so a crash between the
-action and the record repeats nothing. Logs name intake keys and complaint ids only.
+action and the record repeats nothing. Logs name a hash of the intake key and complaint ids only.
 """
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -62,6 +63,11 @@ class TakenIn:
     reason: str
     again: bool = False  # this key had been taken in before: nothing was done this time
     reply_to: str | None = None  # oversized: where the refusal goes (None: nobody to tell)
+
+
+def key_ref(intake_key: str) -> str:
+    """How logs name a message: a Message-ID may carry the sender's address, its hash does not."""
+    return "mail:" + hashlib.sha256(intake_key.encode()).hexdigest()[:12]
 
 
 def thread_target(message: MailMessage) -> str | None:
@@ -118,7 +124,7 @@ class MailIntake:
             first = await mail_inbox.record(
                 session, key, source=source, outcome=outcome.value, complaint_id=complaint_id, reason=reason
             )
-        log.info("Mail %s from %s: %s %s (%s)", key, source, first.outcome, first.complaint_id or "", first.reason)
+        log.info("%s from %s: %s %s (%s)", key_ref(key), source, first.outcome, first.complaint_id or "", first.reason)
         reply_to = message.sender.address if outcome is Outcome.OVERSIZED and message.sender else None
         return TakenIn(key, Outcome(first.outcome), first.complaint_id, first.reason, reply_to=reply_to)
 
@@ -158,8 +164,8 @@ class MailIntake:
                 self.client, complaint_id, text[:MAX_MESSAGE], Channel.EMAIL, message_id=message.intake_key
             )
         except MessageRefused as refused:
-            log.warning("Mail %s: %s refused the customer message (%s); filed as a new complaint",
-                        message.intake_key, complaint_id, refused.code)  # fmt: skip
+            log.warning("%s: %s refused the customer message (%s); filed as a new complaint",
+                        key_ref(message.intake_key), complaint_id, refused.code)  # fmt: skip
             return await self._file(message, "thread_refused")
         if added.outcome is MessageOutcome.ADDED:
             return Outcome.THREADED, complaint_id, message.reason

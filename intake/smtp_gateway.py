@@ -43,8 +43,8 @@ class IntakeHandler:
             return "451 4.3.0 Temporary failure, please try again later"
         try:
             taken = await self.intake.take_in(raw, SOURCE)
-        except Exception:
-            log.exception("Inbound mail not taken in; the sender was asked to try again")
+        except Exception as exc:  # the class only: an error's text can quote the message
+            log.error("Inbound mail not taken in (%s); the sender was asked to try again", type(exc).__name__)
             return "451 4.3.0 Temporary failure, please try again later"
         if taken.outcome is Outcome.OVERSIZED:
             limit = self.intake.settings.message_max_bytes
