@@ -7,6 +7,7 @@ killed mid-batch."""
 import asyncio
 import os
 import signal
+import smtplib
 import subprocess
 import sys
 import uuid
@@ -37,6 +38,7 @@ from intake.imap_mailbox import ImapMailbox
 from intake.mail_intake import MailIntake, TakenIn, thread_target
 from intake.mail_message import MailMessage, content_key, parse_with_settings
 from intake.mailbox_poll import start_mailbox_poll
+from intake.smtp_gateway import bound_port, serve
 from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
@@ -565,3 +567,38 @@ async def test_the_imap_server_restarted_mid_batch_loses_nothing_and_moves_each_
     assert sum(state.totals.values()) == len(keys) and state.checkpoint.last_uid == len(keys)
     assert await flags(dovecot) == []  # every message moved out of the inbox, once
     assert len(await flags(dovecot, settings.imap_processed_folder)) == len(keys)
+
+
+async def test_the_same_mail_by_smtp_and_by_the_mailbox_is_one_complaint(
+    product: Client, settings: Settings, sessions: Sessions, dovecot: DovecotServer
+) -> None:
+    """An MX that forwards to the gateway and also delivers to the polled mailbox: one complaint."""
+    settings = imap_settings(settings, dovecot, inbound_smtp_port=0)
+    both, no_id = tag(), mail(tag(), message_id=False)
+    async with running_worker(product, settings, sessions):
+        server = await serve(product, sessions, settings)
+        try:
+            for raw in (mail(both), no_id):
+                assert (await asyncio.to_thread(smtp_send, bound_port(server), raw))[0] == 250
+        finally:
+            server.close()
+            await server.wait_closed()
+        for raw in (mail(both), no_id):
+            dovecot.append(raw)
+        await start_mailbox_poll(product, settings)
+        state = await until_polled(product, settings, 2)
+    keys = [key_of(both), content_key(no_id)]
+    taken = await outcomes(sessions, keys)
+    assert [(taken[k].source, taken[k].outcome) for k in keys] == [("smtp", "filed")] * 2  # the first way in
+    assert state.totals == {"filed": 2}  # the poll found them filed
+    assert sorted(await complaints_for(sessions, keys)) == sorted(keys)
+    for key in keys:
+        assert not await exists(product, complaint_id_for(key, 1))
+
+
+def smtp_send(port: int, raw: bytes) -> tuple[int, bytes]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
+        smtp.ehlo("mx.example.vn")
+        smtp.mail("an@example.vn")
+        smtp.rcpt("cskh@luarong.vn")
+        return smtp.data(raw)

@@ -5,7 +5,6 @@ message sent again filed once, noise accepted and never filed, an oversized one 
 import asyncio
 import os
 import signal
-import smtplib
 import subprocess
 import sys
 import uuid
@@ -25,7 +24,7 @@ from localstack.ports import free_port, wait_for_port
 from store.engine import make_engine, make_sessionmaker
 from tests.conftest import Sessions
 from tests.test_end_to_end import product_client
-from tests.test_mailbox_poll import ROOT, exists, key_of, mail, outcomes
+from tests.test_mailbox_poll import ROOT, exists, key_of, mail, outcomes, smtp_send
 from worker import build_worker
 
 
@@ -46,27 +45,18 @@ async def gateway(product: Client, settings: Settings, sessions: Sessions) -> As
     await server.wait_closed()
 
 
-def send(port: int, raw: bytes) -> tuple[int, bytes]:
-    """One SMTP transaction; the server's answer to DATA."""
-    with smtplib.SMTP("127.0.0.1", port, timeout=60) as smtp:
-        smtp.ehlo("relay.example.vn")
-        smtp.mail("an@example.vn")
-        smtp.rcpt("cskh@luarong.vn")
-        return smtp.data(raw)
-
-
 async def test_accepts_once_filed_and_files_a_resent_message_once(
     product: Client, sessions: Sessions, gateway: tuple[Settings, int]
 ) -> None:
     _, port = gateway
     tag = f"g{uuid.uuid4().hex[:12]}"
     raw = mail(tag, subject="Mất mạng cả ngày")
-    code, answer = await asyncio.to_thread(send, port, raw)
+    code, answer = await asyncio.to_thread(smtp_send, port, raw)
     assert (code, answer) == (250, b"2.0.0 Accepted")
     cid = complaint_id_for(key_of(tag))
     state = await product.get_workflow_handle(cid).query("state", result_type=ComplaintState)  # started before 250
     assert state.channel is Channel.EMAIL and state.subject == f"Mất mạng cả ngày {tag}"
-    assert (await asyncio.to_thread(send, port, raw))[0] == 250  # the relay retries: same answer
+    assert (await asyncio.to_thread(smtp_send, port, raw))[0] == 250  # the relay retries: same answer
     recorded = (await outcomes(sessions, [key_of(tag)]))[key_of(tag)]
     assert (recorded.source, recorded.outcome, recorded.complaint_id) == ("smtp", "filed", cid)
     assert not await exists(product, complaint_id_for(key_of(tag), 1))
@@ -77,12 +67,12 @@ async def test_noise_is_accepted_never_filed_and_oversized_is_refused(
 ) -> None:
     _, port = gateway
     noise = f"g{uuid.uuid4().hex[:12]}"
-    code, _ = await asyncio.to_thread(send, port, mail(noise, headers=("Auto-Submitted: auto-replied",)))
+    code, _ = await asyncio.to_thread(smtp_send, port, mail(noise, headers=("Auto-Submitted: auto-replied",)))
     assert code == 250
     assert (await outcomes(sessions, [key_of(noise)]))[key_of(noise)].outcome == "noise"
     assert not await exists(product, complaint_id_for(key_of(noise)))
     big = f"g{uuid.uuid4().hex[:12]}"
-    code, answer = await asyncio.to_thread(send, port, mail(big, body="Ảnh chụp màn hình.\r\n" * 2_000))
+    code, answer = await asyncio.to_thread(smtp_send, port, mail(big, body="Ảnh chụp màn hình.\r\n" * 2_000))
     assert code == 552, answer
     assert not await exists(product, complaint_id_for(key_of(big)))
 
@@ -94,7 +84,7 @@ async def test_answers_451_and_keeps_nothing_when_the_store_is_down(product: Cli
     server = await serve(product, make_sessionmaker(down), settings)
     try:
         tag = f"g{uuid.uuid4().hex[:12]}"
-        code, _ = await asyncio.to_thread(send, bound_port(server), mail(tag))
+        code, _ = await asyncio.to_thread(smtp_send, bound_port(server), mail(tag))
     finally:
         server.close()
         await server.wait_closed()
@@ -121,7 +111,7 @@ async def test_the_gateway_process_make_run_starts(
         await asyncio.to_thread(wait_for_port, port, "127.0.0.1", 60)
         async with build_worker(product, settings, ComplaintActivities(sessions, settings)):
             tag = f"g{uuid.uuid4().hex[:12]}"
-            code, _ = await asyncio.to_thread(send, port, mail(tag))
+            code, _ = await asyncio.to_thread(smtp_send, port, mail(tag))
             assert code == 250
             assert await exists(product, complaint_id_for(key_of(tag)))
     finally:
