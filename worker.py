@@ -16,7 +16,9 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from activities.complaint_steps import ComplaintActivities
 from activities.history_archive import HistoryArchiveActivities
+from activities.mailbox import MailboxActivities
 from config.settings import Settings, get_settings, private_umask
+from intake.mailbox_poll import start_mailbox_poll
 from ops.archive_sweep import sweep
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
@@ -24,6 +26,7 @@ from temporal_client.connection import connect
 from workflows.complaint import ComplaintWorkflow
 from workflows.history_archive import HistoryArchiveWorkflow
 from workflows.job_order import JobsInOrderRunner
+from workflows.mailbox_poll import MailboxPollWorkflow
 
 log = logging.getLogger("worker")
 
@@ -49,12 +52,19 @@ SANDBOX = JobsInOrderRunner(
 )
 
 
-def build_worker(client: Client, settings: Settings, activities: ComplaintActivities) -> Worker:
+def build_worker(
+    client: Client, settings: Settings, activities: ComplaintActivities, mailbox: MailboxActivities | None = None
+) -> Worker:
+    mailbox = mailbox or MailboxActivities(activities.sessions, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ComplaintWorkflow, HistoryArchiveWorkflow],
-        activities=[*activities.all(), HistoryArchiveActivities(activities.sessions).archive_history],
+        workflows=[ComplaintWorkflow, HistoryArchiveWorkflow, MailboxPollWorkflow],
+        activities=[
+            *activities.all(),
+            HistoryArchiveActivities(activities.sessions).archive_history,
+            *mailbox.all(),
+        ],
         workflow_runner=SANDBOX,
         max_concurrent_activities=settings.max_concurrent_activities,
         max_cached_workflows=settings.max_cached_workflows,
@@ -86,7 +96,8 @@ async def main() -> None:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     client = await connect(settings, sessions)
-    worker = build_worker(client, settings, ComplaintActivities(sessions, settings))
+    mailbox = MailboxActivities(sessions, settings)
+    worker = build_worker(client, settings, ComplaintActivities(sessions, settings), mailbox)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -99,9 +110,12 @@ async def main() -> None:
     )
     async with worker:
         sweeper = asyncio.create_task(archive_sweeper(client, settings, sessions))
+        if await start_mailbox_poll(client, settings) is not None:
+            log.info("Polling the mailbox %s/%s", settings.imap_host, settings.imap_folder)
         await stop.wait()
         sweeper.cancel()
         log.info("Shutting down: finishing running activities")
+    await mailbox.close()
     await engine.dispose()
 
 

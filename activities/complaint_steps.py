@@ -100,7 +100,7 @@ class ComplaintActivities:
             mail = await projection.get_mail(session, message_id)
             if mail is None:
                 raise ApplicationError(f"no queued mail {message_id}", non_retryable=True)
-            if mail.status in ("sent", "sent_unconfirmed", "failed"):
+            if mail.status in ("sent", "sent_unconfirmed", "failed", "bounced"):
                 return
             if mail.status == "sending" and DELIVERED in activity.info().heartbeat_details:
                 # The server accepted it; only our bookkeeping was cut short (worker killed, store down).

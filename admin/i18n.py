@@ -213,6 +213,8 @@ _VOCABULARIES: dict[str, tuple[str, dict[str, str]]] = {
             "sent": "Sent",
             "sent_unconfirmed": "Sent, not confirmed",
             "failed": "Not delivered",
+            # the recipient's server sent it back (a bounce, read by the mail intake)
+            "bounced": "Returned undelivered",
         },
     ),
     # The decision names of domain.transitions.TRANSITIONS (what a staff member can do).

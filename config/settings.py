@@ -74,6 +74,31 @@ class Settings(BaseSettings):
     company_name: str = "Công ty TNHH Công nghệ Lửa Rồng"
     company_address: str = "68 Bạch Đằng, Phường 2, Quận Tân Bình, Tp.HCM"
 
+    # Mail in (issue 14). IMAP polling of the complaints mailbox: off unless the host is set.
+    imap_host: str = ""
+    imap_port: int = 993
+    imap_username: str = ""
+    imap_password: str = ""
+    imap_folder: str = "INBOX"
+    imap_tls: bool = True  # implicit TLS (IMAPS), certificate and host name checked
+    imap_ca_file: Path | None = None  # a private CA to trust instead of the system's
+    imap_poll_interval: timedelta = Field(timedelta(seconds=60), gt=timedelta(0))
+    # What happens to a message once taken in: "flag" adds imap_flag, "move" moves it to
+    # imap_processed_folder (which must exist). A message that could not be taken in (poison)
+    # gets imap_failed_flag and stays where it is, for someone to look at.
+    imap_processed: Literal["flag", "move"] = "flag"
+    imap_flag: str = "\\Seen"
+    imap_processed_folder: str = "Processed"
+    imap_failed_flag: str = "$ComplaintsFailed"
+    imap_batch_size: int = Field(50, gt=0)
+    imap_polls_per_run: int = Field(100, gt=0)  # the poll workflow continues as new after this many
+    imap_timeout: timedelta = Field(timedelta(minutes=2), gt=timedelta(0))  # one IMAP activity
+    # The inbound SMTP gateway (an MX or a relay forwards to it); port 0: not started.
+    inbound_smtp_host: str = "127.0.0.1"
+    inbound_smtp_port: int = 2525
+    # A message over this is refused (SMTP: 552 at DATA; IMAP: a reply that says why).
+    message_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+
     # SLA policy (ISO 8601 durations; seconds work too, to watch the timers live)
     sla_resolution: timedelta = timedelta(days=20)
     sla_warning: timedelta = timedelta(days=15)

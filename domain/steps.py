@@ -81,6 +81,10 @@ class Activity(StrEnum):
     RECORD = "record"
     DELIVER_MAIL = "deliver_mail"
     ARCHIVE_HISTORY = "archive_history"
+    # The mailbox poll (workflows/mailbox_poll.py, activities/mailbox.py)
+    MAILBOX_FETCH = "mailbox_fetch"
+    MAILBOX_TAKE_IN = "mailbox_take_in"
+    MAILBOX_MARK = "mailbox_mark"
 
 
 class ArchiveRequest(BaseModel):
@@ -93,6 +97,7 @@ class ArchiveRequest(BaseModel):
 # Workflow type names: clients start and find workflows by name, never by importing them.
 COMPLAINT_WORKFLOW = "ComplaintWorkflow"
 ARCHIVE_WORKFLOW = "HistoryArchiveWorkflow"
+MAILBOX_POLL_WORKFLOW = "MailboxPollWorkflow"
 
 
 def archive_workflow_id(complaint_id: str) -> str:

@@ -3,7 +3,7 @@ projection), the outbox and what the receiving SMTP server actually got, by Mess
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
@@ -178,14 +178,17 @@ async def count(
     client: Client,
     sessions: async_sessionmaker[AsyncSession],
     mail_dir: Path,
+    others: Sequence[str] = (),
 ) -> None:
-    """Fill in completed, lost, duplicate mails, mismatches and mails received/expected."""
+    """Fill in completed, lost, duplicate mails, mismatches and mails received/expected.
+    ``others``: complaints filed besides the journeys (mail in), counted and their mail checked."""
     problems = figures.problems
-    ids = [j.complaint_id for j in journeys if j.complaint_id]
+    journey_ids = [j.complaint_id for j in journeys if j.complaint_id]
+    ids = journey_ids + [cid for cid in others if cid not in journey_ids]
     for journey in journeys:
         if journey.complaint_id is None:
             problems.append(f"lost: complaint #{journey.number} was never filed: {journey.failure}")
-    states, unanswered = await workflow_states(client, ids)
+    states, unanswered = await workflow_states(client, journey_ids)
     async with sessions() as session:
         rows = {r.id: r for r in (await session.scalars(select(Complaint).where(Complaint.id.in_(ids)))).all()}
         logs: dict[str, list[tuple[int, str]]] = defaultdict(list)

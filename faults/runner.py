@@ -132,7 +132,7 @@ async def run(scenario: Scenario, complaints: int, seed: int, base: Path, concur
         closed = [j.complaint_id for j in journeys if j.closed and j.complaint_id]
         if not await settle(sessions, closed, SETTLE_LIMIT):
             figures.problems.append(f"the store and outbox had not settled after {SETTLE_LIMIT:.0f}s")
-        await count(figures, journeys, client, sessions, stack.mail)
+        await count(figures, journeys, client, sessions, stack.mail, ctx.other_complaints)
         figures.faults = ctx.faults
         figures.extra = ctx.extra | figures.extra
         figures.problems += ctx.problems

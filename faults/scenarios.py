@@ -6,6 +6,7 @@ injected, figures of its own and problems (anything that broke a promise of the 
 """
 
 import asyncio
+import atexit
 import contextlib
 import random
 from collections.abc import Callable
@@ -13,12 +14,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
+from domain.ids import complaint_id_for
 from faults.journeys import Browser, Driver, Journey, JourneyFailed, Kind, Stats
 from faults.stack import Stack
 from faults.staff import Login
+from intake.mail_message import parse_with_settings
+from localstack.dovecot import DovecotServer
 from localstack.ports import free_port
 from localstack.postgres import PostgresCluster
+from store import mail_inbox
+from store.engine import make_engine, make_sessionmaker
+from store.tables import OutboxMail
+from temporal_client.connection import connect
 
 
 @dataclass
@@ -34,6 +47,8 @@ class Context:
     faults: int = 0
     extra: dict[str, tuple[str, bool]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # Complaints filed other than by the journeys (mail in): counted with them, checked by the scenario.
+    other_complaints: list[str] = field(default_factory=list)
 
     async def until_filed(self, share: float) -> None:
         await self._until(lambda: self.driver.filed >= share * self.count)
@@ -293,4 +308,130 @@ class PostgresRestart(Scenario):
         ctx.faults += 1
 
 
-SCENARIOS: dict[str, type[Scenario]] = {s.name: s for s in (WorkerKill, TemporalRestart, SmtpDown, PostgresRestart)}
+class MailboxFaults(Scenario):
+    """Mail in: a mailbox on a real Dovecot, polled by the worker while the worker is killed
+    and the IMAP server restarted mid-fetch. Every message is filed once, none lost."""
+
+    name = "mailbox"
+    WITHIN = 240.0  # seconds for the whole mailbox to be taken in
+
+    def __init__(self) -> None:
+        self.dovecot: DovecotServer | None = None
+
+    def prepare(self, stack: Stack) -> None:
+        self.dovecot = DovecotServer(directory=stack.directory / "dovecot")
+        self.dovecot.create()
+        atexit.register(self.dovecot.remove)  # also if the run fails before inject
+        stack.env.update(
+            {
+                "COMPLAINTS_IMAP_HOST": self.dovecot.host,
+                "COMPLAINTS_IMAP_PORT": str(self.dovecot.port),
+                "COMPLAINTS_IMAP_USERNAME": self.dovecot.username,
+                "COMPLAINTS_IMAP_PASSWORD": self.dovecot.password,
+                "COMPLAINTS_IMAP_CA_FILE": str(self.dovecot.ca_file),
+                "COMPLAINTS_IMAP_POLL_INTERVAL": "PT1S",
+                "COMPLAINTS_IMAP_BATCH_SIZE": "5",
+                "COMPLAINTS_IMAP_POLLS_PER_RUN": "4",  # continue-as-new under the faults too
+                "COMPLAINTS_IMAP_TIMEOUT": "PT5S",  # a killed worker's take-in runs again after this
+            }
+        )
+
+    async def inject(self, ctx: Context) -> None:
+        assert self.dovecot is not None
+        dovecot = self.dovecot
+        count = max(30, ctx.count // 2)
+        raws = [_mailbox_message(ctx.rng, n) for n in range(count)]
+        keys = [parse_with_settings(raw, ctx.stack.settings()).intake_key for raw in raws]
+        thirds = [raws[: count // 3], raws[count // 3 : 2 * count // 3], raws[2 * count // 3 :]]
+        engine = make_engine(ctx.stack.env["COMPLAINTS_DATABASE_URL"])
+        sessions = make_sessionmaker(engine)
+        try:
+            await ctx.until_filed(0.1)
+            for raw in thirds[0]:
+                await asyncio.to_thread(dovecot.append, raw)
+            await _until_taken(sessions, keys, len(thirds[0]) // 2, self.WITHIN)
+            await asyncio.to_thread(ctx.stack.kill_worker)  # mid-batch: batches of five
+            await asyncio.to_thread(ctx.stack.start_worker)
+            ctx.faults += 1
+            for raw in thirds[1]:
+                await asyncio.to_thread(dovecot.append, raw)
+            await _until_taken(sessions, keys, len(thirds[0]) + len(thirds[1]) // 2, self.WITHIN)
+            await asyncio.to_thread(dovecot.stop)  # the IMAP server restarted mid-fetch
+            await asyncio.sleep(3)
+            await asyncio.to_thread(dovecot.start)
+            ctx.faults += 1
+            for raw in thirds[2]:
+                await asyncio.to_thread(dovecot.append, raw)
+            if await _until_taken(sessions, keys, count, self.WITHIN) < count:
+                ctx.problems.append("lost: the mailbox was not all taken in")
+            async with sessions() as session:
+                taken = await mail_inbox.outcomes(session, keys)
+            filed = {key: t.complaint_id for key, t in taken.items() if t.outcome == "filed" and t.complaint_id}
+            ctx.other_complaints += sorted(set(filed.values()))
+            client = await connect(ctx.stack.settings())
+            doubled = [key for key in filed if await _exists(client, complaint_id_for(key, 1))]
+            ctx.problems += [f"duplicate: mail {key} filed twice" for key in doubled]
+            ctx.problems += [f"lost: mail {key} not filed" for key in keys if key not in filed]
+            if not await _until_mailed(sessions, sorted(set(filed.values())), self.WITHIN):
+                ctx.problems.append("the acknowledgements of the mail complaints were not all sent")
+            ctx.extra["mail_filed"] = (f"{len(filed)}/{count}", len(filed) != count)
+            ctx.extra["mail_duplicated"] = (str(len(doubled)), bool(doubled))
+        finally:
+            await engine.dispose()
+            await asyncio.to_thread(dovecot.remove)
+
+
+def _mailbox_message(rng: random.Random, number: int) -> bytes:
+    tag = f"{number}.{rng.getrandbits(64):016x}"
+    return (
+        f"From: Khách {number} <khach{number}@example.vn>\r\nTo: cskh@luarong.vn\r\n"
+        f"Subject: Khiếu nại qua thư {number}\r\nMessage-ID: <{tag}@faults.example.vn>\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
+        f"Mạng chập chờn từ hôm qua ({number}).\r\n"
+    ).encode()
+
+
+async def _until_taken(
+    sessions: async_sessionmaker[AsyncSession], keys: list[str], at_least: int, within: float
+) -> int:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        try:
+            async with sessions() as session:
+                taken = len(await mail_inbox.outcomes(session, keys))
+        except DBAPIError:  # the worker has not made the store's tables yet
+            taken = 0
+        if taken >= at_least or loop.time() > deadline:
+            return taken
+        await asyncio.sleep(0.1)
+
+
+async def _until_mailed(sessions: async_sessionmaker[AsyncSession], complaint_ids: list[str], within: float) -> bool:
+    """Until the acknowledgements of these complaints have gone (count() checks them)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        async with sessions() as session:
+            query = select(OutboxMail.complaint_id).where(
+                OutboxMail.complaint_id.in_(complaint_ids), OutboxMail.status.in_(("sent", "sent_unconfirmed"))
+            )
+            if len(set((await session.scalars(query)).all())) == len(complaint_ids):
+                return True
+        await asyncio.sleep(0.5)
+    return False
+
+
+async def _exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
+SCENARIOS: dict[str, type[Scenario]] = {
+    s.name: s for s in (WorkerKill, TemporalRestart, SmtpDown, PostgresRestart, MailboxFaults)
+}

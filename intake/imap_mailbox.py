@@ -80,8 +80,11 @@ class ImapAccount:
     password: str = field(repr=False)
     ca_file: Path | None = None
     timeout: float = DEFAULT_TIMEOUT
+    tls: bool = True  # False: plain IMAP (a server on loopback or behind a TLS-terminating proxy)
 
-    def ssl_context(self) -> ssl.SSLContext:
+    def ssl_context(self) -> ssl.SSLContext | None:
+        if not self.tls:
+            return None
         return ssl.create_default_context(cafile=str(self.ca_file) if self.ca_file else None)
 
 

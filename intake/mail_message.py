@@ -806,8 +806,7 @@ def parse_with_settings(raw: bytes, settings: Settings) -> MailMessage:
         raw,
         mail_domain=settings.mail_domain,
         our_addresses=[sender] if sender else [],
-        # COMPLAINTS_MESSAGE_MAX_BYTES, once the settings carry it (issue 14's attachments work).
-        max_bytes=int(getattr(settings, "message_max_bytes", DEFAULT_MAX_BYTES)),
+        max_bytes=settings.message_max_bytes,
     )
 
 

@@ -20,7 +20,14 @@ from pydantic import TypeAdapter
 from admin.accounts import ensure_demo_accounts
 from config.settings import Settings, get_settings
 from domain.vocabulary import Role
-from localstack.processes import Launcher, ProcessFailed, admin_command, mailcatcher_command, worker_command
+from localstack.processes import (
+    Launcher,
+    ProcessFailed,
+    admin_command,
+    mailcatcher_command,
+    smtp_gateway_command,
+    worker_command,
+)
 from localstack.temporal_server import dev_server_command, set_retention
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import upgrade
@@ -46,7 +53,8 @@ def codec_endpoint(settings: Settings) -> str:
 
 
 def _start(launcher: Launcher, settings: Settings) -> None:
-    """The dev server, the mail catcher, the worker and the admin, each once the one before listens."""
+    """The dev server, the mail catcher, the worker, the inbound SMTP gateway and the admin, each
+    once the one before listens."""
     data = settings.data_dir
     host, _, port = settings.temporal_address.partition(":")
     host, temporal_port = host or "127.0.0.1", int(port or 7233)
@@ -64,6 +72,11 @@ def _start(launcher: Launcher, settings: Settings) -> None:
     catcher = mailcatcher_command(settings.smtp_host, settings.smtp_port, data / "mail")
     launcher.add("mailcatcher", catcher, port=settings.smtp_port, host=settings.smtp_host).start(ready_within=20)
     launcher.add("worker", worker_command()).start()
+    if settings.inbound_smtp_port:
+        gateway = launcher.add(
+            "smtp-gateway", smtp_gateway_command(), port=settings.inbound_smtp_port, host=settings.inbound_smtp_host
+        )
+        gateway.start(ready_within=30)
     launcher.add("admin", admin_command(), port=settings.admin_port, host=settings.admin_host).start(ready_within=60)
 
 
@@ -92,6 +105,17 @@ def main() -> None:
         launcher.stop_all(signal.SIGINT, timeout=40)
         sys.exit(f"{exc}\nLogs: {data}/*.log")
     logins = "\n".join(f"  {role.value:<17} {username:<15} {password}" for username, role, password in demo)
+    inbound = (
+        f"smtp://{settings.inbound_smtp_host}:{settings.inbound_smtp_port}  send a complaint with any mail client"
+        if settings.inbound_smtp_port
+        else "off (COMPLAINTS_INBOUND_SMTP_PORT=0)"
+    )
+    imap = (
+        f"polling {settings.imap_username}@{settings.imap_host}/{settings.imap_folder}"
+        f" every {iso(settings.imap_poll_interval)}"
+        if settings.imap_host
+        else "off (set COMPLAINTS_IMAP_HOST to poll a mailbox)"
+    )
     demo_text = f"\nDemo logins (new database):\n{logins}\n" if demo else ""
 
     print(
@@ -108,10 +132,14 @@ first response {iso(settings.sla_first_response)}, reopen window {iso(settings.s
 {settings.sla_calendar.value}
   Admin (staff UI)  http://{settings.admin_host}:{settings.admin_port}   API docs /docs
   Public pages      {settings.public_url}/public/complaints/new  (status pages: links in the customers' mails)
+  Mail in (SMTP)    {inbound}
+  Mail in (IMAP)    {imap}
   Logs              {data}/*.log
 {demo_text}
 File a complaint:   .venv/bin/python starter.py file --channel email --name "Nguyễn Văn An" \\
                       --email an@example.vn --body "Mạng bị mất kết nối"
+Or by mail:         swaks --server {settings.inbound_smtp_host}:{settings.inbound_smtp_port} \\
+                      --from an@example.vn --to cskh@{settings.mail_domain} --header "Subject: Mất mạng"
 """,
         flush=True,
     )

@@ -39,6 +39,10 @@ def admin_command() -> list[str]:
     return [PYTHON, "-m", "admin", "serve"]
 
 
+def smtp_gateway_command() -> list[str]:
+    return [PYTHON, "-m", "intake.smtp_gateway"]
+
+
 def mailcatcher_command(host: str, port: int, directory: Path) -> list[str]:
     return [PYTHON, "-m", "localstack.mailcatcher", "--host", host, "--port", str(port), "--dir", str(directory)]
 

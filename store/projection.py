@@ -226,7 +226,10 @@ async def mark_mail(
     values: dict[str, Any] = {"status": status, "last_error": error, "sent_at": at}
     if attempt:
         values["attempts"] = table.c.attempts + 1
-    await session.execute(update(table).where(table.c.message_id == message_id).values(**values))
+    # A bounce read by the mail intake is the last word on a mail: never overwritten.
+    await session.execute(
+        update(table).where(table.c.message_id == message_id, table.c.status != "bounced").values(**values)
+    )
 
 
 async def department_for(session: AsyncSession, category: Category) -> str:

@@ -372,3 +372,19 @@ class CannedReply(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_by: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime]
+
+
+class InboundMail(Base):
+    """What the mail intake (IMAP poll, SMTP gateway) made of each message, once per intake key
+    (Message-ID or content hash): a second delivery of the same key finds this row. Holds no
+    content, only ids and short codes; the complaint keeps the text."""
+
+    __tablename__ = "mail_inbox"
+
+    intake_key: Mapped[str] = mapped_column(String(520), primary_key=True)
+    source: Mapped[str] = mapped_column(String(10))  # imap, smtp
+    # filed, threaded, bounce, noise, oversized, refused, poison
+    outcome: Mapped[str] = mapped_column(String(20))
+    complaint_id: Mapped[str | None] = mapped_column(String(20), index=True)
+    reason: Mapped[str] = mapped_column(String(60))  # a short code (parse_mail's reason, an error class)
+    taken_at: Mapped[datetime]

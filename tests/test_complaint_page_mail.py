@@ -3,6 +3,7 @@ internal notifications, names each
 delivery status in the reader's language, and keeps the raw history and the Temporal UI link
 for those who audit (supervisors, managers, administrators); the raw history refuses the others."""
 
+import asyncio
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,8 +13,11 @@ from config.settings import Settings
 from domain.models import Actor, Escalate, Verify
 from domain.vocabulary import Category, Role
 from intake.filing import file_complaint
+from intake.mail_intake import MailIntake, Outcome
 from tests.journey import CS, decide, intake
+from tests.mail_corpus import our_message_id
 from tests.test_admin_pages import Browser, app, until_stages  # noqa: F401  (app: the fixture)
+from tests.test_mailbox_poll import dsn, outbox
 
 TECH_STAFF = Actor(user="minh.tech", role=Role.DEPARTMENT_STAFF, department="TECH")
 
@@ -51,3 +55,22 @@ async def test_customer_mail_and_staff_notifications_apart(
     assert "history.json" in audited
     download = await supervisor.http.get(f"{url}/history.json")
     assert download.status_code == 200 and download.json()["events"]
+
+
+async def test_a_bounced_mail_says_so_with_its_reason(
+    app: FastAPI,  # noqa: F811  (the fixture imported above)
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: Any,
+) -> None:
+    filed = await file_complaint(dev_env.client, settings, intake())
+    await until_stages(sessions, {filed.complaint_id: "received"})
+    acknowledgement = our_message_id(filed.complaint_id, settings.mail_domain)
+    async with asyncio.timeout(60):  # a bounce comes back for a mail that was sent
+        while getattr((await outbox(sessions, [acknowledgement])).get(acknowledgement), "status", None) != "sent":
+            await asyncio.sleep(0.2)
+    taken = await MailIntake(dev_env.client, sessions, settings).take_in(dsn("bounce-page", acknowledgement), "smtp")
+    assert (taken.outcome, taken.complaint_id) == (Outcome.BOUNCE, filed.complaint_id)
+    page = (await (await Browser(app).login("lan.cs")).get(f"/complaints/{filed.complaint_id}")).text
+    assert 'class="badge mail-bounced">Bị trả lại<' in page
+    assert "Recipient address rejected" in page  # the reason the receiving server gave

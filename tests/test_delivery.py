@@ -12,7 +12,7 @@ from activities.mail_send import MailUnavailable
 from config.settings import Settings
 from localstack.mailcatcher import MailCatcher
 from localstack.ports import free_port
-from store import projection
+from store import mail_inbox, projection
 from store.engine import transaction
 from store.tables import OutboxMail
 from tests.conftest import Sessions
@@ -68,3 +68,20 @@ async def test_a_transfer_cut_by_a_crash_is_not_resent(
     await ActivityEnvironment().run(ComplaintActivities(sessions, settings).deliver_mail, message_id)
     assert [m for m in catcher.messages() if m["Message-ID"] == message_id] == []
     assert (await row(sessions, message_id)).status == "sent_unconfirmed"
+
+
+async def test_a_bounce_is_the_last_word_and_never_resent(
+    settings: Settings, sessions: Sessions, catcher: MailCatcher
+) -> None:
+    """A bounce read by the mail intake stays: a late delivery mark does not overwrite it, and a
+    retried delivery does not send the mail again."""
+    message_id = f"<KN-DELIVR.9.bounce-{datetime.now(UTC).timestamp()}@luarong.vn>"
+    await queue(sessions, message_id)
+    async with transaction(sessions) as session:
+        assert await mail_inbox.mark_bounced(session, message_id, "550 5.1.1 no such user") == "KN-DELIVR"
+        await projection.mark_mail(session, message_id, status="sent", error=None, at=datetime.now(UTC))
+    found = await row(sessions, message_id)
+    assert (found.status, found.last_error) == ("bounced", "550 5.1.1 no such user")
+    await ActivityEnvironment().run(ComplaintActivities(sessions, settings).deliver_mail, message_id)
+    assert [m for m in catcher.messages() if m["Message-ID"] == message_id] == []
+    assert (await row(sessions, message_id)).status == "bounced"

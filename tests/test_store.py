@@ -73,7 +73,7 @@ from store.tables import (
 from tests.journey import CS, CS_SUP, TECH
 
 POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
-HEAD_REVISION = "0014"
+HEAD_REVISION = "0015"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POLICY = SlaPolicy()
 TEXT_VI = "Khách hàng phản ánh: mạng chậm, đứt kết nối — ưu tiên"
@@ -91,6 +91,7 @@ EXPECTED_TABLES = {
     "saved_views",
     "canned_replies",
     "public_tokens",
+    "mail_inbox",
 }
 DEPARTMENTS = {"CS", "TECH", "BILLING", "SALES"}
 

@@ -1,0 +1,185 @@
+"""One inbound mail taken in: the single path behind the IMAP poll and the SMTP gateway.
+
+``MailIntake.take_in(raw, source)`` parses the message (intake.mail_message) and does what its
+kind calls for, once per intake key (the Message-ID, or a content hash without one):
+
+- a new complaint is filed on the ``email`` channel with the intake key (intake.filing: a
+  second delivery finds the first complaint, never a second one);
+- a reply naming one of our Message-IDs or ``[KN-XXXXXX]`` becomes a ``customer_message`` on
+  that complaint (intake.customer_messages); one naming a complaint that does not exist, or
+  whose follow-up has ended, is filed as a new complaint;
+- a bounce (DSN) about one of our mails marks that outbox mail ``bounced`` with the reason;
+- noise (auto-replies, lists, bulk, our own mail, delayed-delivery notices) is recorded only;
+- an oversized message is recorded only; the caller refuses it (SMTP: 552; IMAP: a reply).
+
+The outcome is recorded in ``mail_inbox`` (store.mail_inbox) after the action: a message seen
+again (a retry, the other way in, a rescan after UIDVALIDITY changed) gets the recorded
+outcome back. Every action is idempotent by the intake key itself, so a crash between the
+action and the record repeats nothing. Logs name a hash of the intake key and complaint ids only.
+"""
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from config.settings import Settings
+from domain.models import ComplaintIntake, Customer
+from domain.vocabulary import Channel
+from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
+from intake.filing import MAX_BACKDATE, IntakeRefused, file_complaint
+from intake.mail_message import MailKind, MailMessage, parse_with_settings
+from store import mail_inbox
+from store.engine import transaction
+
+log = logging.getLogger(__name__)
+
+MAX_SUBJECT = 200
+MAX_BODY = 10_000  # a complaint's text
+MAX_MESSAGE = 50_000  # a customer message's text
+EMPTY_BODY = "(Thư không có nội dung)"  # the complaint's text must not be empty
+
+
+class Outcome(StrEnum):
+    FILED = "filed"  # a new complaint (or the one this key had already filed)
+    THREADED = "threaded"  # a customer message on an existing complaint
+    BOUNCE = "bounce"  # marked our outbox mail bounced
+    NOISE = "noise"  # auto-reply, list, bulk, our own mail, a bounce about nothing of ours
+    OVERSIZED = "oversized"  # over COMPLAINTS_MESSAGE_MAX_BYTES: refused
+    REFUSED = "refused"  # cannot be filed (no usable sender address)
+    POISON = "poison"  # failed again and again: skipped and flagged, recorded for a person
+
+
+@dataclass(frozen=True)
+class TakenIn:
+    intake_key: str
+    outcome: Outcome
+    complaint_id: str | None
+    reason: str
+    again: bool = False  # this key had been taken in before: nothing was done this time
+    reply_to: str | None = None  # oversized: where the refusal goes (None: nobody to tell)
+
+
+def key_ref(intake_key: str) -> str:
+    """How logs name a message: a Message-ID may carry the sender's address, its hash does not."""
+    return "mail:" + hashlib.sha256(intake_key.encode()).hexdigest()[:12]
+
+
+def thread_target(message: MailMessage) -> str | None:
+    """The complaint a message replies to (pure): parse_mail names it from In-Reply-To or
+    References naming one of our Message-IDs, or from ``[KN-XXXXXX]`` in the subject."""
+    return message.complaint_id if message.kind is MailKind.REPLY else None
+
+
+def received_at(message: MailMessage, now: datetime) -> datetime:
+    """The Date header when it is plausible (not ahead of us, not beyond the backdating bound),
+    else now: the sender's clock is not trusted further than that."""
+    date = message.date
+    if date is None or date > now or date < now - MAX_BACKDATE + timedelta(hours=1):
+        return now
+    return date.astimezone(UTC)
+
+
+def complaint_intake(message: MailMessage, now: datetime) -> ComplaintIntake:
+    """The complaint a new mail files. Raises ValidationError when the sender is unusable."""
+    sender = message.sender
+    address = sender.address if sender else ""
+    name = (sender.name if sender and sender.name else address.partition("@")[0]).strip()[:MAX_SUBJECT]
+    body = (message.text or message.subject).strip() or EMPTY_BODY
+    if len(body) > MAX_BODY:  # the complaint's text bound; the full message stays in the mailbox
+        body = body[: MAX_BODY - 1].rstrip() + "…"
+    return ComplaintIntake(
+        channel=Channel.EMAIL,
+        customer=Customer(name=name or address, email=address or None),
+        subject=message.subject[:MAX_SUBJECT],
+        body=body,
+        received_at=received_at(message, now),
+        intake_key=message.intake_key,
+    )
+
+
+class MailIntake:
+    def __init__(self, client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+        self.client, self.sessions, self.settings = client, sessions, settings
+
+    def parse(self, raw: bytes) -> MailMessage:
+        return parse_with_settings(raw, self.settings)
+
+    async def take_in(self, raw: bytes, source: str) -> TakenIn:
+        return await self.take_in_parsed(self.parse(raw), source)
+
+    async def take_in_parsed(self, message: MailMessage, source: str) -> TakenIn:
+        key = message.intake_key
+        async with self.sessions() as session:
+            before = await mail_inbox.taken(session, key)
+        if before is not None:
+            return TakenIn(key, Outcome(before.outcome), before.complaint_id, before.reason, again=True)
+        outcome, complaint_id, reason = await self._act(message)
+        async with transaction(self.sessions) as session:
+            first = await mail_inbox.record(
+                session, key, source=source, outcome=outcome.value, complaint_id=complaint_id, reason=reason
+            )
+        log.info("%s from %s: %s %s (%s)", key_ref(key), source, first.outcome, first.complaint_id or "", first.reason)
+        reply_to = message.sender.address if outcome is Outcome.OVERSIZED and message.sender else None
+        return TakenIn(key, Outcome(first.outcome), first.complaint_id, first.reason, reply_to=reply_to)
+
+    async def _act(self, message: MailMessage) -> tuple[Outcome, str | None, str]:
+        kind = message.kind
+        if kind in (MailKind.AUTO_REPLY, MailKind.OWN):
+            return Outcome.NOISE, None, message.reason
+        if kind is MailKind.BOUNCE:
+            return await self._bounce(message)
+        if kind is MailKind.OVERSIZED:
+            return Outcome.OVERSIZED, message.complaint_id, message.reason
+        target = thread_target(message)
+        if target is not None:
+            return await self._thread(target, message)
+        return await self._file(message, "new")
+
+    async def _bounce(self, message: MailMessage) -> tuple[Outcome, str | None, str]:
+        report = message.bounce
+        if report is None or not report.original_message_id:
+            return Outcome.NOISE, None, "bounce_unmatched"
+        if not report.failed:
+            return Outcome.NOISE, None, "bounce_delayed"
+        async with transaction(self.sessions) as session:
+            complaint_id = await mail_inbox.mark_bounced(session, report.original_message_id, report.reason)
+        if complaint_id is None:
+            return Outcome.NOISE, None, "bounce_not_ours"
+        return Outcome.BOUNCE, complaint_id, report.status or "bounced"
+
+    async def _thread(self, complaint_id: str, message: MailMessage) -> tuple[Outcome, str | None, str]:
+        """Hand the reply to its complaint as a ``customer_message`` by the system actor (once per
+        intake key: intake.customer_messages). A complaint that does not exist, or whose
+        follow-up has ended, gets the mail as a new complaint, so the customer's words are
+        never dropped."""
+        text = (message.text or message.subject).strip() or EMPTY_BODY
+        try:
+            added = await add_customer_message(
+                self.client, complaint_id, text[:MAX_MESSAGE], Channel.EMAIL, message_id=message.intake_key
+            )
+        except MessageRefused as refused:
+            log.warning("%s: %s refused the customer message (%s); filed as a new complaint",
+                        key_ref(message.intake_key), complaint_id, refused.code)  # fmt: skip
+            return await self._file(message, "thread_refused")
+        if added.outcome is MessageOutcome.ADDED:
+            return Outcome.THREADED, complaint_id, message.reason
+        return await self._file(message, added.outcome.value)
+
+    async def _file(self, message: MailMessage, reason: str) -> tuple[Outcome, str | None, str]:
+        now = datetime.now(UTC)
+        try:
+            intake = complaint_intake(message, now)
+        except ValidationError as exc:
+            field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "intake"
+            return Outcome.REFUSED, None, f"invalid_{field}"
+        try:
+            filed = await file_complaint(self.client, self.settings, intake)
+        except IntakeRefused as exc:
+            return Outcome.REFUSED, None, f"invalid_{exc.field}"
+        return Outcome.FILED, filed.complaint_id, reason if filed.created else f"{reason}_already_filed"
