@@ -74,6 +74,7 @@ def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str,
         "wrote_after_closing": state.wrote_after_closing,
         "reopen_requested": state.reopen_requested,
         "last_customer_message_at": state.last_customer_message_at,
+        "reopen_until": state.reopen_until,
         "version": state.version,
         # The log lives in its own table; the row keeps the rest of the view for the UI.
         "state": state.model_dump(mode="json", exclude={"log"}),

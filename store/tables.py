@@ -135,6 +135,8 @@ class Complaint(Base):
     wrote_after_closing: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reopen_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     last_customer_message_at: Mapped[datetime | None]
+    # A closed complaint may be reopened until then (migration 0012).
+    reopen_until: Mapped[datetime | None]
     # The workflow state version this row reflects; writes only ever move it forward.
     version: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[dict[str, object]] = mapped_column(JSON)
