@@ -77,6 +77,7 @@ def complaint_values(state: ComplaintState, intake_key: str | None) -> dict[str,
         "satisfaction_score": state.satisfaction.score if state.satisfaction else None,
         "satisfaction_comment": state.satisfaction.comment if state.satisfaction else None,
         "satisfaction_at": state.satisfaction.at if state.satisfaction else None,
+        "reopen_until": state.reopen_until,
         "version": state.version,
         # The log lives in its own table; the row keeps the rest of the view for the UI.
         "state": state.model_dump(mode="json", exclude={"log"}),

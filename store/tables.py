@@ -139,6 +139,8 @@ class Complaint(Base):
     satisfaction_score: Mapped[int | None] = mapped_column(Integer)
     satisfaction_comment: Mapped[str | None] = mapped_column(Text)
     satisfaction_at: Mapped[datetime | None]
+    # A closed complaint may be reopened until then (migration 0013).
+    reopen_until: Mapped[datetime | None]
     # The workflow state version this row reflects; writes only ever move it forward.
     version: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[dict[str, object]] = mapped_column(JSON)

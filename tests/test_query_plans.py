@@ -9,15 +9,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from admin.services.complaints import ComplaintService, Filters
+from admin.services.queues import QUEUE_LIMIT, WROTE_AFTER_CLOSING, queue_order, work_queues
 from admin.users import User
 from config.settings import Settings
 from domain.vocabulary import Category, Channel, Role, Stage
+from store import scopes
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
+from store.tables import LISTED, Complaint
 from tests.conftest import no_temporal
 from tests.scratch_postgres import scratch_database
 
@@ -185,6 +188,29 @@ async def test_the_assigned_to_me_queue_uses_its_index(big_store: Any) -> None:
         if dialect == "sqlite":
             plan = [r[-1] for r in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()]
             assert any("ix_complaints_assignee" in line for line in plan), plan
+            full_scans = [line for line in plan if line.strip() == "SCAN complaints"]
+        else:
+            plan = [r[0] for r in (await session.execute(text(f"EXPLAIN {compiled}"))).all()]
+            full_scans = [line for line in plan if "Seq Scan on complaints" in line]
+    assert plan and not full_scans, "\n".join(plan)
+
+
+async def test_the_wrote_after_closing_queue_uses_its_index(big_store: Any) -> None:
+    """CS's queue of closed complaints the customer wrote about (migration 0012)."""
+    dialect, sessions = big_store
+    where = dict(work_queues(CS.actor))[WROTE_AFTER_CLOSING]
+    query = (
+        select(Complaint)
+        .options(LISTED)
+        .where(*scopes.visible_to(CS.actor), where)
+        .order_by(*queue_order(WROTE_AFTER_CLOSING))
+        .limit(QUEUE_LIMIT)
+    )
+    async with sessions() as session:
+        compiled = query.compile(session.bind, compile_kwargs={"literal_binds": True})
+        if dialect == "sqlite":
+            plan = [r[-1] for r in (await session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))).all()]
+            assert any("ix_complaints_wrote_after_closing" in line for line in plan), plan
             full_scans = [line for line in plan if line.strip() == "SCAN complaints"]
         else:
             plan = [r[0] for r in (await session.execute(text(f"EXPLAIN {compiled}"))).all()]

@@ -335,7 +335,7 @@ async def test_migration_0013_adds_the_conversation_columns_and_goes_back(db: Db
         names = {c["name"] for c in inspector.get_columns("complaints")}
         return names, {i["name"] for i in inspector.get_indexes("complaints")}
 
-    conversation = {"wrote_after_closing", "reopen_requested", "last_customer_message_at"}
+    conversation = {"wrote_after_closing", "reopen_requested", "last_customer_message_at", "reopen_until"}
     try:
         async with db.engine.connect() as conn:
             names, indexes = await conn.run_sync(columns)
@@ -361,6 +361,7 @@ async def test_migration_0013_adds_the_conversation_columns_and_goes_back(db: Db
     row = await complaint_row(db, wrote.complaint_id)
     assert (row.wrote_after_closing, row.reopen_requested) == (True, True)
     assert as_utc(row.last_customer_message_at) == T0 + timedelta(days=6)
+    assert as_utc(row.reopen_until) == wrote.reopen_until
     async with db.sessions() as session:
         found = await session.scalars(select(Complaint.id).where(search.matches(db.engine.dialect.name, wrote.subject)))
         assert list(found) == [wrote.complaint_id]

@@ -21,8 +21,8 @@ from store.tables import Complaint
 QUEUE_LIMIT = 100
 # The queue of complaints waiting for their first response: due by its target, not the 20 days.
 TO_VERIFY = "To verify"
-# Closed complaints the customer wrote about since (a reopen request among them): CS reads them
-# and reopens or calls back; who has waited longest first.
+# Closed complaints the customer wrote about since (a reopen request among them), within their
+# reopen window: CS reads them and reopens or calls back; who has waited longest first.
 WROTE_AFTER_CLOSING = "Wrote after closing"
 
 
@@ -54,7 +54,7 @@ def _role_queues(actor: Actor, now: datetime) -> list[tuple[str, ColumnElement[b
             return [
                 (TO_VERIFY, Complaint.stage == Stage.RECEIVED),
                 ("Ready to reply", Complaint.stage == Stage.READY_TO_REPLY),
-                (WROTE_AFTER_CLOSING, Complaint.wrote_after_closing.is_(True) & (Complaint.stage == Stage.CLOSED)),
+                (WROTE_AFTER_CLOSING, _wrote_after_closing(now)),
             ]
         case Role.DEPARTMENT_STAFF:
             return [("To resolve", mine & (Complaint.stage == Stage.IN_PROGRESS)),
@@ -64,6 +64,12 @@ def _role_queues(actor: Actor, now: datetime) -> list[tuple[str, ColumnElement[b
                     ("Awaiting signature", mine & (Complaint.stage == Stage.AWAITING_SIGNATURE))]  # fmt: skip
         case _:
             return [("Overdue and due soon", scopes.overdue(now) | scopes.due_soon(now))]
+
+
+def _wrote_after_closing(now: datetime) -> ColumnElement[bool]:
+    # Only while it may still be reopened: afterwards its workflow has completed and CS can do
+    # nothing on it (a later message files a new complaint).
+    return Complaint.wrote_after_closing.is_(True) & (Complaint.stage == Stage.CLOSED) & (Complaint.reopen_until > now)
 
 
 async def queue_counts(session: AsyncSession, actor: Actor, now: datetime | None = None) -> list[QueueCount]:

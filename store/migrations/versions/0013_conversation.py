@@ -1,8 +1,10 @@
 """The conversation with the customer (issue 14): what the lists and CS's queue need of it.
 The messages themselves live in the row's ``state`` document; here, whether the customer wrote
-after closing (and asked to reopen), and when the customer last wrote, with the index of CS's
-"wrote after closing" queue. Existing rows: no message yet (false, false, NULL), as their
-histories say.
+after closing (and asked to reopen), when the customer last wrote, and until when a closed
+complaint may be reopened (the queue holds it only until then: afterwards the workflow has
+completed and nothing can be done on it), with the index of CS's "wrote after closing" queue.
+Existing rows: no message yet (false, false, NULL) as their histories say; their reopen_until
+stays NULL (the queue never holds them: nobody wrote).
 
 Revision ID: 0013
 Revises: 0012
@@ -27,6 +29,7 @@ def upgrade() -> None:
     )
     op.add_column("complaints", sa.Column("reopen_requested", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.add_column("complaints", sa.Column("last_customer_message_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("complaints", sa.Column("reopen_until", sa.DateTime(timezone=True), nullable=True))
     op.create_index(
         "ix_complaints_wrote_after_closing",
         "complaints",
@@ -36,6 +39,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_index("ix_complaints_wrote_after_closing", table_name="complaints")
+    op.drop_column("complaints", "reopen_until")
     op.drop_column("complaints", "last_customer_message_at")
     op.drop_column("complaints", "reopen_requested")
     op.drop_column("complaints", "wrote_after_closing")
