@@ -186,6 +186,10 @@ async def test_chatwoot_refusals(hooks: Hooks) -> None:
     assert (no_inbox.status_code, no_inbox.json()["field"]) == (422, "inbox_id")
     no_conversation = await hooks.chatwoot(message_event(conv, 1, "x") | {"conversation": "12"})
     assert (no_conversation.status_code, no_conversation.json()["field"]) == (422, "conversation")
+    too_long = await hooks.chatwoot(message_event(conv, 2, "x" * 10_001))
+    assert (too_long.status_code, too_long.json()["field"]) == (422, "body"), too_long.text
+    too_large = await hooks.chatwoot(message_event(conv, 3, "x" * 300_000))
+    assert (too_large.status_code, too_large.json()["error"]) == (413, "too_large")
 
 
 # -- the generic signed intake --------------------------------------------------------------------

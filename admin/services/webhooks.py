@@ -176,13 +176,16 @@ class WebhookService:
         # Display ids count per account: with the inbox (a global id) the key names one conversation.
         key = f"chatwoot:inbox:{inbox_id}:conversation:{conversation_id}"
         text = _text(message)
-        intake = ComplaintIntake(
-            channel=Channel.LIVECHAT,
-            customer=_customer(conversation, conversation_id),
-            subject=f"Livechat #{conversation_id}",
-            body=text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).",
-            intake_key=key,
-        )
+        try:
+            intake = ComplaintIntake(
+                channel=Channel.LIVECHAT,
+                customer=_customer(conversation, conversation_id),
+                subject=f"Livechat #{conversation_id}",
+                body=text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).",
+                intake_key=key,
+            )
+        except ValidationError as exc:  # a message over the length a complaint's text may have
+            raise ServiceError.invalid(exc) from exc
         filed = await self._file(intake, "chatwoot")
         if message is None or not text:
             return filed
