@@ -18,7 +18,7 @@ from admin.services.webhooks import sign
 from config.settings import Settings
 from domain.models import ComplaintState, Direction
 from intake.filing import complaint_state
-from tests.conftest import Sessions
+from tests.conftest import CONVERTER, Sessions, binary
 from tests.journey import running_worker
 
 SECRET = "test-webhook-secret"
@@ -282,3 +282,28 @@ async def test_chatwoot_without_signing_takes_a_token_in_the_address(
             assert (refused.status_code, refused.json()["error"]) == (401, "bad_token")
         taken = await hooks.post("/api/v1/intake/chatwoot?token=tok-123", payload, {})
         assert taken.json() == {"outcome": "ignored", "complaint_id": None}, taken.text
+
+
+async def test_a_request_that_failed_on_temporal_is_taken_when_sent_again(
+    dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions
+) -> None:
+    """Temporal down: 503, and the signature's claim is released, so the sender's retry of the
+    very same signed request files the complaint instead of being refused as a replay."""
+    configured = settings.model_copy(update={"webhook_secret": SECRET})
+    down = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"), data_converter=CONVERTER, ui=False
+    )
+    app = create_app(configured, temporal=down.client)
+    await down.shutdown()
+    body = json.dumps(complaint(f"crm-{uuid.uuid4()}")).encode()
+    stamp = str(int(time.time()))
+    headers = {"X-Timestamp": stamp, "X-Signature": sign(SECRET, stamp, body), "Content-Type": "application/json"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://admin.test") as http,
+    ):
+        failed = await http.post("/api/v1/intake/webhook", content=body, headers=headers)
+    assert failed.status_code == 503, failed.text
+    async for hooks in _hooks(dev_env, configured, sessions):
+        retried = await hooks.post("/api/v1/intake/webhook", body, headers)
+        assert retried.status_code == 200 and retried.json()["outcome"] == "filed", retried.text

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from admin.errors import FILING_UNKNOWN, UNAVAILABLE, ServiceError
+from admin.errors import UNAVAILABLE, ServiceError
 from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
 from domain.models import ComplaintIntake, Customer
@@ -32,6 +32,12 @@ from intake.filing import IntakeRefused, file_complaint
 from store import webhook_deliveries
 
 log = logging.getLogger("admin.webhooks")
+# The sender's retry is safe: the same ids file and add nothing twice.
+FILING_UNKNOWN = ServiceError(
+    503,
+    "outcome_unknown",
+    "the workflow service went away while filing; send the event again (it is never filed twice)",
+)
 MAX_BODY = 256 * 1024  # a complaint's text is at most 10,000 characters: the rest is envelope
 SIGNATURE_PREFIX = "sha256="
 
