@@ -23,7 +23,19 @@ from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
 from admin.limits import FormBodyLimit
 from admin.public_guards import FormStamps, SubmitLimiter
 from admin.rendering import language, render
-from admin.routes import administration, api, auth, canned_replies, complaints, dashboard, lists, mails, public, work
+from admin.routes import (
+    administration,
+    api,
+    auth,
+    canned_replies,
+    complaints,
+    dashboard,
+    intake,
+    lists,
+    mails,
+    public,
+    work,
+)
 from admin.routes import codec as codec_routes
 from admin.security import LoginThrottle, SessionSigner
 from admin.users import User
@@ -98,7 +110,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
     app.add_middleware(FormBodyLimit)
-    features = (api, auth, work, lists, complaints, dashboard, mails, administration, canned_replies, public)
+    features = (api, auth, work, lists, complaints, dashboard, mails, administration, canned_replies, public, intake)
     for routes in (*features, codec_routes):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")

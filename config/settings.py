@@ -126,6 +126,19 @@ class Settings(BaseSettings):
     public_form_window: timedelta = Field(timedelta(minutes=10), gt=timedelta(0))
     public_form_min_seconds: float = Field(3.0, ge=0)
 
+    # Webhooks in (issue 14). The generic intake (POST /api/v1/intake/webhook) is off while
+    # ``webhook_secret`` is empty; requests are signed HMAC-SHA256 over "timestamp.body" and a
+    # timestamp older than ``webhook_max_age`` (or as far in the future) is refused.
+    webhook_secret: str = ""
+    webhook_max_age: timedelta = Field(timedelta(minutes=5), gt=timedelta(0))
+    # Chatwoot (POST /api/v1/intake/chatwoot): the webhook's secret (Chatwoot signs with it the
+    # same way: X-Chatwoot-Signature over "timestamp.body"), or, for a Chatwoot that does not sign
+    # (older versions, API-inbox webhooks), a token the webhook URL carries as ?token=. Off while
+    # both are empty. A conversation with ``chatwoot_label`` is a complaint.
+    chatwoot_webhook_secret: str = ""
+    chatwoot_url_token: str = ""
+    chatwoot_label: str = "khieu-nai"
+
     # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
     # all decrypt (rotation). Empty in development: generated once into data/payload_keys.
     payload_keys: str = ""

@@ -390,3 +390,13 @@ class InboundMail(Base):
     complaint_id: Mapped[str | None] = mapped_column(String(20), index=True)
     reason: Mapped[str] = mapped_column(String(60))  # a short code (parse_mail's reason, an error class)
     taken_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """A signed webhook request already taken (issue 14): the SHA-256 of its signature, kept as
+    long as its timestamp is acceptable, so the same request replayed within that window is refused."""
+
+    __tablename__ = "webhook_deliveries"
+
+    signature_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(index=True)

@@ -42,7 +42,7 @@ from domain.models import (
 )
 from domain.sla import VN_TZ, SlaPolicy
 from domain.vocabulary import DEFAULT_ROUTING, Category, Channel, Priority, Role, Stage
-from store import public_tokens, search
+from store import public_tokens, search, webhook_deliveries
 from store.engine import make_engine, make_sessionmaker, transaction
 from store.migrate import alembic_config, upgrade
 from store.projection import (
@@ -73,7 +73,7 @@ from store.tables import (
 from tests.journey import CS, CS_SUP, TECH
 
 POSTGRES_ENV = "COMPLAINTS_TEST_POSTGRES_URL"
-HEAD_REVISION = "0015"
+HEAD_REVISION = "0016"
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 POLICY = SlaPolicy()
 TEXT_VI = "Khách hàng phản ánh: mạng chậm, đứt kết nối — ưu tiên"
@@ -92,6 +92,7 @@ EXPECTED_TABLES = {
     "canned_replies",
     "public_tokens",
     "mail_inbox",
+    "webhook_deliveries",
 }
 DEPARTMENTS = {"CS", "TECH", "BILLING", "SALES"}
 
@@ -365,6 +366,32 @@ async def test_migration_0013_adds_the_conversation_columns_and_goes_back(db: Db
     async with db.sessions() as session:
         found = await session.scalars(select(Complaint.id).where(search.matches(db.engine.dialect.name, wrote.subject)))
         assert list(found) == [wrote.complaint_id]
+
+
+async def test_webhook_signatures_are_claimed_once_released_and_forgotten(db: Db) -> None:
+    """Replay protection (0016): a signature is claimed once, also by two claims racing each
+    other; a released claim (the request failed) can be claimed again; an old one is forgotten."""
+    signature = f"sha256={uuid.uuid4().hex}"
+    keep = timedelta(minutes=10)
+
+    async def claim(at: datetime) -> bool:
+        async with db.sessions() as session:
+            return await webhook_deliveries.claim(session, signature, at, keep)
+
+    assert sorted(await asyncio.gather(claim(T0), claim(T0))) == [False, True]
+    assert not await claim(T0 + timedelta(minutes=1))
+    async with db.sessions() as session:
+        await webhook_deliveries.release(session, signature)
+    assert await claim(T0 + timedelta(minutes=2))
+    assert await claim(T0 + timedelta(minutes=13)), "a claim older than the window is forgotten"
+
+    config = alembic_config(db.url)
+    await asyncio.to_thread(command.downgrade, config, "0015")
+    try:
+        async with db.engine.connect() as conn:
+            assert "webhook_deliveries" not in await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+    finally:
+        await upgrade(db.url)
 
 
 # --- 2. seeding never overwrites edits ---

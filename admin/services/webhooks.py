@@ -1,0 +1,314 @@
+"""Webhooks in (issue 14): Chatwoot's livechat events and a generic signed intake.
+
+Both are signed the same way, HMAC-SHA256 over ``timestamp + "." + body`` sent as
+``sha256=<hex>`` beside the timestamp (Chatwoot: ``X-Chatwoot-Signature`` and
+``X-Chatwoot-Timestamp``; ours: ``X-Signature`` and ``X-Timestamp``). A stale timestamp or a
+wrong signature is 401; the same signed request again within the window is refused (409); the
+signature is compared in constant time. Filing and threading are idempotent by the sender's own
+ids (a conversation, a message, an external id), so a redelivery re-signed by the sender files
+or adds nothing new. Nothing personal is logged: ids and outcomes only.
+"""
+
+import hashlib
+import hmac
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from admin.errors import UNAVAILABLE, ServiceError
+from admin.services.complaints import UNAVAILABLE_CODES
+from config.settings import Settings
+from domain.models import ComplaintIntake, Customer
+from domain.vocabulary import Channel
+from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
+from intake.filing import IntakeRefused, file_complaint
+from store import webhook_deliveries
+
+log = logging.getLogger("admin.webhooks")
+# The sender's retry is safe: the same ids file and add nothing twice.
+FILING_UNKNOWN = ServiceError(
+    503,
+    "outcome_unknown",
+    "the workflow service went away while filing; send the event again (it is never filed twice)",
+)
+MAX_BODY = 256 * 1024  # a complaint's text is at most 10,000 characters: the rest is envelope
+SIGNATURE_PREFIX = "sha256="
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """The signature a sender puts in its header (also what the docs and tests compute)."""
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return SIGNATURE_PREFIX + digest
+
+
+def check_signature(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: datetime, max_age: timedelta
+) -> None:
+    """401 unless ``signature`` is ``secret``'s over this timestamp and body and the timestamp
+    (Unix seconds) is within ``max_age`` of now, either way (a clock ahead is as suspect)."""
+    if not timestamp or not signature:
+        raise ServiceError(401, "unsigned", "the request carries no signature or no timestamp")
+    try:
+        sent = datetime.fromtimestamp(int(timestamp), UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ServiceError(401, "bad_timestamp", "the timestamp is not a Unix time in seconds") from exc
+    if abs(now - sent) > max_age:
+        raise ServiceError(401, "stale", f"the timestamp is more than {int(max_age.total_seconds())} s from now")
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.strip().encode()):
+        raise ServiceError(401, "bad_signature", "the signature does not match the body")
+
+
+def parse_json(body: bytes) -> dict[str, Any]:
+    if len(body) > MAX_BODY:
+        raise ServiceError(413, "too_large", f"body: at most {MAX_BODY} bytes", field="body")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ServiceError(422, "invalid", "body: not valid JSON", field="body") from exc
+    if not isinstance(data, dict):
+        raise ServiceError(422, "invalid", "body: must be a JSON object", field="body")
+    return data
+
+
+class WebhookComplaint(BaseModel):
+    """A complaint filed through the generic webhook; ``external_id`` is its intake key."""
+
+    model_config = ConfigDict(extra="forbid")
+    external_id: str = Field(min_length=1, max_length=200)
+    channel: Channel
+    customer: Customer
+    subject: str = Field("", max_length=200)
+    body: str
+    received_at: AwareDatetime | None = None
+
+
+class WebhookMessage(BaseModel):
+    """What the customer added to a complaint; ``message_id`` makes a redelivery add it once."""
+
+    model_config = ConfigDict(extra="forbid")
+    complaint_id: str = Field(min_length=1, max_length=20)
+    text: str
+    message_id: str = Field(min_length=1, max_length=200)
+    via: Channel = Channel.WEB
+    reopen_requested: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    outcome: str  # filed, already_filed, added, ignored
+    complaint_id: str | None = None
+
+
+class WebhookService:
+    def __init__(self, session: AsyncSession, client: Any, settings: Settings) -> None:
+        self.session, self._client, self.settings = session, client, settings
+
+    async def client(self) -> Client:
+        client: Client = await self._client()
+        return client
+
+    # -- the generic intake -------------------------------------------------------------------
+
+    async def generic(self, timestamp: str | None, signature: str | None, body: bytes) -> Outcome:
+        secret = self.settings.webhook_secret
+        if not secret:
+            raise ServiceError(503, "webhook_off", "the webhook intake is off: set COMPLAINTS_WEBHOOK_SECRET")
+        check_signature(secret, timestamp, signature, body, datetime.now(UTC), self.settings.webhook_max_age)
+        data = parse_json(body)
+        try:
+            request: WebhookComplaint | WebhookMessage = (
+                WebhookMessage.model_validate(data) if "complaint_id" in data else WebhookComplaint.model_validate(data)
+            )
+        except ValidationError as exc:
+            raise ServiceError.invalid(exc) from exc
+        assert signature is not None
+        async with self._claimed(signature):
+            if isinstance(request, WebhookMessage):
+                return await self._add(request.complaint_id, request.text, request.via, request.message_id,
+                                       reopen_requested=request.reopen_requested)  # fmt: skip
+            try:
+                intake = ComplaintIntake(
+                    **request.model_dump(exclude={"external_id"}), intake_key=f"webhook:{request.external_id}"
+                )
+            except ValidationError as exc:
+                raise ServiceError.invalid(exc) from exc
+            return await self._file(intake, "webhook")
+
+    # -- Chatwoot -----------------------------------------------------------------------------
+
+    async def chatwoot(self, timestamp: str | None, signature: str | None, token: str | None, body: bytes) -> Outcome:
+        secret, url_token = self.settings.chatwoot_webhook_secret, self.settings.chatwoot_url_token
+        if secret:
+            check_signature(secret, timestamp, signature, body, datetime.now(UTC), self.settings.webhook_max_age)
+        elif url_token:
+            if not token or not hmac.compare_digest(token.encode(), url_token.encode()):
+                raise ServiceError(401, "bad_token", "the webhook address carries no or a wrong token")
+        else:
+            raise ServiceError(
+                503,
+                "webhook_off",
+                "the Chatwoot intake is off: set COMPLAINTS_CHATWOOT_WEBHOOK_SECRET (or COMPLAINTS_CHATWOOT_URL_TOKEN)",
+            )
+        data = parse_json(body)
+        event = data.get("event")
+        if not isinstance(event, str):
+            raise ServiceError(422, "invalid", "event: missing", field="event")
+        if not secret:  # unsigned: no replay window to keep; idempotency alone guards redeliveries
+            return await self._chatwoot_event(event, data)
+        assert signature is not None
+        async with self._claimed(signature):
+            return await self._chatwoot_event(event, data)
+
+    async def _chatwoot_event(self, event: str, data: dict[str, Any]) -> Outcome:
+        if event in ("conversation_created", "conversation_updated"):
+            conversation, message = data, _last_incoming(data.get("messages"))
+        elif event == "message_created":
+            conversation, message = _object(data, "conversation"), data
+            # Only what the customer wrote: no agent reply, private note or activity line.
+            if not _incoming(data.get("message_type")) or data.get("private") is True:
+                return Outcome("ignored")
+        else:
+            return Outcome("ignored")
+        if not self._labelled(conversation):
+            return Outcome("ignored")
+        inbox_id, conversation_id = _ident(conversation, "inbox_id"), _ident(conversation, "id")
+        # Display ids count per account: with the inbox (a global id) the key names one conversation.
+        key = f"chatwoot:inbox:{inbox_id}:conversation:{conversation_id}"
+        text = _text(message)
+        try:
+            intake = ComplaintIntake(
+                channel=Channel.LIVECHAT,
+                customer=_customer(conversation, conversation_id),
+                subject=f"Livechat #{conversation_id}",
+                body=text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).",
+                intake_key=key,
+            )
+        except ValidationError as exc:  # a message over the length a complaint's text may have
+            raise ServiceError.invalid(exc) from exc
+        filed = await self._file(intake, "chatwoot")
+        if message is None or not text:
+            return filed
+        # Every message of the customer is threaded under its Chatwoot id (the first one is also
+        # the complaint's description): a redelivery, or the first message met again in a later
+        # event, adds nothing.
+        added = await self._add(
+            str(filed.complaint_id), text, Channel.LIVECHAT, f"chatwoot:message:{_ident(message, 'id')}"
+        )
+        return filed if filed.outcome == "filed" else added
+
+    def _labelled(self, conversation: dict[str, Any]) -> bool:
+        labels = conversation.get("labels")
+        wanted = self.settings.chatwoot_label.casefold()
+        return isinstance(labels, list) and any(isinstance(x, str) and x.casefold() == wanted for x in labels)
+
+    # -- shared -------------------------------------------------------------------------------
+
+    def _claimed(self, signature: str) -> "_Claim":
+        return _Claim(self.session, signature, self.settings.webhook_max_age * 2)
+
+    async def _file(self, intake: ComplaintIntake, source: str) -> Outcome:
+        try:
+            filed = await file_complaint(await self.client(), self.settings, intake)
+        except IntakeRefused as exc:
+            raise ServiceError(422, "invalid", str(exc), field=exc.field) from exc
+        except RPCError as exc:
+            raise (FILING_UNKNOWN if exc.status in UNAVAILABLE_CODES else UNAVAILABLE) from exc
+        log.info("Webhook (%s) filed %s (new: %s)", source, filed.complaint_id, filed.created)
+        return Outcome("filed" if filed.created else "already_filed", filed.complaint_id)
+
+    async def _add(
+        self, complaint_id: str, text: str, via: Channel, message_id: str, *, reopen_requested: bool = False
+    ) -> Outcome:
+        try:
+            added = await add_customer_message(
+                await self.client(), complaint_id, text, via, reopen_requested=reopen_requested, message_id=message_id
+            )
+        except ValidationError as exc:
+            raise ServiceError.invalid(exc) from exc
+        except MessageRefused as exc:
+            raise ServiceError.from_code(exc.code, str(exc)) from exc
+        except RPCError as exc:
+            raise UNAVAILABLE from exc
+        if added.outcome is MessageOutcome.UNKNOWN_COMPLAINT:
+            raise ServiceError(404, "not_found", f"no complaint {complaint_id}")
+        if added.outcome is MessageOutcome.FOLLOW_UP_ENDED:
+            raise ServiceError(409, "follow_up_ended", f"complaint {complaint_id} is closed for good: file a new one")
+        log.info("Webhook added a customer message to %s", complaint_id)
+        return Outcome("added", complaint_id)
+
+
+class _Claim:
+    """The signature claimed for the request's duration; released if the request failed, so the
+    sender's retry of the same request (Temporal was down) is not taken for a replay."""
+
+    def __init__(self, session: AsyncSession, signature: str, keep: timedelta) -> None:
+        self.session, self.signature, self.keep = session, signature, keep
+
+    async def __aenter__(self) -> None:
+        if not await webhook_deliveries.claim(self.session, self.signature, datetime.now(UTC), self.keep):
+            raise ServiceError(409, "replayed", "this signed request was already received")
+
+    async def __aexit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        if kind is not None:
+            await self.session.rollback()
+            await webhook_deliveries.release(self.session, self.signature)
+
+
+# -- reading Chatwoot's payloads (Message#webhook_data, Conversation#webhook_data) -----------------
+
+
+def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name)
+    if not isinstance(value, dict):
+        raise ServiceError(422, "invalid", f"{name}: missing or not an object", field=name)
+    return value
+
+
+def _ident(data: dict[str, Any], name: str) -> int:
+    value = data.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ServiceError(422, "invalid", f"{name}: missing or not a number", field=name)
+    return int(value)
+
+
+def _incoming(message_type: object) -> bool:
+    # "incoming" in a message's webhook data; 0 in the push data a conversation's messages carry.
+    return message_type in ("incoming", 0)
+
+
+def _last_incoming(messages: object) -> dict[str, Any] | None:
+    if not isinstance(messages, list):
+        return None
+    found = [m for m in messages if isinstance(m, dict) and _incoming(m.get("message_type")) and not m.get("private")]
+    return found[-1] if found else None
+
+
+def _text(message: dict[str, Any] | None) -> str:
+    content = message.get("content") if message else None
+    return content.strip() if isinstance(content, str) else ""
+
+
+def _customer(conversation: dict[str, Any], conversation_id: int) -> Customer:
+    """The contact of the conversation (meta.sender), keeping only the contact details that are
+    valid: a livechat visitor often has no name, e-mail or phone."""
+    meta = conversation.get("meta")
+    sender = meta.get("sender") if isinstance(meta, dict) else None
+    sender = sender if isinstance(sender, dict) else {}
+    name = sender.get("name") if isinstance(sender.get("name"), str) else ""
+    fields: dict[str, Any] = {"name": (name or "").strip()[:200] or f"Khách livechat #{conversation_id}"}
+    for field, source in (("email", "email"), ("phone", "phone_number")):
+        value = sender.get(source)
+        if isinstance(value, str) and value.strip():
+            try:
+                Customer.model_validate({"name": "x", field: value})
+            except ValidationError:
+                continue
+            fields[field] = value.strip()
+    return Customer(**fields)
