@@ -122,7 +122,9 @@ class Stack:
         """A throwaway Dovecot (IMAPS) with one mailbox; the settings that poll it. They are not
         in ``env``: only the worker given them polls (a worker started later, such as the memory
         phase's, does not)."""
-        self.dovecot = DovecotServer(directory=self.tmp / "dovecot")
+        # Its own temporary directory: Dovecot's auth process (the dovecot account) must reach
+        # it, and the stack's own directory stays private to us.
+        self.dovecot = DovecotServer()
         self.dovecot.create()
         return {
             "COMPLAINTS_IMAP_HOST": self.dovecot.host,
