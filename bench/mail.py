@@ -205,7 +205,11 @@ async def run(b: Bench) -> list[Ratio]:
     mail.note = f"{n:,} messages per run"
     show(mail)
     show(stored_after)
-    say(f"    each message filed once: {', '.join(t.describe() for t in tallies)}")
+    outcomes = sorted({t.describe() for t in tallies})  # the same in every run, unless one failed
+    say(
+        f"    each message filed once: {'; '.join(outcomes)}"
+        + (f", in each of {len(tallies)} runs" if len(tallies) > 1 else "")
+    )
     say(f"    CPU ms per message, until the stack is quiet again: {meter.describe()}")
     ratio = mail.median / api.median if api.median else float("nan")
     say(
