@@ -19,7 +19,8 @@ class Profile:
 
 
 # Sized for about 15 minutes on a quiet 2-core machine, most of it filling the worker with
-# 10,000 open complaints (each costs ~0.1 s of CPU across worker and server to take in).
+# 10,000 open complaints (each costs ~0.1 s of CPU across worker and server to take in), plus
+# the mail intake: 3 × 1,000 messages, taken in one at a time (minutes, with the load).
 FULL = Profile(
     name="full",
     runs=3,
