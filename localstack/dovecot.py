@@ -20,7 +20,6 @@ import imaplib
 import ipaddress
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
@@ -37,8 +36,6 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from localstack.ports import LOOPBACK, free_port
 from localstack.processes import Process, Throwaway, run_command_beside
-
-_CRLF = re.compile(rb"\r\n|\r|\n")  # as imaplib's append
 
 
 def _quoted(folder: str) -> str:
@@ -282,8 +279,8 @@ service imap-login {{
         """Deliver many messages in bulk: MULTIAPPEND (RFC 3502) with non-synchronising literals
         (LITERAL+, RFC 7888), ``per_command`` messages a command, so that a thousand messages take
         a few round trips rather than two each. imaplib has neither, so the command is written
-        and its tagged answer read with imaplib's raw ``send`` and ``readline``. Lines end in
-        CRLF, as ``append`` makes them."""
+        and its tagged answer read with imaplib's raw ``send`` and ``readline``. The bytes go as
+        they are (Dovecot serves bare LFs as CRLF, as it does after ``append``)."""
         client = self._imap()
         try:
             status, data = client.capability()
@@ -296,7 +293,7 @@ service imap-login {{
                 return
             for n, start in enumerate(range(0, len(raws), per_command)):
                 tag = f"BULK{n}".encode()
-                chunk = [_CRLF.sub(b"\r\n", raw) for raw in raws[start : start + per_command]]
+                chunk = raws[start : start + per_command]
                 literals = b"".join(b" {%d+}\r\n%s" % (len(raw), raw) for raw in chunk)
                 client.send(b"%s APPEND %s%s\r\n" % (tag, _quoted(folder).encode(), literals))
                 while not (line := client.readline()).startswith(tag + b" "):
