@@ -203,7 +203,7 @@ async def run(b: Bench) -> list[Ratio]:
     finally:
         await engine.dispose()
     mail.note = f"{n:,} messages per run"
-    show(mail)
+    b.figures[mail.key] = show(mail)
     show(stored_after)
     outcomes = sorted({t.describe() for t in tallies})  # the same in every run, unless one failed
     say(
