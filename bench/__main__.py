@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
         "--mail-messages",
         type=_positive,
         metavar="N",
-        help="messages in the mailbox per mail intake run (default 1000)",
+        help="messages in the mailbox per mail intake run (default: 1000, quick: 100)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) afterwards")
     return parser
