@@ -1,9 +1,9 @@
 """``python -m bench [--quick] [--only PHASES] [--temporal-db memory|file] [--env KEY=VALUE]``
 
 Starts its own Temporal dev server, mail catcher, worker, floor worker and admin app (and a
-throwaway PostgreSQL), measures, prints one line per figure (median and spread over runs)
-and then the ratios against their targets. Figures, not tests: the exit code is 0 whenever
-every figure was measured.
+throwaway PostgreSQL and Dovecot), measures, prints one line per figure (median and spread over
+runs) and then the ratios against their targets. Figures, not tests: the exit code is 0 whenever
+every figure was measured (and every mail of the mail intake phase was filed exactly once).
 """
 
 import argparse
@@ -17,12 +17,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import filing, latency, lifecycle, listing, memory, prepare
+from bench import filing, latency, lifecycle, listing, mail, memory, prepare
 from bench.profile import FULL, QUICK, Profile
 from bench.report import Ratio, note, say, summary
 from bench.stack import Stack
 
-PHASES = ("lifecycle", "latency", "intake", "listing", "memory")
+PHASES = ("lifecycle", "latency", "intake", "mail", "listing", "memory")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +40,12 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--listing-sizes", type=_sizes, metavar="SMALL,LARGE", help="stored complaints to list")
     parser.add_argument("--memory-sizes", type=_sizes, metavar="SMALL,LARGE", help="open complaints to hold")
+    parser.add_argument(
+        "--mail-messages",
+        type=_positive,
+        metavar="N",
+        help="messages in the mailbox per mail intake run (default: 1000, quick: 100)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (logs) afterwards")
     return parser
 
@@ -48,10 +54,16 @@ async def _measure(stack: Stack, profile: Profile, phases: set[str], temporal_db
     ratios: list[Ratio] = []
     bench = None
     if phases - {"listing"}:
-        bench = await prepare.up(stack, profile, temporal_db)
+        bench = await prepare.up(stack, profile, temporal_db, mailbox="mail" in phases)
     else:
         stack.start_temporal(temporal_db)  # the admin connects to a server even to list
-    runs = {"lifecycle": lifecycle.run, "latency": latency.run, "intake": filing.run, "memory": memory.run}
+    runs = {
+        "lifecycle": lifecycle.run,
+        "latency": latency.run,
+        "intake": filing.run,
+        "mail": mail.run,
+        "memory": memory.run,
+    }
     for name in PHASES:  # the memory phase last: filling the worker with open complaints takes longest
         if name not in phases:
             continue
@@ -64,6 +76,13 @@ async def _measure(stack: Stack, profile: Profile, phases: set[str], temporal_db
             ratios += await runs[name](bench)
         note(f"{name} took {time.perf_counter() - started:.0f}s")
     return ratios
+
+
+def _positive(text: str) -> int:
+    value = int(text.replace("_", ""))
+    if value <= 0:
+        raise argparse.ArgumentTypeError("a positive number")
+    return value
 
 
 def _sizes(text: str) -> tuple[int, int]:
@@ -79,7 +98,12 @@ def main() -> None:
     if unknown := phases - set(PHASES):
         sys.exit(f"unknown phase(s): {', '.join(sorted(unknown))}")
     profile = QUICK if args.quick else FULL
-    overrides = {"runs": args.runs, "listing_sizes": args.listing_sizes, "memory_sizes": args.memory_sizes}
+    overrides = {
+        "runs": args.runs,
+        "listing_sizes": args.listing_sizes,
+        "memory_sizes": args.memory_sizes,
+        "mail_messages": args.mail_messages,
+    }
     profile = dataclasses.replace(profile, **{k: v for k, v in overrides.items() if v})
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     stack = Stack(tmp)

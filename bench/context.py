@@ -7,6 +7,7 @@ from temporalio.client import Client
 from bench.profile import Profile
 from bench.shape import FloorPlan, Shape
 from bench.stack import Stack
+from bench.stats import Figure
 from config.settings import Settings
 from localstack.processes import Process
 
@@ -23,3 +24,5 @@ class Bench:
     shape: Shape
     plan: FloorPlan
     tokens: dict[str, str] = field(default_factory=dict)  # username → API token
+    imap: Settings | None = None  # the settings the worker polls the bench's mailbox with, if any
+    figures: dict[str, Figure] = field(default_factory=dict)  # measured so far, by key (for comparisons)

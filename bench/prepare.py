@@ -43,15 +43,17 @@ def _matches(ours: Shape, floor: Shape) -> list[str]:
     return problems
 
 
-async def up(stack: Stack, profile: Profile, temporal_db: Path | None) -> Bench:
+async def up(stack: Stack, profile: Profile, temporal_db: Path | None, mailbox: bool = False) -> Bench:
+    """``mailbox``: a Dovecot too, polled by the worker (the mail intake phase)."""
     stack.start_temporal(temporal_db)
     stack.start_mailcatcher()
+    imap_env = stack.start_dovecot() if mailbox else {}
     stack.adopt_env()
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     # Migrated once here, before the worker and the admin start (each would migrate at start).
     await upgrade(settings.effective_database_url)
     tokens = await api_tokens(settings.effective_database_url, journey.STAFF)
-    worker = stack.start_worker()
+    worker = stack.start_worker(extra_env=imap_env)
     stack.start_floor_worker()
     _, admin_url = stack.start_admin("admin")
     ours = await connect(settings)
@@ -86,4 +88,10 @@ async def up(stack: Stack, profile: Profile, temporal_db: Path | None) -> Bench:
 
     await bounded(WARM_UP, WARM_UP, warm)
     note("stack up and warm")
-    return Bench(profile, stack, settings, ours, floor, worker, admin_url, shape, plan, tokens)
+    imap = None
+    if (dovecot := stack.dovecot) is not None:  # what the worker was given in imap_env, typed
+        imap = settings.model_copy(
+            update={"imap_host": dovecot.host, "imap_port": dovecot.port, "imap_username": dovecot.username,
+                    "imap_password": dovecot.password, "imap_ca_file": dovecot.ca_file}
+        )  # fmt: skip
+    return Bench(profile, stack, settings, ours, floor, worker, admin_url, shape, plan, tokens, imap)

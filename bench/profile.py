@@ -11,6 +11,7 @@ class Profile:
     latency_complaints: int  # decision latency: complaints per run (4 decisions each)
     intake_requests: int  # intake: filings per run
     intake_concurrency: int
+    mail_messages: int  # mail intake: distinct messages in the mailbox per run
     listing_sizes: tuple[int, int]  # stored complaints: small, large
     listing_requests: int  # requests per figure per run
     memory_sizes: tuple[int, int]  # open complaints: small, large
@@ -18,7 +19,8 @@ class Profile:
 
 
 # Sized for about 15 minutes on a quiet 2-core machine, most of it filling the worker with
-# 10,000 open complaints (each costs ~0.1 s of CPU across worker and server to take in).
+# 10,000 open complaints (each costs ~0.1 s of CPU across worker and server to take in), plus
+# the mail intake: 3 × 1,000 messages, taken in one at a time (minutes, with the load).
 FULL = Profile(
     name="full",
     runs=3,
@@ -26,6 +28,7 @@ FULL = Profile(
     latency_complaints=16,
     intake_requests=60,
     intake_concurrency=10,
+    mail_messages=1_000,
     listing_sizes=(1_000, 100_000),
     listing_requests=20,
     memory_sizes=(1_000, 10_000),
@@ -39,6 +42,7 @@ QUICK = Profile(
     latency_complaints=3,
     intake_requests=30,
     intake_concurrency=10,
+    mail_messages=100,
     listing_sizes=(1_000, 10_000),
     listing_requests=15,
     memory_sizes=(100, 500),

