@@ -14,6 +14,7 @@ The company's procedure (../shared/seed), step by step, and where each lives:
   At any stage         ``customer_message``: the customer's words (mail, status page, livechat, a call
                        CS notes); after closing, CS sees it and confirms a reopen asked for
   Before it goes on    ``edit_draft``: the supervisor's own version of the reply draft (approval, signature)
+  After closing        ``rate``: the customer's satisfaction (1-5), once per closing, from the status page
 
 Orchestration only: who may decide what is ``domain.transitions``, what the state becomes is
 ``domain.lifecycle``, which step and mails follow is ``domain.effects``; the side effects live
