@@ -188,14 +188,20 @@ class AttachmentStore:
         return Opened(ref, data, BY_CONTENT_TYPE[kind.content_type])
 
     def purge(self, complaint_id: str) -> int:
-        """Remove the complaint's files (after anonymising; the shredded key already made them
-        unreadable). How many there were."""
-        folder = self._path(complaint_id, "0" * 64).parent
-        if not folder.is_dir():
-            return 0
-        count = sum(1 for p in folder.iterdir() if not p.name.startswith("."))
-        shutil.rmtree(folder)
-        return count
+        return purge(self.root, complaint_id)
+
+
+def purge(root: Path, complaint_id: str) -> int:
+    """Remove a complaint's files (after anonymising: the shredded key already made them
+    unreadable; this leaves not even their hashes). How many there were."""
+    if not is_complaint_id(complaint_id):
+        return 0
+    folder = root / complaint_id
+    if not folder.is_dir():
+        return 0
+    count = sum(1 for p in folder.iterdir() if not p.name.startswith("."))
+    shutil.rmtree(folder)
+    return count
 
 
 def _aad(complaint_id: str, sha256: str, kid: str) -> bytes:

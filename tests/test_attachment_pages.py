@@ -1,0 +1,122 @@
+"""Issue 14 §2 over HTTP (real app, real dev server, real worker, real store): CS adds a scanned
+letter and a screenshot to a complaint with the page's form (a ``customer_message``); staff
+whose scope includes the complaint download them as attachments with nosniff, images are
+previewed inline as images, another department is refused, refused files say why in Vietnamese
+and record nothing, and the bytes on disk are not the file."""
+
+import hashlib
+import html
+import re
+import uuid
+from urllib.parse import quote
+
+from fastapi import FastAPI
+from temporalio.testing import WorkflowEnvironment
+
+from admin.accounts import set_account
+from config.settings import Settings
+from domain.vocabulary import Role
+from intake.filing import file_complaint
+from store.engine import transaction
+from tests.conftest import Sessions
+from tests.journey import decide, intake
+from tests.stages import VERIFY
+from tests.test_admin_pages import PASSWORD, Browser, app, csrf, until_stages  # noqa: F401
+from tests.test_attachments import EXE_BYTES, PDF_BYTES, PNG_BYTES
+
+LETTER = "Thư khiếu nại gửi qua bưu điện, bản quét.pdf"
+
+
+async def test_staff_add_download_and_preview_files_within_their_scope(
+    app: FastAPI,  # noqa: F811
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: Sessions,
+) -> None:
+    client = dev_env.client
+    cid = (await file_complaint(client, settings, intake())).complaint_id
+    await decide(client.get_workflow_handle(cid), "verify", VERIFY)  # routed to TECH
+    await until_stages(sessions, {cid: "in_progress"})
+    page_url, action = f"/complaints/{cid}", f"/complaints/{cid}/actions/customer_message"
+    cs = await Browser(app).login("lan.cs", lang="vi")
+
+    # A file the bytes say is an executable is refused, whatever its name; nothing is recorded.
+    token = csrf((await cs.get(page_url)).text)
+    form = {"text": "Thư của khách", "via": "post", "reopen_requested": "false", "csrf_token": token}
+    refused = await cs.http.post(action, data=form, files=[("attachments", ("anh.jpg", EXE_BYTES, "image/jpeg"))])
+    assert refused.status_code == 422, refused.text
+    error = re.search(r'id="customer_message-attachments-error">([^<]*)<', refused.text)
+    assert error and html.unescape(error.group(1)) == (
+        "Tệp anh.jpg không thuộc loại được chấp nhận (ảnh, PDF, tài liệu văn phòng, âm thanh)."
+    )
+    assert "Thư của khách" not in (await cs.get(page_url)).text.split('id="conversation"')[1].split("</section>")[0]
+
+    # The letter (PDF) and a screenshot declared as a PDF (it is a PNG).
+    files = [("attachments", (LETTER, PDF_BYTES, "application/pdf")),
+             ("attachments", ("man-hinh.pdf", PNG_BYTES, "application/pdf"))]  # fmt: skip
+    done = await cs.http.post(action, data=form | {"csrf_token": csrf((await cs.get(page_url)).text)}, files=files)
+    assert done.status_code == 303, done.text
+    letter_sha, shot_sha = hashlib.sha256(PDF_BYTES).hexdigest(), hashlib.sha256(PNG_BYTES).hexdigest()
+    page = (await cs.get(page_url)).text
+    assert f'href="/complaints/{cid}/attachments/{letter_sha}"' in page
+    assert f'<img class="attachment-preview" src="/complaints/{cid}/attachments/{shot_sha}?preview=true"' in page
+    assert f'src="/complaints/{cid}/attachments/{letter_sha}?preview' not in page, "only images are previewed"
+
+    # Encrypted at rest: the files on disk are not the bytes sent.
+    for sha, plain in ((letter_sha, PDF_BYTES), (shot_sha, PNG_BYTES)):
+        on_disk = (settings.effective_attachment_dir / cid / sha).read_bytes()
+        assert plain not in on_disk and plain[:12] not in on_disk
+
+    # Downloaded as attachments, with their sniffed type and nosniff.
+    got = await cs.http.get(f"/complaints/{cid}/attachments/{letter_sha}")
+    assert got.status_code == 200 and got.content == PDF_BYTES
+    assert got.headers["content-type"] == "application/pdf"
+    assert got.headers["x-content-type-options"] == "nosniff"
+    assert got.headers["content-disposition"].startswith('attachment; filename="')
+    assert f"filename*=UTF-8''{quote(LETTER, safe='')}" in got.headers["content-disposition"]
+    shot = await cs.http.get(f"/complaints/{cid}/attachments/{shot_sha}")
+    assert shot.headers["content-type"] == "image/png" and shot.headers["content-disposition"].startswith("attachment")
+    assert "man-hinh.pdf.png" in shot.headers["content-disposition"]
+    preview = await cs.http.get(f"/complaints/{cid}/attachments/{shot_sha}?preview=true")
+    assert (
+        preview.headers["content-disposition"].startswith("inline") and preview.headers["content-type"] == "image/png"
+    )
+    assert preview.headers["x-content-type-options"] == "nosniff"
+    not_image = await cs.http.get(f"/complaints/{cid}/attachments/{letter_sha}?preview=true")
+    assert not_image.headers["content-disposition"].startswith("attachment"), "a PDF is never shown inline"
+
+    # The complaint's department sees them; another department does not, even knowing the hash.
+    tech = await Browser(app).login("minh.tech", lang="vi")
+    assert (await tech.http.get(f"/complaints/{cid}/attachments/{letter_sha}")).content == PDF_BYTES
+    other = f"billing-{uuid.uuid4().hex[:8]}"
+    async with transaction(sessions) as session:
+        await set_account(session, other, Role.DEPARTMENT_STAFF, "BILLING", PASSWORD)
+    billing = await Browser(app).login(other, lang="vi")
+    denied = await billing.http.get(f"/complaints/{cid}/attachments/{letter_sha}")
+    assert denied.status_code == 403 and PDF_BYTES not in denied.content
+    # A hash the complaint does not reference is not served, even to CS.
+    assert (await cs.http.get(f"/complaints/{cid}/attachments/{'0' * 64}")).status_code == 404
+    assert (await cs.http.get(f"/complaints/{cid}/attachments/..%2F..%2Fetc")).status_code == 404
+
+
+async def test_a_file_over_the_limit_is_refused_on_the_page_with_the_reason(
+    app: FastAPI,  # noqa: F811
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+) -> None:
+    # The default limit: a file of 10 MB and one byte passes the form's body limit (a message may
+    # be 25 MB) and is refused by the store, with the reason beside the field.
+    cid = (await file_complaint(dev_env.client, settings, intake())).complaint_id
+    cs = await Browser(app).login("lan.cs", lang="en")
+    page_url = f"/complaints/{cid}"
+    big = PDF_BYTES + b" " * (settings.attachment_max_bytes + 1 - len(PDF_BYTES))
+    form = {
+        "text": "A letter",
+        "via": "post",
+        "reopen_requested": "false",
+        "csrf_token": csrf((await cs.get(page_url)).text),
+    }
+    refused = await cs.http.post(f"{page_url}/actions/customer_message", data=form,
+                                 files=[("attachments", ("big.pdf", big, "application/pdf"))])  # fmt: skip
+    assert refused.status_code == 422, refused.text[:500]
+    assert "The file big.pdf is larger than 10 MB." in html.unescape(refused.text)
