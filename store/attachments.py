@@ -155,12 +155,16 @@ class AttachmentStore:
         await asyncio.to_thread(_write, path, MAGIC + bytes([len(encoded_kid)]) + encoded_kid + nonce + sealed)
         return ref
 
-    async def save_all(self, complaint_id: str, files: Sequence[tuple[str, bytes]]) -> list[AttachmentRef]:
-        """One message's files (name, bytes): all of them are checked before any is stored."""
+    def check_all(self, files: Sequence[tuple[str, bytes]]) -> None:
+        """One message's files (name, bytes) checked together, before a complaint exists to keep them."""
         if sum(len(data) for _, data in files) > self.message_max_bytes:
             raise AttachmentRefused(MESSAGE_TOO_BIG, {"limit": _megabytes(self.message_max_bytes)})
         for name, data in files:
             check(data, name, self.max_bytes)
+
+    async def save_all(self, complaint_id: str, files: Sequence[tuple[str, bytes]]) -> list[AttachmentRef]:
+        """One message's files (name, bytes): all of them are checked before any is stored."""
+        self.check_all(files)
         return [await self.save(complaint_id, data, name) for name, data in files]
 
     async def open(self, complaint_id: str, ref: AttachmentRef) -> Opened:

@@ -4,17 +4,20 @@ whose scope includes the complaint download them as attachments with nosniff, im
 previewed inline as images, another department is refused, refused files say why in Vietnamese
 and record nothing, and the bytes on disk are not the file."""
 
+import asyncio
 import hashlib
 import html
 import re
 import uuid
 from urllib.parse import quote
 
+import pytest
 from fastapi import FastAPI
 from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
 from config.settings import Settings
+from domain.models import ComplaintState
 from domain.vocabulary import Role
 from intake.filing import file_complaint
 from store.engine import transaction
@@ -23,6 +26,14 @@ from tests.journey import decide, intake
 from tests.stages import VERIFY
 from tests.test_admin_pages import PASSWORD, Browser, app, csrf, until_stages  # noqa: F401
 from tests.test_attachments import EXE_BYTES, PDF_BYTES, PNG_BYTES
+from tests.test_public_pages import FORM, MIN_SECONDS, Customer, never_filed
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The public form's minimum time at test scale."""
+    return settings.model_copy(update={"public_form_min_seconds": MIN_SECONDS})
+
 
 LETTER = "Thư khiếu nại gửi qua bưu điện, bản quét.pdf"
 
@@ -120,3 +131,47 @@ async def test_a_file_over_the_limit_is_refused_on_the_page_with_the_reason(
                                  files=[("attachments", ("big.pdf", big, "application/pdf"))])  # fmt: skip
     assert refused.status_code == 422, refused.text[:500]
     assert "The file big.pdf is larger than 10 MB." in html.unescape(refused.text)
+
+
+async def test_the_public_form_takes_files_once_and_refuses_what_is_not_allowed(
+    app: FastAPI,  # noqa: F811
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+) -> None:
+    customer = Customer(app, "198.51.100.77")
+    page = await customer.http.get("/public/complaints/new")
+    assert (
+        'enctype="multipart/form-data"' in page.text and 'type="file" id="attachments" name="attachments"' in page.text
+    )
+
+    # An executable named .jpg: nothing is filed, the reason is beside the field.
+    stamp = await customer.form()
+    await asyncio.sleep(MIN_SECONDS)
+    refused = await customer.http.post("/public/complaints/new", data=FORM | {"stamp": stamp},
+                                       files=[("attachments", ("anh.jpg", EXE_BYTES, "image/jpeg"))])  # fmt: skip
+    assert refused.status_code == 422, refused.text
+    error = re.search(r'id="attachments-error">([^<]*)<', refused.text)
+    assert error and "không thuộc loại được chấp nhận" in html.unescape(error.group(1))
+    await never_filed(app, stamp, dev_env.client)
+
+    # A photo and a PDF: filed, and the files on the complaint once, even if the form is sent twice.
+    stamp = await customer.form()
+    await asyncio.sleep(MIN_SECONDS)
+    files = [("attachments", ("anh-chup.pdf", PNG_BYTES, "application/pdf")),
+             ("attachments", ("hoa-don.pdf", PDF_BYTES, "application/pdf"))]  # fmt: skip
+    first = await customer.http.post("/public/complaints/new", data=FORM | {"stamp": stamp}, files=files)
+    again = await customer.http.post("/public/complaints/new", data=FORM | {"stamp": stamp}, files=files)
+    assert (first.status_code, again.status_code) == (303, 303), first.text
+    assert first.headers["location"] == again.headers["location"]
+    complaint_id = first.headers["location"].split("?")[0].split("/")[-2]
+    state = await dev_env.client.get_workflow_handle(complaint_id).query("state", result_type=ComplaintState)
+    with_files = [m for m in state.messages if m.attachments]
+    assert len(with_files) == 1 and with_files[0].via.value == "web"
+    refs = with_files[0].attachments
+    assert [(r.name, r.content_type) for r in refs] == [
+        ("anh-chup.pdf.png", "image/png"),
+        ("hoa-don.pdf", "application/pdf"),
+    ]
+    cs = await Browser(app).login("lan.cs", lang="vi")
+    got = await cs.http.get(f"/complaints/{complaint_id}/attachments/{refs[1].sha256}")
+    assert got.status_code == 200 and got.content == PDF_BYTES
