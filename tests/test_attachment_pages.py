@@ -9,6 +9,7 @@ import hashlib
 import html
 import re
 import uuid
+from email.message import EmailMessage
 from urllib.parse import quote
 
 import pytest
@@ -20,6 +21,7 @@ from config.settings import Settings
 from domain.models import ComplaintState
 from domain.vocabulary import Role
 from intake.filing import file_complaint
+from intake.mail_intake import MailIntake, Outcome
 from store.engine import transaction
 from tests.conftest import Sessions
 from tests.journey import decide, intake
@@ -174,4 +176,50 @@ async def test_the_public_form_takes_files_once_and_refuses_what_is_not_allowed(
     ]
     cs = await Browser(app).login("lan.cs", lang="vi")
     got = await cs.http.get(f"/complaints/{complaint_id}/attachments/{refs[1].sha256}")
+    assert got.status_code == 200 and got.content == PDF_BYTES
+
+
+def mail(subject: str, files: list[tuple[str, bytes, str]], message_id: str) -> bytes:
+    message = EmailMessage()
+    message["From"] = "Trần Thị Bích <bich.tran@example.vn>"
+    message["To"] = "khieunai@luarong.vn"
+    message["Subject"] = subject
+    message["Message-ID"] = message_id
+    message.set_content("Mạng chập chờn từ tối qua, tôi gửi kèm hóa đơn và ảnh chụp.")
+    for name, data, declared in files:
+        maintype, subtype = declared.split("/")
+        message.add_attachment(data, maintype=maintype, subtype=subtype, filename=name)
+    return message.as_bytes()
+
+
+async def test_a_mails_attachments_are_kept_and_what_is_not_allowed_left_out(
+    app: FastAPI,  # noqa: F811  (runs the worker)
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: Sessions,
+) -> None:
+    intake_ = MailIntake(dev_env.client, sessions, settings)
+    raw = mail("Mất mạng", [("hoa-don.pdf", PDF_BYTES, "application/pdf"), ("anh.jpg", PNG_BYTES, "image/jpeg"),
+                            ("chuong-trinh.jpg", EXE_BYTES, "image/jpeg")], f"<{uuid.uuid4()}@example.vn>")  # fmt: skip
+    first = await intake_.take_in(raw, "smtp")
+    assert first.outcome is Outcome.FILED and first.complaint_id
+    cid = first.complaint_id
+    assert (await intake_.take_in(raw, "imap")).again  # the same mail the other way in: nothing twice
+    handle = dev_env.client.get_workflow_handle(cid)
+    state = await handle.query("state", result_type=ComplaintState)
+    refs = [a for m in state.messages for a in m.attachments]
+    assert [(r.name, r.content_type) for r in refs] == [
+        ("hoa-don.pdf", "application/pdf"),
+        ("anh.jpg.png", "image/png"),
+    ]
+
+    # A reply tagged with the case id threads on, with its file.
+    reply = mail(f"Re: [{cid}] Mất mạng", [("ghi-am.mp3", b"ID3\x04\x00" + bytes(64), "audio/mpeg")],
+                 f"<{uuid.uuid4()}@example.vn>")  # fmt: skip
+    threaded = await intake_.take_in(reply, "smtp")
+    assert (threaded.outcome, threaded.complaint_id) == (Outcome.THREADED, cid)
+    state = await handle.query("state", result_type=ComplaintState)
+    assert [a.content_type for m in state.messages for a in m.attachments][-1] == "audio/mpeg"
+    cs = await Browser(app).login("lan.cs", lang="vi")
+    got = await cs.http.get(f"/complaints/{cid}/attachments/{refs[0].sha256}")
     assert got.status_code == 200 and got.content == PDF_BYTES
