@@ -9,25 +9,34 @@ import hashlib
 import html
 import re
 import uuid
+from datetime import timedelta
 from email.message import EmailMessage
 from urllib.parse import quote
 
 import pytest
 from fastapi import FastAPI
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from admin.accounts import set_account
+from admin.services.complaints import ComplaintService
+from admin.users import User
 from config.settings import Settings
 from domain.models import ComplaintState
-from domain.vocabulary import Role
+from domain.vocabulary import Channel, Role
+from intake.customer_messages import add_customer_message
 from intake.filing import file_complaint
 from intake.mail_intake import MailIntake, Outcome
+from store.archive import load_archive
+from store.attachments import GONE, AttachmentRefused, AttachmentStore
 from store.engine import transaction
+from temporal_client.connection import data_converter
 from tests.conftest import Sessions
-from tests.journey import decide, intake
-from tests.stages import VERIFY
+from tests.journey import decide, intake, running_worker
+from tests.stages import CLOSE, REPLY, RESOLVE, VERIFY
 from tests.test_admin_pages import PASSWORD, Browser, app, csrf, until_stages  # noqa: F401
 from tests.test_attachments import EXE_BYTES, PDF_BYTES, PNG_BYTES
+from tests.test_complaint_keys import connected
 from tests.test_public_pages import FORM, MIN_SECONDS, Customer, never_filed
 
 
@@ -223,3 +232,39 @@ async def test_a_mails_attachments_are_kept_and_what_is_not_allowed_left_out(
     cs = await Browser(app).login("lan.cs", lang="vi")
     got = await cs.http.get(f"/complaints/{cid}/attachments/{refs[0].sha256}")
     assert got.status_code == 200 and got.content == PDF_BYTES
+
+
+async def test_anonymising_makes_the_files_unreadable_and_removes_them(
+    dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions
+) -> None:
+    short = settings.model_copy(update={"sla_reopen_window": timedelta(seconds=2)})
+    product = await Client.connect(dev_env.client.service_client.config.target_host,
+                                   data_converter=data_converter(short, sessions))  # fmt: skip
+    files = AttachmentStore.of(short, sessions)
+    async with running_worker(product, short, sessions):
+        handle = product.get_workflow_handle((await file_complaint(product, short, intake())).complaint_id)
+        [ref] = await files.save_all(handle.id, [("thu.pdf", PDF_BYTES)])
+        await add_customer_message(product, handle.id, "Thư gửi qua bưu điện", Channel.POST, attachments=[ref])
+        for name, decision in (("verify", VERIFY), ("resolve", RESOLVE), ("reply", REPLY), ("close", CLOSE)):
+            await handle.execute_update(name, decision, result_type=None)
+        for _ in range(300):  # the reopen window ends, the run completes and its child archives it
+            async with sessions() as session:
+                if await load_archive(session, handle.id) is not None:
+                    break
+            await asyncio.sleep(0.2)
+        else:
+            raise AssertionError("never archived")
+        path = short.effective_attachment_dir / handle.id / ref.sha256
+        on_disk = path.read_bytes()
+        manager = User("quang.manager", "Quang", Role.MANAGER, None, "vi")
+        async with sessions() as session:
+            await ComplaintService(session, connected(product), short).anonymise(
+                manager, handle.id, "yêu cầu của khách"
+            )
+    assert not path.exists() and not path.parent.exists(), "the files are removed"
+    # And what was on disk (a backup, say) no longer opens: the key that sealed it is gone.
+    path.parent.mkdir(parents=True)
+    path.write_bytes(on_disk)
+    with pytest.raises(AttachmentRefused) as refused:
+        await AttachmentStore.of(short, sessions).open(handle.id, ref)
+    assert refused.value.msgid == GONE
