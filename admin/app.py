@@ -20,12 +20,13 @@ from temporalio.client import Client
 from admin import i18n
 from admin.deps import PASSWORD_PAGE, LoginRequired, PasswordChangeRequired, optional_user
 from admin.errors import STORE_UNAVAILABLE, UNAVAILABLE, ServiceError
-from admin.limits import FormBodyLimit
+from admin.limits import UPLOAD_OVERHEAD, FormBodyLimit
 from admin.public_guards import FormStamps, SubmitLimiter
 from admin.rendering import language, render
 from admin.routes import (
     administration,
     api,
+    attachments,
     auth,
     canned_replies,
     complaints,
@@ -40,6 +41,7 @@ from admin.routes import codec as codec_routes
 from admin.security import LoginThrottle, SessionSigner
 from admin.users import User
 from config.settings import Settings
+from store.attachments import AttachmentStore
 from store.engine import make_engine, make_sessionmaker
 from temporal_client.connection import codec, connect
 
@@ -90,6 +92,7 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.effective_database_url)
         app.state.sessions = make_sessionmaker(engine)
+        app.state.attachments = AttachmentStore.of(settings, app.state.sessions)
         yield
         await engine.dispose()
 
@@ -109,8 +112,21 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.public_limiter = SubmitLimiter(settings.public_form_limit, settings.public_form_window.total_seconds())
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
-    app.add_middleware(FormBodyLimit)
-    features = (api, auth, work, lists, complaints, dashboard, mails, administration, canned_replies, public, intake)
+    app.add_middleware(FormBodyLimit, upload_limit=settings.message_max_bytes + UPLOAD_OVERHEAD)
+    features = (
+        api,
+        auth,
+        work,
+        lists,
+        complaints,
+        attachments,
+        dashboard,
+        mails,
+        administration,
+        canned_replies,
+        public,
+        intake,
+    )
     for routes in (*features, codec_routes):
         app.include_router(routes.router)
     app.mount("/static", StaticFiles(directory=i18n.STATIC_DIR), name="static")

@@ -15,6 +15,7 @@ from admin.forms import LABELS
 from admin.rendering import LANG_COOKIE, PRELOGIN_CSRF
 from admin.security import SESSION_COOKIE, Session, hash_token
 from admin.services.administration import AdministrationService
+from admin.services.attachments import AttachmentService
 from admin.services.canned_replies import CannedReplies
 from admin.services.complaints import ComplaintService
 from admin.services.dashboard import DashboardService
@@ -201,6 +202,13 @@ def get_views(session: SessionDep) -> SavedViews:
 
 
 ServiceDep = Annotated[ComplaintService, Depends(get_service)]
+
+
+def get_attachments(request: Request, service: ServiceDep) -> AttachmentService:
+    return AttachmentService(service, request.app.state.attachments)
+
+
+AttachmentsDep = Annotated[AttachmentService, Depends(get_attachments)]
 DashboardDep = Annotated[DashboardService, Depends(get_dashboard)]
 AdministrationDep = Annotated[AdministrationService, Depends(get_administration)]
 CannedRepliesDep = Annotated[CannedReplies, Depends(get_canned_replies)]

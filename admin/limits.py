@@ -3,6 +3,8 @@ each of its fields. The models check each field precisely (and the pages say whi
 wrong); these caps come first, so that no request, signed in or not, makes the admin read or
 keep megabytes of text (issue 12, Medium 3)."""
 
+import re
+
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,6 +24,8 @@ FIELD_LIMITS: dict[str, int] = {
     "next": 2_000,  # a path on this site
 }
 TOO_LARGE = "The form is too large to be sent."
+UPLOAD_PATHS = re.compile(r"^(/complaints/[^/]+/actions/customer_message|/public/complaints/new)$")
+UPLOAD_OVERHEAD = 1024 * 1024  # the form's other fields and the multipart framing
 
 
 def too_long(form: FormData) -> tuple[str, int] | None:
@@ -37,8 +41,8 @@ class FormBodyLimit:
     """ASGI middleware: a form body over ``limit`` bytes is refused with 413 as soon as it is
     declared (Content-Length) or, sent in chunks, as soon as it has gone past the limit."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_FORM_BODY) -> None:
-        self.app, self.limit = app, limit
+    def __init__(self, app: ASGIApp, limit: int = MAX_FORM_BODY, upload_limit: int = MAX_FORM_BODY) -> None:
+        self.app, self.limit, self.upload_limit = app, limit, upload_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -50,16 +54,18 @@ class FormBodyLimit:
             return
         declared = headers.get(b"content-length", b"")
         received = 0
+        # Forms that carry files (a message's attachments) may be as large as a message may be.
+        limit = self.upload_limit if UPLOAD_PATHS.match(scope.get("path", "")) else self.limit
 
         async def limited() -> Message:
             nonlocal received
             # Raised where the route reads its body: the app's handler answers 413 in the page's
             # or the API's shape (FastAPI passes HTTPExceptions from the body through).
-            if declared.isdigit() and int(declared) > self.limit:
+            if declared.isdigit() and int(declared) > limit:
                 raise HTTPException(413, TOO_LARGE)
             message = await receive()
             received += len(message.get("body", b""))
-            if received > self.limit:
+            if received > limit:
                 raise HTTPException(413, TOO_LARGE)
             return message
 

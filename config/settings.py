@@ -98,6 +98,10 @@ class Settings(BaseSettings):
     inbound_smtp_port: int = 2525
     # A message over this is refused (SMTP: 552 at DATA; IMAP: a reply that says why).
     message_max_bytes: int = Field(25 * 1024 * 1024, gt=0)
+    # Attachments (store.attachments): encrypted files outside workflow payloads, one folder per
+    # complaint; empty: data_dir/attachments. Each file at most attachment_max_bytes.
+    attachment_dir: Path | None = None
+    attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
 
     # SLA policy (ISO 8601 durations; seconds work too, to watch the timers live)
     sla_resolution: timedelta = timedelta(days=20)
@@ -215,6 +219,10 @@ class Settings(BaseSettings):
             return frozenset(self.codec_cors_origins)
         ui = urlsplit(self.temporal_ui_url)
         return frozenset({f"{ui.scheme}://{ui.netloc}"})
+
+    @property
+    def effective_attachment_dir(self) -> Path:
+        return self.attachment_dir or self.data_dir / "attachments"
 
     @property
     def effective_database_url(self) -> str:

@@ -12,6 +12,12 @@ kind calls for, once per intake key (the Message-ID, or a content hash without o
 - noise (auto-replies, lists, bulk, our own mail, delayed-delivery notices) is recorded only;
 - an oversized message is recorded only; the caller refuses it (SMTP: 552; IMAP: a reply).
 
+A mail's attachments are kept (store.attachments: encrypted under the complaint's key, sniffed,
+size-limited): those of a reply on its ``customer_message``, those of a new complaint on a
+``customer_message`` added right after filing (the intake model carries no files), idempotent by
+``<intake key>:attachments``. A file not on the allow-list or over the limit is left out (the mail
+is still taken in) and counted in the log; the full mail is not kept elsewhere.
+
 The outcome is recorded in ``mail_inbox`` (store.mail_inbox) after the action: a message seen
 again (a retry, the other way in, a rescan after UIDVALIDITY changed) gets the recorded
 outcome back. Every action is idempotent by the intake key itself, so a crash between the
@@ -29,12 +35,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from config.settings import Settings
-from domain.models import ComplaintIntake, Customer
+from domain.models import AttachmentRef, ComplaintIntake, Customer
 from domain.vocabulary import Channel
 from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
 from intake.filing import MAX_BACKDATE, IntakeRefused, file_complaint
 from intake.mail_message import MailKind, MailMessage, parse_with_settings
 from store import mail_inbox
+from store.attachments import AttachmentRefused, AttachmentStore
 from store.engine import transaction
 
 log = logging.getLogger(__name__)
@@ -43,6 +50,8 @@ MAX_SUBJECT = 200
 MAX_BODY = 10_000  # a complaint's text
 MAX_MESSAGE = 50_000  # a customer message's text
 EMPTY_BODY = "(Thư không có nội dung)"  # the complaint's text must not be empty
+FILES_TEXT = "(Tệp đính kèm theo thư của khách hàng)"  # the message that carries a new complaint's files
+MAX_FILES = 20  # domain.models.CustomerMessage.attachments
 
 
 class Outcome(StrEnum):
@@ -106,6 +115,7 @@ def complaint_intake(message: MailMessage, now: datetime) -> ComplaintIntake:
 class MailIntake:
     def __init__(self, client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.client, self.sessions, self.settings = client, sessions, settings
+        self.attachments = AttachmentStore.of(settings, sessions)
 
     def parse(self, raw: bytes) -> MailMessage:
         return parse_with_settings(raw, self.settings)
@@ -160,9 +170,9 @@ class MailIntake:
         never dropped."""
         text = (message.text or message.subject).strip() or EMPTY_BODY
         try:
-            added = await add_customer_message(
-                self.client, complaint_id, text[:MAX_MESSAGE], Channel.EMAIL, message_id=message.intake_key
-            )
+            refs = await self._keep_files(complaint_id, message)
+            added = await add_customer_message(self.client, complaint_id, text[:MAX_MESSAGE], Channel.EMAIL,
+                                               message_id=message.intake_key, attachments=refs)  # fmt: skip
         except MessageRefused as refused:
             log.warning("%s: %s refused the customer message (%s); filed as a new complaint",
                         key_ref(message.intake_key), complaint_id, refused.code)  # fmt: skip
@@ -182,4 +192,27 @@ class MailIntake:
             filed = await file_complaint(self.client, self.settings, intake)
         except IntakeRefused as exc:
             return Outcome.REFUSED, None, f"invalid_{exc.field}"
+        refs = await self._keep_files(filed.complaint_id, message)
+        if refs:
+            await add_customer_message(self.client, filed.complaint_id, FILES_TEXT, Channel.EMAIL,
+                                       message_id=f"{message.intake_key}:attachments", attachments=refs)  # fmt: skip
         return Outcome.FILED, filed.complaint_id, reason if filed.created else f"{reason}_already_filed"
+
+    async def _keep_files(self, complaint_id: str, message: MailMessage) -> list[AttachmentRef]:
+        """The mail's files we take, stored under the complaint; the others left out."""
+        refs: list[AttachmentRef] = []
+        left_out = 0
+        for part in message.attachments:
+            if len(refs) == MAX_FILES:
+                left_out += 1
+                continue
+            try:
+                ref = await self.attachments.save(complaint_id, part.data, part.filename)
+            except AttachmentRefused:
+                left_out += 1
+                continue
+            if all(r.sha256 != ref.sha256 for r in refs):
+                refs.append(ref)
+        if left_out:
+            log.info("%s: %d attachment(s) left out (type, size or count)", key_ref(message.intake_key), left_out)
+        return refs

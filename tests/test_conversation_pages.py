@@ -65,7 +65,9 @@ async def test_the_page_shows_the_conversation_and_cs_notes_a_call(
     form = re.search(r'data-decision="customer_message">(.*?)</form>', page, re.S)
     assert form and re.search(r'<option value="phone" selected>', form.group(1)), "the call is by phone by default"
     assert re.search(r'<option value="false" selected>', form.group(1)), "no reopen asked unless CS says so"
-    assert 'name="message_id"' not in form.group(1) and 'name="attachments"' not in form.group(1)
+    assert 'name="message_id"' not in form.group(1)
+    file_inputs = re.findall(r'<input[^>]*name="attachments"[^>]*>', form.group(1))
+    assert len(file_inputs) == 1 and 'type="file"' in file_inputs[0], "files as a file input, never refs typed in"
     call = {"text": "Khách gọi: buổi tối vẫn mất mạng", "via": "phone", "reopen_requested": "false"}
     done = await cs.submit(page_url, f"{page_url}/actions/customer_message", call)
     assert done.status_code == 303, done.text

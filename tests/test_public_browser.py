@@ -1,16 +1,18 @@
 """The customer's side in a real browser (Debian's chromium, Playwright) against the app served
 over HTTP, the dev server and a worker: the public form files a complaint and lands on its
-status page; staff carry it to closed; the customer rates it there, and staff see the rating."""
+status page (with a file, which staff download); staff carry it to closed; the customer rates
+it there, and staff see the rating."""
 
 import re
 from typing import Any
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, FilePayload, expect
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import Close, Reply, Resolve, Verify
 from domain.vocabulary import Category, ReplyMethod
 from tests.journey import CS, TECH, decide
+from tests.test_attachments import PDF_BYTES
 from tests.test_browser import as_user, base_url, browser, shot  # noqa: F401  (the fixtures)
 
 STATUS_PATH = re.compile(r"/public/complaints/(KN-[A-Z0-9]+)/[A-Za-z0-9_-]{20,}")
@@ -30,6 +32,8 @@ async def test_form_status_page_and_rating(
     await customer.fill("#email", "hanh.vu@example.vn")
     await customer.select_option("#category", "billing")
     await customer.fill("#description", "Hóa đơn tháng 11 tính hai lần phí lắp đặt.")
+    letter = FilePayload(name="hoa-don.pdf", mimeType="application/pdf", buffer=PDF_BYTES)
+    await customer.set_input_files("#attachments", files=[letter])
     await customer.wait_for_timeout(3_200)  # a person takes longer than the form's minimum time
     await customer.click("button[type=submit]")
     await expect(customer.locator("[data-notice=filed]")).to_be_visible()
@@ -68,3 +72,9 @@ async def test_form_status_page_and_rating(
     await staff.goto(f"/complaints/{complaint_id}")
     await expect(staff.locator("[data-satisfaction]")).to_have_attribute("data-satisfaction", "4")
     await expect(staff.locator("#customer-side")).to_contain_text("Giải quyết nhanh, cảm ơn.")
+    # The form's file, in the conversation, downloaded as an attachment.
+    link = staff.locator("#conversation .attachment a[download]")
+    await expect(link).to_have_text("hoa-don.pdf")
+    got = await staff.request.get(await link.get_attribute("href") or "")
+    assert got.ok and await got.body() == PDF_BYTES
+    assert got.headers["content-disposition"].startswith("attachment")

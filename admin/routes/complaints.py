@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
 from admin import forms, i18n
-from admin.deps import Auditor, CsrfChecked, CurrentStaff, ServiceDep, ViewsDep
+from admin.deps import AttachmentsDep, Auditor, CsrfChecked, CurrentStaff, ServiceDep, ViewsDep
 from admin.errors import ServiceError
 from admin.rendering import language, render
 from admin.services import bulk
@@ -204,6 +204,7 @@ async def _complaint(
         canned=_canned_groups(page.canned), canned_targets=TARGETS,
         conversation=page.conversation,
         draft_versions=versions, draft_numbers=_draft_numbers(versions),
+        attachment_limit_mb=f"{settings.attachment_max_bytes / 1_048_576:g}",
     )  # fmt: skip
 
 
@@ -248,13 +249,18 @@ def _prefilled(state: ComplaintState) -> dict[str, dict[str, str]]:
 
 @router.post("/complaints/{complaint_id}/actions/{decision}", dependencies=[CsrfChecked])
 async def decide(
-    request: Request, complaint_id: str, decision: str, user: CurrentStaff, service: ServiceDep
+    request: Request, complaint_id: str, decision: str, user: CurrentStaff, service: ServiceDep, files: AttachmentsDep
 ) -> Response:
-    form = {k: v for k, v in (await request.form()).items() if isinstance(v, str)}
+    raw = await request.form()
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
     if decision not in forms.TRANSITIONS:
         raise ServiceError(404, "unknown_decision", decision, page=("This action does not exist.", {}))
     try:
-        await service.decide(user, complaint_id, decision, forms.payload_from_form(decision, form))
+        body = forms.payload_from_form(decision, form)
+        if decision == "customer_message":  # a letter scanned, a recording: its files, stored first
+            refs = await files.save_from_form(user, complaint_id, raw)
+            body["attachments"] = [ref.model_dump() for ref in refs]
+        await service.decide(user, complaint_id, decision, body)
     except ServiceError as refused:
         if refused.status in (403, 409, 422):
             errors = forms.field_errors(language(request, user), refused)

@@ -6,8 +6,9 @@
 - ``GET /public/complaints/{id}/{token}``: the status page; ``POST …/rate``: the satisfaction
   rating. A wrong id or token gets the same 404 as a page that does not exist.
 
-Seam for later work: attachments (the form posts no file yet) and the customer's messages and
-reopen requests (the ``customer_message`` decision, built on its own branch) plug in here.
+The form's files (section 2) are checked (sizes, sniffed types) before anything is filed, and
+added once the complaint exists, as a ``customer_message`` carrying their refs (the intake model
+carries no files; the message keeps them beside the description, idempotent by the form's key).
 """
 
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from admin import i18n, limits
 from admin.deps import SessionDep, SettingsDep
@@ -23,8 +25,10 @@ from admin.errors import ServiceError
 from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key
 from admin.rendering import LANG_COOKIE, templates
 from admin.services.public import PublicService, WebComplaint, web_intake
+from config.settings import Settings
 from domain.customer_view import status_path
 from domain.vocabulary import Category
+from store.attachments import AttachmentRefused, AttachmentStore
 
 router = APIRouter(prefix="/public", include_in_schema=False)
 # Pages that carry a token in their address: never cached, indexed or sent on as a referrer.
@@ -85,6 +89,13 @@ async def _form(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+async def _files(request: Request) -> list[tuple[str, bytes]]:
+    """The form's files (name, bytes); an empty file input sends one nameless empty part."""
+    form = await request.form()  # parsed once by Starlette: the same form _form read
+    uploads = [v for v in form.getlist("attachments") if isinstance(v, UploadFile) and (v.filename or v.size)]
+    return [(f.filename or "", await f.read()) for f in uploads]
+
+
 def _stamps(request: Request) -> FormStamps:
     stamps: FormStamps = request.app.state.public_stamps
     return stamps
@@ -97,7 +108,9 @@ def _limiter(request: Request) -> SubmitLimiter:
 
 def _new_form(request: Request, lang: str, status: int, values: Mapping[str, str], **context: Any) -> HTMLResponse:
     categories = [(c.value, i18n.label(lang, "category", c)) for c in Category]
-    context = {"field_errors": {}, "refusal": None} | context
+    settings: Settings = request.app.state.settings
+    limits_mb = tuple(f"{n / 1_048_576:g}" for n in (settings.attachment_max_bytes, settings.message_max_bytes))
+    context = {"field_errors": {}, "refusal": None, "attachment_limits": limits_mb} | context
     return _page(request, "public/new.html", lang, status, values=values, categories=categories, **context)
 
 
@@ -139,10 +152,20 @@ async def submit(request: Request, service: PublicDep, settings: SettingsDep) ->
     if not isinstance(checked, WebComplaint):
         errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
         return _new_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
+    files = await _files(request)
+    store: AttachmentStore = request.app.state.attachments
+    try:
+        store.check_all(files)
+    except AttachmentRefused as refused:  # nothing filed; the browser cannot refill files, the reason says why
+        errors = {"attachments": i18n.gettext(lang, refused.msgid, **refused.params)}
+        return _new_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
     token = stamps.status_token(stamp)
     subject = i18n.label(checked.language.value, "category", checked.category)
     try:
         complaint_id = await service.file(checked, subject, intake_key(stamp), token)
+        if files:
+            text = i18n.gettext(checked.language.value, "Files sent with the web form.")
+            await service.attach(store, complaint_id, files, intake_key(stamp), text)
     except ServiceError as refused:
         return _error(request, lang, refused)
     return RedirectResponse(f"{status_path(complaint_id, token)}?{urlencode({'filed': 1, 'lang': lang})}", 303)

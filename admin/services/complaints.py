@@ -4,6 +4,7 @@ Routes stay thin over this; every rule it applies comes from ``domain`` (the tra
 table decides who may do what, the same table the workflow's validators read).
 """
 
+import asyncio
 import base64
 import json
 import logging
@@ -39,7 +40,7 @@ from domain.transitions import TRANSITIONS, Refusal, available_decisions, check
 from domain.vocabulary import PRIORITY_ORDER, Role, Stage
 from encryption.payload_codec import REFUSED, data_keys_of
 from intake.filing import Filed, IntakeRefused, file_complaint
-from store import customers, projection, public_tokens, scopes, search
+from store import attachments, customers, projection, public_tokens, scopes, search
 from store.anonymise import anonymise
 from store.archive import load_archive
 from store.ranks import PRIORITY_RANK_SQL, STAGE_RANK_SQL
@@ -590,6 +591,8 @@ class ComplaintService:
         keys = data_keys_of((await self.client()).data_converter.payload_codec)
         if keys is not None:
             keys.forget(complaint_id)  # this process stops decrypting at once; others within the cache's TTL
+        # Its files: unreadable since the key is gone; removed, so not even their hashes stay.
+        await asyncio.to_thread(attachments.purge, self.settings.effective_attachment_dir, complaint_id)
         log.info("Personal data of %s anonymised at %s's request (data request %s)", complaint_id, user.username,
                  request.id)  # fmt: skip
         return request

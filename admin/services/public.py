@@ -7,6 +7,7 @@ to them): never the log's notes, staff names or departments."""
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,8 +25,10 @@ from config.settings import Settings
 from domain.customer_view import CUSTOMER_REPLY_ACTIONS, CUSTOMER_STAGE, CustomerStage
 from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer, Rate, Satisfaction
 from domain.vocabulary import Category, Channel, Language, Stage
+from intake.customer_messages import MessageRefused, add_customer_message
 from intake.filing import IntakeRefused, file_complaint
 from store import public_tokens
+from store.attachments import AttachmentStore
 from store.tables import Complaint, ComplaintLog
 
 log = logging.getLogger("admin.public")
@@ -140,6 +143,22 @@ class PublicService:
         await self.session.commit()
         log.info("Web form filed %s (new: %s)", filed.complaint_id, filed.created)
         return filed.complaint_id
+
+    async def attach(
+        self, store: AttachmentStore, complaint_id: str, files: Sequence[tuple[str, bytes]], key: str, text: str
+    ) -> None:
+        """The form's files, encrypted under the new complaint's key and added as the customer's
+        message (once per form: its intake key is the message's id)."""
+        refs = await store.save_all(complaint_id, files)
+        try:
+            await add_customer_message(await self.client(), complaint_id, text, Channel.WEB,
+                                       message_id=f"{key}:attachments", attachments=refs)  # fmt: skip
+        except MessageRefused as exc:
+            raise ServiceError(409, "refused", str(exc)) from exc
+        except RPCError as exc:
+            if exc.status in UNAVAILABLE_CODES:
+                raise FILING_UNKNOWN from exc
+            raise UNAVAILABLE from exc
 
     async def _authorised(self, complaint_id: str, token: str) -> None:
         if (
