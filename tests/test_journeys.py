@@ -360,7 +360,8 @@ async def test_in_person(journey: Journey, width: str) -> None:
     cs = await journey.desk("lan.cs")
     cid = await file_new(journey, cs, "in_person", customer("Lê Văn Tám") | {"body": f"Hỏi lại cước ({width})."})
     await take(journey, cs, "resolve_on_spot", {"agreement": "Khách đồng ý với giải thích",
-                                                "cause": "Khách chưa rõ cách tính cước"}, {})  # fmt: skip
+                                                "cause": "Khách chưa rõ cách tính cước"},
+               {"category": "billing"})  # fmt: skip
     await stage_is(cs, "closed")
     assert len(journey.confirmations) == 1
     await until_stages(journey.stack.sessions, {cid: "closed"})
@@ -408,7 +409,9 @@ async def test_reopen(journey: Journey, width: str) -> None:
     sessions = journey.stack.sessions
     cs, manager, cs_supervisor = [await journey.desk(u) for u in ("lan.cs", "quang.manager", "hung.cs")]
     cid = await file_new(journey, cs, "in_person", customer("Hoàng Thị Mai") | {"body": f"Sim mất sóng ({width})."})
-    await take(journey, cs, "resolve_on_spot", {"agreement": "Đổi sim mới", "cause": "Sim hỏng"}, {})
+    await take(
+        journey, cs, "resolve_on_spot", {"agreement": "Đổi sim mới", "cause": "Sim hỏng"}, {"category": "technical"}
+    )
     await take(journey, cs, "reopen", {"reason": "Sim mới vẫn mất sóng"}, {})
     await stage_is(cs, "escalated")
     await until_stages(sessions, {cid: "escalated"})
@@ -568,7 +571,7 @@ async def test_every_page_is_accessible(stack: Stack, stages: Stages, record_pro
     await manager.locator("form#bulk select[name=department]").select_option("BILLING")
     await manager.locator("form#bulk input[name=reason]").fill("Thuộc về cước phí")
     async with manager.expect_navigation():
-        await manager.locator("form#bulk button[type=submit]").click()
+        await manager.locator("form#bulk button[type=submit][value=reroute]").click()
     await expect(manager.locator(".bulk-outcomes tr.refused")).to_have_count(1)
     await _violations(manager, found, "quang.manager bulk outcomes")
 
