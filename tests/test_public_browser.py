@@ -7,7 +7,8 @@ reopen, the request is in CS's queue, and CS reopens it in the staff UI."""
 import re
 from typing import Any
 
-from playwright.async_api import Browser, expect
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, Page, expect
 from temporalio.testing import WorkflowEnvironment
 
 from domain.models import Close, Note, Reply, Resolve, Verify
@@ -16,6 +17,16 @@ from tests.journey import CS, TECH, decide
 from tests.test_browser import act, as_user, base_url, browser, shot  # noqa: F401  (the fixtures)
 
 STATUS_PATH = re.compile(r"/public/complaints/(KN-[A-Z0-9]+)/[A-Za-z0-9_-]{20,}")
+AXE = Axe()
+RUN_AXE = "() => axe.run(document, {resultTypes: ['violations'], iframes: false}).then(r => r.violations)"
+
+
+async def no_violations(page: Page) -> None:
+    """axe-core finds nothing serious on the page as shown (its forms included)."""
+    await page.evaluate(AXE.axe_script)
+    found = await page.evaluate(RUN_AXE)
+    serious = [(v["id"], v["impact"]) for v in found if v["impact"] in ("serious", "critical")]
+    assert not serious, serious
 
 
 async def test_form_status_page_message_rating_and_reopen(
@@ -50,6 +61,7 @@ async def test_form_status_page_message_rating_and_reopen(
     added = "Tôi gửi kèm số hóa đơn: HD-2026-11-0457."
     await customer.goto(status_url)
     await expect(customer.locator("[data-message]")).to_have_count(0)
+    await no_violations(customer)  # with the message form
     await customer.fill("#text", added)
     await customer.click("form[data-form=message] button[type=submit]")
     await expect(customer.locator("[data-notice=sent]")).to_be_visible()
@@ -86,6 +98,7 @@ async def test_form_status_page_message_rating_and_reopen(
     await shot(customer, "public-status-rated")
 
     # ... and asks to reopen, with a reason: CS sees it in their queue and reopens it.
+    await no_violations(customer)  # with the reopen form
     reason = "Hóa đơn tháng 12 vẫn tính phí lắp đặt."
     await customer.fill("#reason", reason)
     await customer.click("form[data-form=reopen] button[type=submit]")
