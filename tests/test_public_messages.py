@@ -28,6 +28,8 @@ from tests.test_conversation_pages import conversation_of, queue_of
 from tests.test_public_pages import LIMIT, Customer, settings  # noqa: F401
 
 LAN = "Nguyễn Thị Lan"  # lan.cs, seeded (store/seed.py)
+# Each test files under a name of its own: the store is shared, and test_public_pages counts the
+# complaints filed under the form's default name.
 WROTE_AFTER_CLOSING = "Nhắn tin sau khi kết thúc"
 
 
@@ -65,7 +67,7 @@ async def test_the_customer_adds_information_once_and_staff_see_it(
     dev_env: WorkflowEnvironment,
 ) -> None:
     customer = Customer(app, "198.51.100.110")
-    path, _ = await customer.file()
+    path, _ = await customer.file(name="Đặng Thị Mai")
     complaint_id = path.split("/")[-2]
     handle = dev_env.client.get_workflow_handle(complaint_id)
     await decide(handle, "verify", Verify(actor=CS, summary="Mạng chập chờn", category=Category.TECHNICAL))
@@ -114,7 +116,7 @@ async def test_the_message_form_says_what_is_wrong_and_keeps_what_was_typed(
     dev_env: WorkflowEnvironment,
 ) -> None:
     customer = Customer(app, "198.51.100.120")
-    path, _ = await customer.file()
+    path, _ = await customer.file(name="Bùi Văn Khoa")
     complaint_id = path.split("/")[-2]
     stamp = form_stamp((await customer.http.get(path)).text, "message")
 
@@ -144,7 +146,7 @@ async def test_after_closing_the_customer_asks_to_reopen_and_cs_reopens(
     dev_env: WorkflowEnvironment,
 ) -> None:
     customer = Customer(app, "198.51.100.130")
-    path, _ = await customer.file()
+    path, _ = await customer.file(name="Hồ Thị Ngọc")
     complaint_id = path.split("/")[-2]
     await to_closed(dev_env.client.get_workflow_handle(complaint_id))
     await until_stages(sessions, {complaint_id: "closed"})
@@ -217,7 +219,7 @@ async def test_outside_the_reopen_window_no_form_and_a_post_is_refused(
 
 async def test_the_message_rate_limit_is_per_address(app: FastAPI) -> None:  # noqa: F811
     noisy, other = Customer(app, "203.0.113.20"), Customer(app, "203.0.113.21")
-    path, _ = await other.file()
+    path, _ = await other.file(name="Lý Văn Phúc")
     for _ in range(LIMIT):  # posts count whatever becomes of them (here: a made-up stamp)
         assert (await noisy.http.post(f"{path}/messages", data={"stamp": "x", "text": "Spam"})).status_code == 400
     limited = await noisy.http.post(f"{path}/messages", data={"stamp": "x", "text": "Spam"})
