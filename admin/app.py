@@ -110,6 +110,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     # The public form's guards (one admin process: an address's posts are counted here).
     app.state.public_stamps = FormStamps(settings.effective_secret_key())
     app.state.public_limiter = SubmitLimiter(settings.public_form_limit, settings.public_form_window.total_seconds())
+    # ... and the status page's messages, counted apart (writing back is not filing a complaint).
+    app.state.public_message_limiter = SubmitLimiter(
+        settings.public_form_limit, settings.public_form_window.total_seconds()
+    )
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
     app.add_middleware(FormBodyLimit, upload_limit=settings.message_max_bytes + UPLOAD_OVERHEAD)

@@ -94,3 +94,8 @@ class FormStamps:
 
 def intake_key(stamp: Stamp) -> str:
     return f"public-form:{stamp.nonce}"
+
+
+def message_key(stamp: Stamp) -> str:
+    """The message id of what the status page's form sends (intake.customer_messages): one per form."""
+    return f"public-message:{stamp.nonce}"

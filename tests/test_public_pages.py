@@ -15,12 +15,11 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from admin.accounts import set_account
 from admin.public_guards import HONEYPOT, intake_key
 from config.settings import Settings
 from domain.ids import complaint_id_for
 from domain.models import Close, Decide, Escalate, Note, Reply, Resolve, Verify
-from domain.vocabulary import Category, ReplyMethod, Role, SupervisorChoice
+from domain.vocabulary import Category, ReplyMethod, SupervisorChoice
 from store.anonymise import anonymise
 from store.engine import transaction
 from store.tables import Complaint, OutboxMail, PublicToken
@@ -230,9 +229,9 @@ async def test_the_status_page_shows_the_replies_and_never_internal_data(
     sessions: Sessions,
     dev_env: Any,
 ) -> None:
-    async with transaction(sessions) as session:  # staff with full names the page must never show
-        await set_account(session, "minh.tech", Role.DEPARTMENT_STAFF, "TECH", PASSWORD, full_name="Phạm Văn Minh")
-        await set_account(session, "lan.cs", Role.CS_AGENT, "CS", PASSWORD, full_name="Đỗ Thị Lan")
+    # The seeded staff's full names (store/seed.py), which the page must never show. Not renamed
+    # here: the store is shared by the session's tests, and others show these names.
+    staff_names = ["Lê Quang Minh", "Nguyễn Thị Lan"]
     customer = Customer(app, "198.51.100.80")
     path, _ = await customer.file()
     complaint_id = path.split("/")[-2]
@@ -263,7 +262,7 @@ async def test_the_status_page_shows_the_replies_and_never_internal_data(
     assert page.status_code == 200
     assert 'data-customer-stage="replied"' in page.text and "Đã trả lời" in page.text
     assert reply in page.text and page.text.count("data-reply") == 1
-    for hidden in [*secrets_.values(), "Phạm Văn Minh", "Đỗ Thị Lan", "minh.tech", "lan.cs", "tuan.tech", "TECH",
+    for hidden in [*secrets_.values(), *staff_names, "minh.tech", "lan.cs", "tuan.tech", "TECH",
                    "Kỹ thuật (TECH)", "Bộ phận Kỹ thuật", "Chuyển cấp trên", "Cần thay thiết bị"]:  # fmt: skip
         assert hidden not in page.text, hidden
     english = await customer.http.get(f"{path}?lang=en")
@@ -308,7 +307,8 @@ async def test_rating_once_per_closing_and_staff_see_it(app: FastAPI, sessions: 
     assert (row.satisfaction_score, row.satisfaction_comment) == (4, "Nhân viên nhiệt tình")
     assert row.satisfaction_at is not None
     page = await customer.http.get(path)
-    assert 'data-rated="4"' in page.text and "Nhân viên nhiệt tình" in page.text and "<form" not in page.text
+    assert 'data-rated="4"' in page.text and "Nhân viên nhiệt tình" in page.text
+    assert f'action="{path}/rate"' not in page.text, "rated: no rating form (a reopen request still is offered)"
 
     staff = await Browser(app).login("lan.cs")
     complaint_page = await staff.get(f"/complaints/{complaint_id}")

@@ -4,7 +4,11 @@
   a filed form answers with a redirect to the complaint's status page (posting it again files
   nothing new and lands on the same page).
 - ``GET /public/complaints/{id}/{token}``: the status page; ``POST …/rate``: the satisfaction
-  rating. A wrong id or token gets the same 404 as a page that does not exist.
+  rating; ``POST …/messages``: information the customer adds; ``POST …/reopen``: a request to
+  reopen, with its reason, after closing and within the reopen window. A wrong id or token gets
+  the same 404 as a page that does not exist.
+- The status page's two message forms carry a signed stamp like the form's: its nonce keys the
+  message (sending it twice adds it once); posts are rate-limited per address, apart from the form's.
 
 The form's files (section 2) are checked (sizes, sniffed types) before anything is filed, and
 added once the complaint exists, as a ``customer_message`` carrying their refs (the intake model
@@ -22,9 +26,9 @@ from starlette.datastructures import UploadFile
 from admin import i18n, limits
 from admin.deps import SessionDep, SettingsDep
 from admin.errors import ServiceError
-from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key
+from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key, message_key
 from admin.rendering import LANG_COOKIE, templates
-from admin.services.public import PublicService, WebComplaint, web_intake
+from admin.services.public import PublicService, PublicView, WebComplaint, web_intake
 from config.settings import Settings
 from domain.customer_view import status_path
 from domain.vocabulary import Category
@@ -71,6 +75,9 @@ def _error(request: Request, lang: str, refused: ServiceError) -> HTMLResponse:
 TOO_MANY = (
     "Too many complaints were sent from your connection. Please try again in %(minutes)d minutes, or call our hotline."
 )
+TOO_MANY_MESSAGES = (
+    "Too many messages were sent from your connection. Please try again in %(minutes)d minutes, or call our hotline."
+)
 # Refusals the customer can meet, in their words (msgids).
 PUBLIC_MESSAGES = {
     "already_rated": "Thank you: you have already rated this closing of your complaint.",
@@ -79,6 +86,16 @@ PUBLIC_MESSAGES = {
     "outcome_unknown": "We could not confirm that your complaint was received. Please send the form again: "
     "it will not be filed twice.",
     "too_long": "A field is too long. Please shorten it and send the form again.",
+    "not_closed": "Your complaint is not closed: add your information to it instead.",
+    "message_unknown": "We could not confirm that your message was received. Please send it again: it will not "
+    "be added twice.",
+}
+# The status page's message forms: the field each posts, and what is wrong with it (msgids).
+MESSAGE_FIELD = {False: "text", True: "reason"}
+MESSAGE_ERRORS = {
+    "text": "Please write your message.",
+    "reason": "Please say why you ask to reopen your complaint.",
+    "too_long_message": "Please shorten your message to 5,000 characters.",
 }
 
 
@@ -101,9 +118,16 @@ def _stamps(request: Request) -> FormStamps:
     return stamps
 
 
-def _limiter(request: Request) -> SubmitLimiter:
-    limiter: SubmitLimiter = request.app.state.public_limiter
+def _limiter(request: Request, name: str = "public_limiter") -> SubmitLimiter:
+    limiter: SubmitLimiter = getattr(request.app.state, name)
     return limiter
+
+
+def _too_many(request: Request, lang: str, wait: float, msgid: str) -> HTMLResponse:
+    message = i18n.gettext(lang, msgid, minutes=max(1, round(wait / 60)))
+    response = _page(request, "public/error.html", lang, 429, message=message)
+    response.headers["Retry-After"] = str(int(wait) + 1)
+    return response
 
 
 def _new_form(request: Request, lang: str, status: int, values: Mapping[str, str], **context: Any) -> HTMLResponse:
@@ -125,11 +149,7 @@ async def submit(request: Request, service: PublicDep, settings: SettingsDep) ->
     address = request.client.host if request.client else "?"
     lang = _lang(request)
     if wait := _limiter(request).allow(address):
-        minutes = max(1, round(wait / 60))
-        message = i18n.gettext(lang, TOO_MANY, minutes=minutes)
-        response = _page(request, "public/error.html", lang, 429, message=message)
-        response.headers["Retry-After"] = str(int(wait) + 1)
-        return response
+        return _too_many(request, lang, wait, TOO_MANY)
     try:
         form = await _form(request)
     except ServiceError as refused:
@@ -178,9 +198,27 @@ async def status_page(request: Request, complaint_id: str, token: str, service: 
         view = await service.view(complaint_id, token)
     except ServiceError as refused:
         return _error(request, lang, refused)
-    # After the form (the case id, what happens next) or the rating (thanks): a notice on top.
-    notice = "filed" if request.query_params.get("filed") else "rated" if request.query_params.get("rated") else None
-    return _page(request, "public/status.html", lang, view=view, notice=notice, field_errors={}, values={})
+    # After the form (the case id, what happens next), the rating (thanks), a message or a
+    # reopen request (received): a notice on top.
+    notice = next((n for n in NOTICES if request.query_params.get(n)), None)
+    return _status(request, lang, 200, view, notice=notice)
+
+
+NOTICES = ("filed", "rated", "sent", "reopen_asked")
+
+
+def _status(request: Request, lang: str, status: int, view: PublicView, **context: Any) -> HTMLResponse:
+    """The status page; its message forms get a fresh stamp unless one is given (a form sent back)."""
+    defaults: dict[str, Any] = {
+        "notice": None,
+        "field_errors": {},
+        "values": {},
+        "stamp": _stamps(request).issue(),
+        "refusal": None,
+    }
+    # The forms post beside the page, whichever of its addresses answered (a form sent back).
+    base = request.url.path.removesuffix("/rate").removesuffix("/messages").removesuffix("/reopen")
+    return _page(request, "public/status.html", lang, status, view=view, base=base, **(defaults | context))
 
 
 @router.post("/complaints/{complaint_id}/{token}/rate")
@@ -197,7 +235,42 @@ async def rate(request: Request, complaint_id: str, token: str, service: PublicD
         errors = {"score": i18n.gettext(lang, "Please choose a score from 1 to 5.")}
         if refused.field == "comment":
             errors = {"comment": i18n.gettext(lang, "Please shorten your comment to 2,000 characters.")}
-        return _page(request, "public/status.html", lang, 422, view=view, notice=None, field_errors=errors,
-                     values=form)  # fmt: skip
+        return _status(request, lang, 422, view, field_errors=errors, values=form)
     query = urlencode({"rated": 1, "lang": lang})
     return RedirectResponse(f"{status_path(complaint_id, token)}?{query}#rate", 303)
+
+
+@router.post("/complaints/{complaint_id}/{token}/messages")
+async def write(request: Request, complaint_id: str, token: str, service: PublicDep) -> Response:
+    return await _write(request, complaint_id, token, service, reopen=False)
+
+
+@router.post("/complaints/{complaint_id}/{token}/reopen")
+async def ask_reopen(request: Request, complaint_id: str, token: str, service: PublicDep) -> Response:
+    return await _write(request, complaint_id, token, service, reopen=True)
+
+
+async def _write(request: Request, complaint_id: str, token: str, service: PublicService, *, reopen: bool) -> Response:
+    """Information the customer adds, or (``reopen``) their request to reopen, with its reason."""
+    address = request.client.host if request.client else "?"
+    lang = _lang(request)
+    if wait := _limiter(request, "public_message_limiter").allow(address):
+        return _too_many(request, lang, wait, TOO_MANY_MESSAGES)
+    field = MESSAGE_FIELD[reopen]
+    try:
+        form = await _form(request)
+        lang = _lang(request, form)
+        stamp = _stamps(request).read(form.get("stamp"))
+        if stamp is None:  # expired (a day old) or made up: the page again, what was typed kept
+            view = await service.view(complaint_id, token)
+            refusal = i18n.gettext(lang, "The form had expired. Please check your message and send it again.")
+            return _status(request, lang, 400, view, values=form, refusal=refusal)
+        await service.write(complaint_id, token, form.get(field, ""), message_key(stamp), reopen=reopen)
+    except ServiceError as refused:
+        if refused.status != 422 or refused.code == "too_long":
+            return _error(request, lang, refused)
+        view = await service.view(complaint_id, token)
+        error = i18n.gettext(lang, MESSAGE_ERRORS.get(refused.code, MESSAGE_ERRORS[field]))
+        return _status(request, lang, 422, view, field_errors={field: error}, values=form, stamp=form["stamp"])
+    query = urlencode({"reopen_asked" if reopen else "sent": 1, "lang": lang})
+    return RedirectResponse(f"{status_path(complaint_id, token)}?{query}#messages", 303)

@@ -3,7 +3,12 @@ show its status to whoever holds its link, and take the customer's satisfaction 
 
 No login: a link's token is the only key. Everything shown is picked here, field by field, from
 what the customer was told anyway (the stage in their words, the promised dates, the replies sent
-to them): never the log's notes, staff names or departments."""
+to them, and what they wrote themselves): never the log's notes, staff names or departments.
+
+The customer writes back on the same page: information for an open complaint, or, once it is
+closed and within its reopen window, a request to reopen. Both are the ``customer_message``
+decision of the system actor (intake.customer_messages), keyed by the page form's nonce so that a
+form sent twice adds one message; CS confirms a reopen request with the ``reopen`` decision."""
 
 import asyncio
 import logging
@@ -23,9 +28,9 @@ from admin.errors import FILING_UNKNOWN, UNAVAILABLE, ServiceError
 from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
 from domain.customer_view import CUSTOMER_REPLY_ACTIONS, CUSTOMER_STAGE, CustomerStage
-from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer, Rate, Satisfaction
+from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer, Direction, Rate, Satisfaction
 from domain.vocabulary import Category, Channel, Language, Stage
-from intake.customer_messages import MessageRefused, add_customer_message
+from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
 from intake.filing import IntakeRefused, file_complaint
 from store import public_tokens
 from store.attachments import AttachmentStore
@@ -60,6 +65,20 @@ class CustomerReply:
 
 
 @dataclass(frozen=True)
+class CustomerNote:
+    """One message the customer sent us themselves (never one staff noted for them)."""
+
+    at: datetime
+    text: str
+    reopen_requested: bool
+
+
+# The longest message the status page takes (the form's field cap, admin.limits, is above it,
+# so a longer one is answered beside the field with what was typed kept).
+MAX_MESSAGE = 5_000
+
+
+@dataclass(frozen=True)
 class PublicView:
     complaint_id: str
     stage: CustomerStage
@@ -73,6 +92,10 @@ class PublicView:
     reopen_until: datetime | None
     satisfaction: Satisfaction | None  # the rating of the current closing, if given
     may_rate: bool
+    messages: list[CustomerNote]
+    may_write: bool  # not closed: the customer can add information
+    may_ask_reopen: bool  # closed, within the reopen window, not asked yet
+    reopen_requested: bool  # asked, CS has not answered yet
 
 
 INVALID_CONTACT = {"email": "This e-mail address is not valid.", "phone": "This phone number is not valid."}
@@ -170,13 +193,17 @@ class PublicService:
 
     async def view(self, complaint_id: str, token: str) -> PublicView:
         await self._authorised(complaint_id, token)
+        state, projected = await self._state(complaint_id)
+        return self._from_state(state, await self._replies(complaint_id, state) if projected else None)
+
+    async def _state(self, complaint_id: str) -> tuple[ComplaintState, bool]:
+        """The complaint's state (without its log) and whether it came from the store."""
         row = await self.session.get(Complaint, complaint_id)
         if row is not None and row.anonymised_at is not None:
             raise _not_found()
         if row is None:  # just filed, not projected yet: the workflow's own view
-            return self._from_state(await self._query(complaint_id))
-        state = ComplaintState.model_validate({**row.state, "log": []})
-        return self._from_state(state, await self._replies(complaint_id, state))
+            return await self._query(complaint_id), False
+        return ComplaintState.model_validate({**row.state, "log": []}), True
 
     async def _query(self, complaint_id: str) -> ComplaintState:
         handle = (await self.client()).get_workflow_handle(complaint_id)
@@ -217,6 +244,13 @@ class PublicService:
         rated = state.satisfaction if state.satisfaction and state.satisfaction.closed_at == state.closed_at else None
         now = datetime.now(UTC)
         open_window = state.reopen_until is not None and now < state.reopen_until
+        closed = state.stage is Stage.CLOSED
+        # The customer's own words only: a call CS noted for them carries a staff name and CS's wording.
+        own = [
+            CustomerNote(m.at, m.text, m.reopen_requested)
+            for m in state.messages
+            if m.direction is Direction.IN and m.noted_by is None
+        ]
         return PublicView(
             complaint_id=state.complaint_id,
             stage=CUSTOMER_STAGE[state.stage],
@@ -229,8 +263,51 @@ class PublicService:
             closed_at=state.closed_at,
             reopen_until=state.reopen_until,
             satisfaction=rated if state.stage is Stage.CLOSED else None,
-            may_rate=state.stage is Stage.CLOSED and rated is None and open_window,
+            may_rate=closed and rated is None and open_window,
+            messages=own,
+            may_write=not closed,
+            may_ask_reopen=closed and open_window and not state.reopen_requested,
+            reopen_requested=closed and open_window and state.reopen_requested,
         )
+
+    def _follow_up_ended(self) -> ServiceError:
+        page = (
+            "Your complaint is closed and its reopen window has passed, so it can no longer be reopened or added to "
+            "online. Please send a new complaint, or call our hotline %(hotline)s.",
+            {"hotline": self.settings.hotline},
+        )
+        return ServiceError(409, "follow_up_ended", "the reopen window of this complaint has passed", page=page)
+
+    async def write(self, complaint_id: str, token: str, text: str, message_key: str, *, reopen: bool) -> None:
+        """The customer's message (``reopen``: a request to reopen, with its reason), added once
+        per ``message_key`` (the page form's nonce) as a ``customer_message`` via the web."""
+        await self._authorised(complaint_id, token)
+        text = text.strip()
+        if not text:
+            raise ServiceError(422, "invalid", "text: empty", field="text")
+        if len(text) > MAX_MESSAGE:
+            raise ServiceError(422, "too_long_message", "text: too long", field="text")
+        state, _ = await self._state(complaint_id)
+        closed = state.stage is Stage.CLOSED
+        if closed and (state.reopen_until is None or datetime.now(UTC) >= state.reopen_until):
+            raise self._follow_up_ended()
+        if reopen and not closed:
+            raise ServiceError(409, "not_closed", "only a closed complaint can be reopened")
+        try:
+            added = await add_customer_message(
+                await self.client(), complaint_id, text, Channel.WEB, reopen_requested=reopen, message_id=message_key
+            )
+        except ValidationError as exc:
+            raise ServiceError(422, "invalid", f"text: {exc.errors()[0]['msg']}", field="text") from exc
+        except MessageRefused as exc:
+            raise ServiceError.from_code(exc.code, str(exc)) from exc
+        except RPCError as exc:
+            if exc.status in UNAVAILABLE_CODES:  # may have been added: sending again adds it once
+                raise ServiceError(503, "message_unknown", "the message may not have been added") from exc
+            raise UNAVAILABLE from exc
+        if added.outcome is not MessageOutcome.ADDED:  # the workflow ended meanwhile (window over)
+            raise self._follow_up_ended()
+        log.info("Status page message on %s (reopen asked: %s)", complaint_id, reopen)
 
     async def rate(self, complaint_id: str, token: str, form: dict[str, str]) -> None:
         """The customer's rating, sent as the ``rate`` decision of the system actor."""
