@@ -494,8 +494,9 @@ def _pages(s: Stages) -> list[tuple[str, str]]:
         ("lan.cs", complaint(s.closed)),
         ("quang.manager", "/dashboard"), ("quang.manager", "/mails"),
         ("admin", "/admin/staff"), ("admin", "/admin/departments"), ("admin", "/admin/routing"),
-        ("admin", "/admin/sla"),
-        ("lan.cs", "/password"),
+        ("admin", "/admin/sla"), ("quang.manager", "/admin/canned-replies"),
+        ("quang.manager", "/admin/canned-replies/new"),
+        ("lan.cs", "/password"), ("lan.cs", "/public/complaints/new"),  # the customers' form too
         ("lan.cs", "/complaints/KN-ZZZZZZ"), ("minh.tech", "/mails"), ("lan.cs", "/no-such-page"),
     ]  # fmt: skip
 
