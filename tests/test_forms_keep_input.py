@@ -81,10 +81,11 @@ REFUSED_FORMS: dict[str, dict[str, str]] = {
     "reply": {"method": "phone", "message": "   "},
     "close": {"root_cause": "Modem hỏng", "lessons_learned": "  ", "preventive_action": "Kiểm tra định kỳ"},
     "reopen": {"reason": "   "},
+    "customer_message": {"text": "  ", "via": "phone", "reopen_requested": "false"},
 }
 BLANK = {"verify": "summary", "reject": "reason", "note": "text", "resolve": "cause", "escalate": "reason",
          "reroute": "reason", "decide": "department", "reply": "message", "close": "lessons_learned",
-         "reopen": "reason"}  # fmt: skip
+         "reopen": "reason", "customer_message": "text"}  # fmt: skip
 VALID: dict[str, dict[str, str]] = {
     "verify": {"summary": "Mất kết nối", "category": "technical"},
     "escalate": {"reason": "Cần thay cáp trục"},
@@ -122,7 +123,8 @@ async def _refused_keeps_input(browser: Browser, url: str, decision: str) -> Non
     )
     for field, value in form.items():
         if field != blank and value.strip() and field not in ("category", "priority", "method", "decision",
-                                                             "within_authority", "department"):  # fmt: skip
+                                                             "within_authority", "department", "via",
+                                                             "reopen_requested"):  # fmt: skip
             assert value in sent.text, (decision, field)
     assert not ENGLISH_DETAIL.search(sent.text), decision
 
@@ -139,7 +141,7 @@ async def test_every_refused_decision_form_keeps_its_input(app: FastAPI, session
         await _refused_keeps_input(cs, url, decision)
     assert (await post(cs, url, f"{url}/actions/verify", VALID["verify"])).status_code == 303
     await until_stages(sessions, {cid: "in_progress"})
-    for browser, decision in ((tech, "resolve"), (tech, "escalate"), (cs, "reroute")):
+    for browser, decision in ((tech, "resolve"), (tech, "escalate"), (cs, "reroute"), (cs, "customer_message")):
         await _refused_keeps_input(browser, url, decision)
     assert (await post(tech, url, f"{url}/actions/escalate", VALID["escalate"])).status_code == 303
     await until_stages(sessions, {cid: "escalated"})
