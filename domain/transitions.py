@@ -26,6 +26,7 @@ from domain.models import (
     Reroute,
     Resolve,
     ResolveOnSpot,
+    Satisfaction,
     SignReply,
     Verify,
 )
@@ -211,11 +212,22 @@ def check_actor(name: str, actor: Actor, state: ComplaintState, now: datetime) -
         return Refusal(RefusalCode.WRONG_STAGE, "only a complaint made in person can be resolved on the spot")
     if name == "edit_draft" and state.resolution is None:
         return Refusal(RefusalCode.WRONG_STAGE, "there is no reply draft to edit: the department has not resolved it")
-    if name == "reopen" and (state.reopen_until is None or now > state.reopen_until):
+    if name == "reopen" and not in_reopen_window(state, now):
         return Refusal(RefusalCode.REOPEN_WINDOW_CLOSED, "the reopen window of this complaint has passed")
-    if name == "rate" and state.satisfaction is not None and state.satisfaction.closed_at == state.closed_at:
+    if name == "rate" and rating_of_this_closing(state) is not None:
         return Refusal(RefusalCode.ALREADY_RATED, "this closing of the complaint has already been rated")
     return None
+
+
+def in_reopen_window(state: ComplaintState, now: datetime) -> bool:
+    """A closed complaint may still be reopened (and its workflow still runs)."""
+    return state.reopen_until is not None and now <= state.reopen_until
+
+
+def rating_of_this_closing(state: ComplaintState) -> Satisfaction | None:
+    """The customer's rating of the complaint's latest closing, if given (one per closing)."""
+    rated = state.satisfaction
+    return rated if rated is not None and rated.closed_at == state.closed_at else None
 
 
 def _in_scope(name: str, actor: Actor, state: ComplaintState) -> bool:

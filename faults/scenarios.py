@@ -17,8 +17,6 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from domain.ids import complaint_id_for
 from faults.journeys import Browser, Driver, Journey, JourneyFailed, Kind, Stats
@@ -32,6 +30,7 @@ from store import mail_inbox
 from store.engine import make_engine, make_sessionmaker
 from store.tables import OutboxMail
 from temporal_client.connection import connect
+from temporal_client.histories import workflow_exists
 
 
 @dataclass
@@ -369,7 +368,7 @@ class MailboxFaults(Scenario):
             filed = {key: t.complaint_id for key, t in taken.items() if t.outcome == "filed" and t.complaint_id}
             ctx.other_complaints += sorted(set(filed.values()))
             client = await connect(ctx.stack.settings())
-            doubled = [key for key in filed if await _exists(client, complaint_id_for(key, 1))]
+            doubled = [key for key in filed if await workflow_exists(client, complaint_id_for(key, 1))]
             ctx.problems += [f"duplicate: mail {key} filed twice" for key in doubled]
             ctx.problems += [f"lost: mail {key} not filed" for key in keys if key not in filed]
             if not await _until_mailed(sessions, sorted(set(filed.values())), self.WITHIN):
@@ -420,16 +419,6 @@ async def _until_mailed(sessions: async_sessionmaker[AsyncSession], complaint_id
                 return True
         await asyncio.sleep(0.5)
     return False
-
-
-async def _exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
 
 
 SCENARIOS: dict[str, type[Scenario]] = {

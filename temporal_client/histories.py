@@ -20,6 +20,17 @@ from store.archive import save_archive
 from store.engine import transaction
 
 
+async def workflow_exists(client: Client, workflow_id: str) -> bool:
+    """Whether the server knows a workflow of this id (running or closed, within retention)."""
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 def _payloads_in(message: Message) -> list[Payload]:
     """Every Payload inside ``message``, at any depth (repeated fields and maps included)."""
     found: list[Payload] = []

@@ -43,6 +43,7 @@ from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
 from store.tables import Complaint, InboundMail, OutboxMail
+from temporal_client.histories import workflow_exists
 from tests.conftest import Sessions
 from tests.mail_corpus import EXPECTED, corpus, our_message_id
 from tests.test_end_to_end import cuts_in, product_client
@@ -170,16 +171,6 @@ async def until_polled(client: Client, settings: Settings, count: int, timeout: 
         await asyncio.sleep(0.3)
 
 
-async def exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
-
-
 async def complaints_for(sessions: Sessions, keys: list[str]) -> dict[str, str]:
     """intake key -> complaint id, as the store has projected them (one row per complaint)."""
     async with sessions() as session:
@@ -236,10 +227,10 @@ async def test_each_message_is_filed_once_noise_never(
     for key in keys:
         assert taken[key].outcome == "filed" and taken[key].complaint_id == complaint_id_for(key)
         assert projected[key] == complaint_id_for(key)
-        assert not await exists(product, complaint_id_for(key, 1))  # never a second complaint
+        assert not await workflow_exists(product, complaint_id_for(key, 1))  # never a second complaint
     for t in noise:
         assert taken[key_of(t)].outcome == "noise"
-        assert not await exists(product, complaint_id_for(key_of(t)))
+        assert not await workflow_exists(product, complaint_id_for(key_of(t)))
     assert first.channel is Channel.EMAIL and first.customer.email == "an@example.vn"
     assert first.customer.name == "Nguyễn Văn An"
     assert "Nhân viên thái độ kém" in first.body and "<" not in first.body  # HTML made text
@@ -282,7 +273,7 @@ async def test_threads_replies_and_marks_bounces(
     # found by the pure function, by References and by the subject's tag
     assert [thread_target(parse_with_settings(raw, settings)) for raw in replies.values()] == ids
     for reply in (by_reference, by_subject):
-        assert not await exists(product, complaint_id_for(key_of(reply)))
+        assert not await workflow_exists(product, complaint_id_for(key_of(reply)))
     # in the conversation, once each (the second delivery added nothing), as the customer's mail
     for state, reply in zip(states, (by_reference, by_subject), strict=True):
         incoming = [m for m in state.messages if m.direction is Direction.IN]
@@ -355,7 +346,7 @@ async def test_a_new_uidvalidity_rescans_without_filing_twice(
     assert after.checkpoint.last_uid == 5
     assert all(row.outcome == "filed" for row in taken.values())
     for t in first + later:
-        assert not await exists(product, complaint_id_for(key_of(t), 1))
+        assert not await workflow_exists(product, complaint_id_for(key_of(t), 1))
 
 
 async def test_checkpoint_survives_continue_as_new_and_a_worker_killed_mid_batch(
@@ -415,7 +406,7 @@ async def test_checkpoint_survives_continue_as_new_and_a_worker_killed_mid_batch
     assert all(row.outcome == "filed" for row in taken.values())
     assert sorted(projected) == sorted(keys)  # one complaint each, none lost
     for key in keys:
-        assert not await exists(product, complaint_id_for(key, 1))
+        assert not await workflow_exists(product, complaint_id_for(key, 1))
     assert state.checkpoint.last_uid == len(keys)
     workflow_id = mailbox_workflow_id(dovecot.username, dovecot.host, "INBOX")
     # this test's runs only (every test's Dovecot has the same address and user)
@@ -511,7 +502,7 @@ async def test_a_poison_message_is_recorded_flagged_and_skipped(
         state = await until_polled(product, settings, 3)
     assert [taken[key_of(t)].outcome for t in (before, poison, after)] == ["filed", "poison", "filed"]
     assert taken[key_of(poison)].reason == "RuntimeError"
-    assert not await exists(product, complaint_id_for(key_of(poison)))
+    assert not await workflow_exists(product, complaint_id_for(key_of(poison)))
     assert state.checkpoint.last_uid == 3  # the mailbox went on past it
     first, failed, last = await flags(dovecot)
     assert "\\Seen" in first and "\\Seen" in last
@@ -528,7 +519,7 @@ async def test_an_oversized_message_is_refused_with_a_reply_that_says_why(
         await start_mailbox_poll(product, settings)
         taken = await until_taken(sessions, [key_of(big)])
     assert taken[key_of(big)].outcome == "oversized"
-    assert not await exists(product, complaint_id_for(key_of(big)))
+    assert not await workflow_exists(product, complaint_id_for(key_of(big)))
     replies = [m for m in catcher.messages() if m["In-Reply-To"] == key_of(big)]
     assert len(replies) == 1
     reply = replies[0]
@@ -563,7 +554,7 @@ async def test_the_imap_server_restarted_mid_batch_loses_nothing_and_moves_each_
     assert all(row.outcome == "filed" for row in taken.values())
     assert len(await until_projected(sessions, keys)) == len(keys)
     for key in keys:
-        assert not await exists(product, complaint_id_for(key, 1))
+        assert not await workflow_exists(product, complaint_id_for(key, 1))
     assert sum(state.totals.values()) == len(keys) and state.checkpoint.last_uid == len(keys)
     assert await flags(dovecot) == []  # every message moved out of the inbox, once
     assert len(await flags(dovecot, settings.imap_processed_folder)) == len(keys)
@@ -593,7 +584,7 @@ async def test_the_same_mail_by_smtp_and_by_the_mailbox_is_one_complaint(
     assert state.totals == {"filed": 2}  # the poll found them filed
     assert sorted(await complaints_for(sessions, keys)) == sorted(keys)
     for key in keys:
-        assert not await exists(product, complaint_id_for(key, 1))
+        assert not await workflow_exists(product, complaint_id_for(key, 1))
 
 
 def smtp_send(port: int, raw: bytes) -> tuple[int, bytes]:

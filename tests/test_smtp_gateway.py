@@ -22,9 +22,10 @@ from domain.vocabulary import Channel
 from intake.smtp_gateway import bound_port, serve
 from localstack.ports import free_port, wait_for_port
 from store.engine import make_engine, make_sessionmaker
+from temporal_client.histories import workflow_exists
 from tests.conftest import Sessions
 from tests.test_end_to_end import product_client
-from tests.test_mailbox_poll import ROOT, exists, key_of, mail, outcomes, smtp_send
+from tests.test_mailbox_poll import ROOT, key_of, mail, outcomes, smtp_send
 from worker import build_worker
 
 
@@ -59,7 +60,7 @@ async def test_accepts_once_filed_and_files_a_resent_message_once(
     assert (await asyncio.to_thread(smtp_send, port, raw))[0] == 250  # the relay retries: same answer
     recorded = (await outcomes(sessions, [key_of(tag)]))[key_of(tag)]
     assert (recorded.source, recorded.outcome, recorded.complaint_id) == ("smtp", "filed", cid)
-    assert not await exists(product, complaint_id_for(key_of(tag), 1))
+    assert not await workflow_exists(product, complaint_id_for(key_of(tag), 1))
 
 
 async def test_noise_is_accepted_never_filed_and_oversized_is_refused(
@@ -70,11 +71,11 @@ async def test_noise_is_accepted_never_filed_and_oversized_is_refused(
     code, _ = await asyncio.to_thread(smtp_send, port, mail(noise, headers=("Auto-Submitted: auto-replied",)))
     assert code == 250
     assert (await outcomes(sessions, [key_of(noise)]))[key_of(noise)].outcome == "noise"
-    assert not await exists(product, complaint_id_for(key_of(noise)))
+    assert not await workflow_exists(product, complaint_id_for(key_of(noise)))
     big = f"g{uuid.uuid4().hex[:12]}"
     code, answer = await asyncio.to_thread(smtp_send, port, mail(big, body="Ảnh chụp màn hình.\r\n" * 2_000))
     assert code == 552, answer
-    assert not await exists(product, complaint_id_for(key_of(big)))
+    assert not await workflow_exists(product, complaint_id_for(key_of(big)))
 
 
 async def test_answers_451_and_keeps_nothing_when_the_store_is_down(product: Client, settings: Settings) -> None:
@@ -90,7 +91,7 @@ async def test_answers_451_and_keeps_nothing_when_the_store_is_down(product: Cli
         await server.wait_closed()
         await down.dispose()
     assert code == 451
-    assert not await exists(product, complaint_id_for(key_of(tag)))
+    assert not await workflow_exists(product, complaint_id_for(key_of(tag)))
 
 
 async def test_the_gateway_process_make_run_starts(
@@ -113,7 +114,7 @@ async def test_the_gateway_process_make_run_starts(
             tag = f"g{uuid.uuid4().hex[:12]}"
             code, _ = await asyncio.to_thread(smtp_send, port, mail(tag))
             assert code == 250
-            assert await exists(product, complaint_id_for(key_of(tag)))
+            assert await workflow_exists(product, complaint_id_for(key_of(tag)))
     finally:
         gateway.send_signal(signal.SIGTERM)
         assert gateway.wait(timeout=30) == 0  # a clean stop

@@ -29,6 +29,7 @@ from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
 from domain.customer_view import CUSTOMER_REPLY_ACTIONS, CUSTOMER_STAGE, CustomerStage
 from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer, Direction, Rate, Satisfaction
+from domain.transitions import available_decisions, in_reopen_window, rating_of_this_closing
 from domain.vocabulary import Category, Channel, Language, Stage
 from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
 from intake.filing import IntakeRefused, file_complaint
@@ -241,9 +242,9 @@ class PublicService:
         return replies
 
     def _from_state(self, state: ComplaintState, replies: list[CustomerReply] | None = None) -> PublicView:
-        rated = state.satisfaction if state.satisfaction and state.satisfaction.closed_at == state.closed_at else None
+        rated = rating_of_this_closing(state)
         now = datetime.now(UTC)
-        open_window = state.reopen_until is not None and now < state.reopen_until
+        open_window = in_reopen_window(state, now)  # after it the workflow has ended: nothing more
         closed = state.stage is Stage.CLOSED
         # The customer's own words only: a call CS noted for them carries a staff name and CS's wording.
         own = [
@@ -263,7 +264,7 @@ class PublicService:
             closed_at=state.closed_at,
             reopen_until=state.reopen_until,
             satisfaction=rated if state.stage is Stage.CLOSED else None,
-            may_rate=closed and rated is None and open_window,
+            may_rate=open_window and "rate" in available_decisions(SYSTEM_ACTOR, state, now),
             messages=own,
             may_write=not closed,
             may_ask_reopen=closed and open_window and not state.reopen_requested,
@@ -289,7 +290,7 @@ class PublicService:
             raise ServiceError(422, "too_long_message", "text: too long", field="text")
         state, _ = await self._state(complaint_id)
         closed = state.stage is Stage.CLOSED
-        if closed and (state.reopen_until is None or datetime.now(UTC) >= state.reopen_until):
+        if closed and not in_reopen_window(state, datetime.now(UTC)):
             raise self._follow_up_ended()
         if reopen and not closed:
             raise ServiceError(409, "not_closed", "only a closed complaint can be reopened")
