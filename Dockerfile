@@ -16,7 +16,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # An unprivileged user owns nothing but the data directory.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /app /data/mail \
+    && mkdir -p /app /data/mail /data/attachments \
     && chown -R app:app /data
 
 WORKDIR /app

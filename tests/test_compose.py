@@ -336,6 +336,24 @@ def test_mailcatcher(services: dict[str, Any]) -> None:
     assert "COMPLAINTS_DATABASE_URL" not in _env(mailcatcher), "the mail catcher needs no database password"
 
 
+def test_every_service_that_takes_in_files_shares_one_attachment_volume(
+    compose: dict[str, Any], services: dict[str, Any]
+) -> None:
+    """The admin (staff, public form) and the worker and SMTP gateway (mail in) write attachments
+    and the admin serves them: each on its own disk would show staff a file as missing."""
+    writers = ("admin", "worker", "smtp-gateway")
+    folders = {_env(services[name])["COMPLAINTS_ATTACHMENT_DIR"] for name in writers}
+    assert len(folders) == 1, folders
+    (folder,) = folders
+    sources = {source for name in writers for source, target in _volumes(services[name]) if target == folder}
+    assert len(sources) == 1, f"{writers} must mount one volume at {folder}: {sources}"
+    (source,) = sources
+    assert not source.startswith("/") and source.split("_")[-1] in compose["volumes"], source
+    assert re.search(rf"mkdir -p [^\n]*{folder}", (ROOT / "Dockerfile").read_text()), (
+        f"the image creates {folder} (owned by the app user), so a fresh volume is writable"
+    )
+
+
 def test_third_party_images_are_pinned(services: dict[str, Any]) -> None:
     for name in SERVICES - set(APP_SERVICES):
         image = services[name]["image"]
