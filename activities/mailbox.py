@@ -11,7 +11,6 @@ skipped, so it never blocks the mailbox; the workflow then flags it for a person
 import asyncio
 import email.utils
 import hashlib
-import html
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,7 @@ from temporalio.service import RPCError
 
 from activities.mail_send import MailRejected, MailUnavailable, build_message, send_message
 from config.settings import Settings
+from correspondence.rendering import render_sender_mail
 from domain.mailbox import POISON_ATTEMPTS, FetchRequest, MailBatch, MarkRequest, TakeInRequest, TakeInResult
 from domain.steps import Activity
 from intake.imap_mailbox import ImapAccount, ImapError, ImapMailbox, ImapMessageGone
@@ -43,20 +43,6 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
     TimeoutError,
 )
 SOURCE = "imap"
-
-REFUSAL_SUBJECT = "Thư của Quý khách quá lớn / Your message is too large"
-REFUSAL_TEXT = """Kính gửi Quý khách,
-
-Thư của Quý khách ({size_mb:.1f} MB) vượt quá giới hạn {limit_mb:.0f} MB nên chưa được tiếp nhận.
-Xin vui lòng gửi lại thư nhỏ hơn (ví dụ bớt tệp đính kèm) hoặc gọi đường dây nóng {hotline}.
-
-Dear customer,
-
-Your message ({size_mb:.1f} MB) is over our {limit_mb:.0f} MB limit and was not received.
-Please send it again in a smaller message (fewer attachments, for example) or call our hotline {hotline}.
-
-{company}
-"""
 
 
 def imap_account(settings: Settings) -> ImapAccount:
@@ -173,18 +159,21 @@ class MailboxActivities:
         headers = {"Auto-Submitted": "auto-replied"}
         if message.message_id:
             headers |= {"In-Reply-To": message.message_id, "References": message.message_id}
-        text = REFUSAL_TEXT.format(
-            size_mb=message.size / 1_048_576,
-            limit_mb=settings.message_max_bytes / 1_048_576,
-            hotline=settings.hotline,
-            company=settings.company_name,
+        mail = render_sender_mail(
+            "too_large",
+            {
+                "size_mb": f"{message.size / 1_048_576:.1f}",
+                "limit_mb": f"{settings.message_max_bytes / 1_048_576:g}",
+                "hotline": settings.hotline,
+                "company_name": settings.company_name,
+            },
         )
         refusal = build_message(
             sender=settings.mail_from,
             to=[email.utils.formataddr((message.sender.name if message.sender else "", sender))],
-            subject=REFUSAL_SUBJECT,
-            text=text,
-            html=f"<pre>{html.escape(text)}</pre>",
+            subject=mail.subject,
+            text=mail.text,
+            html=mail.html,
             message_id=f"<refused.{digest}@{settings.mail_domain}>",
             headers=headers,
         )

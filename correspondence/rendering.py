@@ -266,6 +266,27 @@ def render_mail(purpose: str, language: Language, context: Mapping[str, object])
     return RenderedMail(subject=subject, text=_tidy(text), html=html)
 
 
+# Mails about no complaint (none was filed), to a sender whose language is unknown: one
+# bilingual template each, ``mail/<purpose>.txt.j2`` / ``.html.j2``.
+SENDER_PURPOSES: frozenset[str] = frozenset({"too_large"})
+
+
+def render_sender_mail(purpose: str, context: Mapping[str, object]) -> RenderedMail:
+    """Render a mail to the sender of a message that was not taken in (e.g. ``too_large``, with
+    ``size_mb`` and ``limit_mb``); company details default to the settings. The text template has
+    a ``subject`` and a ``body`` block."""
+    if purpose not in SENDER_PURPOSES:
+        raise ValueError(f"unknown sender mail {purpose!r}; expected one of {sorted(SENDER_PURPOSES)}")
+    values: dict[str, object] = _company_defaults() | dict(context)
+    env = environment()
+    text_template = env.get_template(f"mail/{purpose}.txt.j2")
+    subject = oneline("".join(text_template.blocks["subject"](text_template.new_context(values))), limit=200)
+    values["mail_subject"] = subject
+    body = "".join(text_template.blocks["body"](text_template.new_context(values)))
+    html = env.get_template(f"mail/{purpose}.html.j2").render(values)
+    return RenderedMail(subject=subject, text=_tidy(body), html=html)
+
+
 # The letter has its own greeting ("Kính gửi: Quý khách …") and closing ("Trân trọng."): a draft
 # that brings its own would print them twice.
 _GREETING = re.compile(r"^\s*(kính gửi|kính thưa|dear)\b[^\n]{0,150}\n+", re.IGNORECASE)

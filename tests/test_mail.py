@@ -20,6 +20,7 @@ from correspondence.rendering import (
     MAIL_PURPOSES,
     render_letter,
     render_mail,
+    render_sender_mail,
 )
 from domain.vocabulary import Language
 from localstack.mailcatcher import MailCatcher
@@ -237,6 +238,19 @@ def letter_context(**overrides: object) -> dict[str, object]:
     }
     values.update(overrides)
     return context(**values)
+
+
+def test_a_mail_to_a_sender_whose_message_was_not_taken_in_says_why_in_both_languages() -> None:
+    mail = render_sender_mail(
+        "too_large", {"size_mb": "26.3", "limit_mb": "25", "hotline": "1900 1234", "company_name": "A & <B>"}
+    )
+    assert mail.subject == "Thư của Quý khách quá lớn / Your message is too large"
+    assert mail.text.startswith("Kính gửi Quý khách,") and mail.subject not in mail.text
+    for words in ("(26.3 MB) vượt quá giới hạn 25 MB", "(26.3 MB) is over our 25 MB limit", "1900 1234", "A & <B>"):
+        assert words in mail.text
+    assert "A &amp; &lt;B&gt;" in mail.html and "<B>" not in mail.html
+    with pytest.raises(ValueError, match="unknown sender mail"):
+        render_sender_mail("acknowledgement", {})
 
 
 def test_letter_holds_company_case_signer_and_date() -> None:
