@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -185,6 +186,16 @@ def test_receipt_and_closing_link_the_status_page(purpose: str, language: Langua
     assert expected in mail.text and f'href="{expected}"' in mail.html
     plain = render_mail(purpose, language, context())
     assert "/public/complaints/" not in plain.text + plain.html
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_the_closing_mail_links_each_score_to_the_status_page(language: Language) -> None:
+    """Five links, 1 to 5, each opening the status page with that score chosen (one click to
+    confirm there: a GET never rates, since mail scanners open links)."""
+    link = f"https://cskh.luarong.vn/public/complaints/{CASE}/tok3n-Abc_123"
+    mail = render_mail("closing", language, context(status_url=link))
+    scores = re.findall(rf'href="{re.escape(link)}\?score=(\d)#rate"', mail.html)
+    assert scores == ["1", "2", "3", "4", "5"]
 
 
 def test_internal_mails_address_staff_and_link_the_case() -> None:

@@ -288,6 +288,11 @@ async def test_rating_once_per_closing_and_staff_see_it(app: FastAPI, sessions: 
 
     page = await customer.http.get(path)
     assert 'data-customer-stage="closed"' in page.text and 'id="rate"' in page.text and "Đã kết thúc" in page.text
+    assert not _chosen_scores(page.text)
+    # A score link of the closing mail: that score chosen, nothing recorded until the customer sends it.
+    chosen = await customer.http.get(f"{path}?score=4")
+    assert _chosen_scores(chosen.text) == ["4"] and "data-rated" not in chosen.text
+    assert not _chosen_scores((await customer.http.get(f"{path}?score=9")).text)
     refused = await customer.http.post(f"{path}/rate", data={"score": "9"})
     assert refused.status_code == 422 and "chọn mức từ 1 đến 5" in refused.text
     too_long = await customer.http.post(f"{path}/rate", data={"score": "4", "comment": "x" * 2_001})
@@ -314,6 +319,10 @@ async def test_rating_once_per_closing_and_staff_see_it(app: FastAPI, sessions: 
     staff = await Browser(app).login("lan.cs")
     complaint_page = await staff.get(f"/complaints/{complaint_id}")
     assert 'data-satisfaction="4"' in complaint_page.text and "Nhân viên nhiệt tình" in complaint_page.text
+
+
+def _chosen_scores(page: str) -> list[str]:
+    return re.findall(r'name="score" value="(\d)" required checked', page)
 
 
 async def test_links_are_revoked_by_staff_and_on_anonymisation(app: FastAPI, sessions: Sessions) -> None:  # noqa: F811

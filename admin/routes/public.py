@@ -201,7 +201,14 @@ async def status_page(request: Request, complaint_id: str, token: str, service: 
     # After the form (the case id, what happens next), the rating (thanks), a message or a
     # reopen request (received): a notice on top.
     notice = next((n for n in NOTICES if request.query_params.get(n)), None)
-    return _status(request, lang, 200, view, notice=notice)
+    # The closing mail links each score (?score=N): the page opens with it chosen, and the customer
+    # confirms with one click. A GET never rates: mail scanners open every link in a mail.
+    score = request.query_params.get("score", "")
+    values = {"score": score} if view.may_rate and score in SCORES else {}
+    return _status(request, lang, 200, view, notice=notice, values=values)
+
+
+SCORES = frozenset(str(n) for n in range(1, 6))
 
 
 NOTICES = ("filed", "rated", "sent", "reopen_asked")
