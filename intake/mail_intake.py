@@ -16,7 +16,9 @@ A mail's attachments are kept (store.attachments: encrypted under the complaint'
 size-limited): those of a reply on its ``customer_message``, those of a new complaint on a
 ``customer_message`` added right after filing (the intake model carries no files), idempotent by
 ``<intake key>:attachments``. A file not on the allow-list or over the limit is left out (the mail
-is still taken in) and counted in the log; the full mail is not kept elsewhere.
+is still taken in) and counted in the log; the full mail is not kept elsewhere. A text longer than
+the workflow state takes (COMPLAINTS_MESSAGE_TEXT_MAX_BYTES) is shortened there and kept whole as a
+``.txt`` attachment (intake.long_text), never cut and dropped.
 
 The outcome is recorded in ``mail_inbox`` (store.mail_inbox) after the action: a message seen
 again (a retry, the other way in, a rescan after UIDVALIDITY changed) gets the recorded
