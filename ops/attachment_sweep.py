@@ -14,7 +14,9 @@ A file goes only when all of these hold:
   content is saved again, so a file about to be referenced again is young again;
 - the complaint's row in the store (its projected state) does not reference it;
 - when a Temporal client is given, the workflow's own state does not either (the projection may
-  lag behind the workflow); if the workflow cannot be asked, the complaint's files are kept.
+  lag behind the workflow); if the workflow cannot be asked, the complaint's files are kept. An
+  anonymised complaint's row is final: its files are meant to be gone (erasure removes its
+  folder; this catches a removal that did not happen).
 
 Before deleting, the file is renamed aside and its time looked at again, so a save that touched
 it in between wins (the rename is atomic; a save after it writes the file anew).
@@ -90,9 +92,20 @@ def _hashes(state: ComplaintState) -> set[str]:
     return {a.sha256 for m in state.messages for a in m.attachments}
 
 
-async def _row_references(sessions: async_sessionmaker[AsyncSession], complaint_id: str) -> set[str]:
+async def _row_references(sessions: async_sessionmaker[AsyncSession], complaint_id: str) -> tuple[set[str], bool]:
+    """The hashes the complaint's row references, and whether it was anonymised (its files are
+    unreadable and meant to be gone, whatever the workflow's history still names)."""
     async with sessions() as session:
-        document = await session.scalar(select(Complaint.state).where(Complaint.id == complaint_id))
+        found = (
+            await session.execute(select(Complaint.state, Complaint.anonymised_at).where(Complaint.id == complaint_id))
+        ).first()
+    if found is None:
+        return set(), False
+    document, anonymised_at = found
+    return _referenced(document), anonymised_at is not None
+
+
+def _referenced(document: object) -> set[str]:
     if not document:
         return set()
     messages = document.get("messages") if isinstance(document, dict) else None
@@ -175,9 +188,9 @@ async def sweep_attachments(
         if not old:
             continue
         complaint_id = folder.name
-        referenced = await _row_references(sessions, complaint_id)
+        referenced, anonymised = await _row_references(sessions, complaint_id)
         candidates = [f for f in old if _hash_of(f.path) not in referenced]
-        if client is not None and any(_hash_of(f.path) for f in candidates):
+        if client is not None and not anonymised and any(_hash_of(f.path) for f in candidates):
             in_workflow = await _workflow_references(client, complaint_id)
             if in_workflow is None:
                 result.kept_unsure += len(candidates)
