@@ -5,6 +5,7 @@ python starter.py status KN-7F3K9Q
 python starter.py import complaints.csv     # or .json; re-running files nothing twice
 python starter.py reconcile [--dry-run]      # compare the store with the workflows; repair the store
 python starter.py archive                    # archive closed runs' histories the completion path missed
+python starter.py sweep-attachments          # remove attachment files no message references (the worker also does)
 python starter.py export KN-7F3K9Q [--out F]  # the complaint's full record, history decrypted, as JSON
 python starter.py verify-log [KN-7F3K9Q ...]  # the log's hash chain and its agreement with the archive
 python starter.py decide KN-7F3K9Q note --as lan.cs --input '{"text": "..."}'  # as an active account
@@ -55,6 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reconcile", help="compare every complaint in the store with its workflow; repair the store")
     r.add_argument("--dry-run", action="store_true", help="report only")
     sub.add_parser("archive", help="archive the histories of closed runs not archived yet")
+    sub.add_parser("sweep-attachments", help="remove attachment files no message references, past the grace")
     e = sub.add_parser("export", help="a complaint's full record (store, log, decrypted history) as JSON")
     e.add_argument("complaint_id")
     e.add_argument("--out", type=Path, help="write to this file instead of standard output")

@@ -20,6 +20,7 @@ from activities.mailbox import MailboxActivities
 from config.settings import Settings, get_settings, private_umask
 from intake.mailbox_poll import start_mailbox_poll
 from ops.archive_sweep import sweep
+from ops.attachment_sweep import sweep_attachments
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from temporal_client.connection import connect
@@ -87,6 +88,19 @@ async def archive_sweeper(client: Client, settings: Settings, sessions: async_se
         await asyncio.sleep(settings.archive_sweep_interval.total_seconds())
 
 
+async def attachment_sweeper(client: Client, settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Removes attachment files no message references once past the grace (ops.attachment_sweep);
+    idempotent and safe beside another replica's sweep of the same shared folder."""
+    while True:
+        try:
+            await sweep_attachments(
+                settings.effective_attachment_dir, sessions, settings.attachment_sweep_grace, client=client
+            )
+        except Exception:  # the next round tries again; the sweeper must not take the worker down
+            log.exception("Attachment sweep failed")
+        await asyncio.sleep(settings.attachment_sweep_interval.total_seconds())
+
+
 async def main() -> None:
     private_umask()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -110,10 +124,12 @@ async def main() -> None:
     )
     async with worker:
         sweeper = asyncio.create_task(archive_sweeper(client, settings, sessions))
+        files_sweeper = asyncio.create_task(attachment_sweeper(client, settings, sessions))
         if await start_mailbox_poll(client, settings) is not None:
             log.info("Polling the mailbox %s/%s", settings.imap_host, settings.imap_folder)
         await stop.wait()
         sweeper.cancel()
+        files_sweeper.cancel()
         log.info("Shutting down: finishing running activities")
     await mailbox.close()
     await engine.dispose()

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     # complaint; empty: data_dir/attachments. Each file at most attachment_max_bytes.
     attachment_dir: Path | None = None
     attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
+    # A file no message references is removed once older than the grace (an in-flight request
+    # writes its file before the decision that references it); the sweep runs in every worker.
+    attachment_sweep_grace: timedelta = Field(timedelta(hours=24), gt=timedelta(0))
+    attachment_sweep_interval: timedelta = Field(timedelta(hours=6), gt=timedelta(0))
+    # A customer's text (a mail, a livechat message, a webhook's body) over this many bytes of
+    # UTF-8 keeps its beginning in the workflow state and its full text as a .txt attachment.
+    message_text_max_bytes: int = Field(64 * 1024, ge=4096)
 
     # SLA policy (ISO 8601 durations; seconds work too, to watch the timers live)
     sla_resolution: timedelta = timedelta(days=20)

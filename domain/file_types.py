@@ -50,6 +50,9 @@ AMR = FileType("audio/amr", ("amr",))
 ALLOWED: tuple[FileType, ...] = (PNG, JPEG, GIF, WEBP, HEIC, PDF, DOC, DOCX, XLSX, PPTX, ODT, ODS, ODP, RTF,
                                  MP3, WAV, OGG, FLAC, M4A, AMR)  # fmt: skip
 BY_CONTENT_TYPE = {t.content_type: t for t in ALLOWED}
+# Not on the allow-list (never taken from an upload, never sniffed): the full text of a customer's
+# message too long for the workflow state, written by us (intake.long_text), served as text.
+TEXT = FileType("text/plain", ("txt",))
 
 _OOXML = {"word/": DOCX, "xl/": XLSX, "ppt/": PPTX}
 _ODF = {ODT.content_type: ODT, ODS.content_type: ODS, ODP.content_type: ODP}

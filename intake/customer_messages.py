@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -20,6 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import SYSTEM_ACTOR, AttachmentRef, ComplaintState, CustomerMessage
 from domain.vocabulary import Channel
+
+if TYPE_CHECKING:
+    from intake.long_text import LongText
 
 DECISION = "customer_message"
 
@@ -65,12 +69,21 @@ async def add_customer_message(
     reopen_requested: bool = False,
     message_id: str | None = None,
     attachments: Sequence[AttachmentRef] = (),
+    long_text: "LongText | None" = None,
 ) -> MessageAdded:
     """Add the customer's ``text`` (arrived ``via``) to complaint ``complaint_id``.
+
+    With ``long_text`` (every channel of the product passes it), a text over its limit is
+    shortened and its full text stored as the message's first file (intake.long_text), before
+    anything reaches Temporal.
 
     Raises ``pydantic.ValidationError`` for a payload the model refuses (empty text, too long),
     ``MessageRefused`` if the workflow refuses it, and ``RPCError`` if Temporal is unreachable
     (nothing, or the whole message, was applied: calling again with the same ``message_id`` is safe)."""
+    if long_text is not None:
+        text, full = await long_text.message(complaint_id, text)
+        if full is not None:
+            attachments = [full, *(a for a in attachments if a.sha256 != full.sha256)]
     payload = CustomerMessage(
         actor=SYSTEM_ACTOR,
         text=text,

@@ -16,7 +16,9 @@ A mail's attachments are kept (store.attachments: encrypted under the complaint'
 size-limited): those of a reply on its ``customer_message``, those of a new complaint on a
 ``customer_message`` added right after filing (the intake model carries no files), idempotent by
 ``<intake key>:attachments``. A file not on the allow-list or over the limit is left out (the mail
-is still taken in) and counted in the log; the full mail is not kept elsewhere.
+is still taken in) and counted in the log; the full mail is not kept elsewhere. A text longer than
+the workflow state takes (COMPLAINTS_MESSAGE_TEXT_MAX_BYTES) is shortened there and kept whole as a
+``.txt`` attachment (intake.long_text), never cut and dropped.
 
 The outcome is recorded in ``mail_inbox`` (store.mail_inbox) after the action: a message seen
 again (a retry, the other way in, a rescan after UIDVALIDITY changed) gets the recorded
@@ -38,7 +40,8 @@ from config.settings import Settings
 from domain.models import AttachmentRef, ComplaintIntake, Customer
 from domain.vocabulary import Channel
 from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
-from intake.filing import MAX_BACKDATE, IntakeRefused, file_complaint
+from intake.filing import MAX_BACKDATE, IntakeRefused
+from intake.long_text import LongText
 from intake.mail_message import MailKind, MailMessage, parse_with_settings
 from store import mail_inbox
 from store.attachments import AttachmentRefused, AttachmentStore
@@ -47,11 +50,10 @@ from store.engine import transaction
 log = logging.getLogger(__name__)
 
 MAX_SUBJECT = 200
-MAX_BODY = 10_000  # a complaint's text
-MAX_MESSAGE = 50_000  # a customer message's text
 EMPTY_BODY = "(Thư không có nội dung)"  # the complaint's text must not be empty
 FILES_TEXT = "(Tệp đính kèm theo thư của khách hàng)"  # the message that carries a new complaint's files
-MAX_FILES = 20  # domain.models.CustomerMessage.attachments
+# domain.models.CustomerMessage.attachments allows 20: one is kept for a long mail's full text
+MAX_FILES = 19
 
 
 class Outcome(StrEnum):
@@ -94,14 +96,17 @@ def received_at(message: MailMessage, now: datetime) -> datetime:
     return date.astimezone(UTC)
 
 
-def complaint_intake(message: MailMessage, now: datetime) -> ComplaintIntake:
-    """The complaint a new mail files. Raises ValidationError when the sender is unusable."""
+def mail_text(message: MailMessage) -> str:
+    """What the customer wrote, in full (intake.long_text shortens it for the workflow)."""
+    return (message.text or message.subject).strip() or EMPTY_BODY
+
+
+def complaint_intake(message: MailMessage, now: datetime, body: str) -> ComplaintIntake:
+    """The complaint a new mail files, with ``body`` as its text (the mail's, shortened to what a
+    complaint's text may be). Raises ValidationError when the sender is unusable."""
     sender = message.sender
     address = sender.address if sender else ""
     name = (sender.name if sender and sender.name else address.partition("@")[0]).strip()[:MAX_SUBJECT]
-    body = (message.text or message.subject).strip() or EMPTY_BODY
-    if len(body) > MAX_BODY:  # the complaint's text bound; the full message stays in the mailbox
-        body = body[: MAX_BODY - 1].rstrip() + "…"
     return ComplaintIntake(
         channel=Channel.EMAIL,
         customer=Customer(name=name or address, email=address or None),
@@ -116,6 +121,7 @@ class MailIntake:
     def __init__(self, client: Client, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.client, self.sessions, self.settings = client, sessions, settings
         self.attachments = AttachmentStore.of(settings, sessions)
+        self.long_text = LongText.of(settings, self.attachments)
 
     def parse(self, raw: bytes) -> MailMessage:
         return parse_with_settings(raw, self.settings)
@@ -168,11 +174,11 @@ class MailIntake:
         intake key: intake.customer_messages). A complaint that does not exist, or whose
         follow-up has ended, gets the mail as a new complaint, so the customer's words are
         never dropped."""
-        text = (message.text or message.subject).strip() or EMPTY_BODY
         try:
             refs = await self._keep_files(complaint_id, message)
-            added = await add_customer_message(self.client, complaint_id, text[:MAX_MESSAGE], Channel.EMAIL,
-                                               message_id=message.intake_key, attachments=refs)  # fmt: skip
+            added = await add_customer_message(self.client, complaint_id, mail_text(message), Channel.EMAIL,
+                                               message_id=message.intake_key, attachments=refs,
+                                               long_text=self.long_text)  # fmt: skip
         except MessageRefused as refused:
             log.warning("%s: %s refused the customer message (%s); filed as a new complaint",
                         key_ref(message.intake_key), complaint_id, refused.code)  # fmt: skip
@@ -184,12 +190,12 @@ class MailIntake:
     async def _file(self, message: MailMessage, reason: str) -> tuple[Outcome, str | None, str]:
         now = datetime.now(UTC)
         try:
-            intake = complaint_intake(message, now)
+            filed = await self.long_text.file(
+                self.client, self.settings, lambda body: complaint_intake(message, now, body), mail_text(message)
+            )
         except ValidationError as exc:
             field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "intake"
             return Outcome.REFUSED, None, f"invalid_{field}"
-        try:
-            filed = await file_complaint(self.client, self.settings, intake)
         except IntakeRefused as exc:
             return Outcome.REFUSED, None, f"invalid_{exc.field}"
         refs = await self._keep_files(filed.complaint_id, message)

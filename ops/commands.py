@@ -11,6 +11,7 @@ from temporalio.client import Client
 from config.settings import Settings
 from encryption.payload_codec import PayloadKeyError, parse_keys
 from ops.archive_sweep import sweep
+from ops.attachment_sweep import sweep_attachments
 from ops.decide import decide, report
 from ops.export import NotFound, export_complaint
 from ops.reconcile import reconcile
@@ -20,7 +21,7 @@ from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
 from temporal_client.connection import connect, data_converter
 
-STORE_COMMANDS = ("reconcile", "archive", "export", "verify-log", "decide", "rotate-keys")
+STORE_COMMANDS = ("reconcile", "archive", "export", "verify-log", "decide", "rotate-keys", "sweep-attachments")
 
 
 async def _reconcile(client: Client, sessions: async_sessionmaker[AsyncSession], task_queue: str, dry_run: bool) -> int:
@@ -112,6 +113,15 @@ async def store_command(args: argparse.Namespace, settings: Settings) -> int:
         assert client is not None
         if args.command == "decide":
             return report(await decide(client, sessions, args.complaint_id, args.decision, args.username, args.input))
+        if args.command == "sweep-attachments":
+            swept = await sweep_attachments(
+                settings.effective_attachment_dir, sessions, settings.attachment_sweep_grace, client=client
+            )
+            print(
+                f"sweep-attachments: {swept.files} files, {swept.referenced} referenced, {swept.young} within the "
+                f"grace, {swept.kept_unsure} kept (workflow not readable), {swept.removed} removed"
+            )
+            return 0
         if args.command == "archive":
             result = await sweep(client, sessions, settings.task_queue)
             print(f"{result.closed} closed runs, {result.archived} archived now, {result.failed} failed")

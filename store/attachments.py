@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from config.settings import Settings
-from domain.file_types import BY_CONTENT_TYPE, FileType, sniff
+from domain.file_types import BY_CONTENT_TYPE, TEXT, FileType, sniff
 from domain.ids import is_complaint_id
 from domain.models import AttachmentRef
 from encryption.payload_codec import DATA_KEY_ID, DataKeys, parse_keys
@@ -144,7 +144,15 @@ class AttachmentStore:
 
     async def save(self, complaint_id: str, data: bytes, name: str) -> AttachmentRef:
         """Check, encrypt and store one file; the reference the workflow keeps."""
-        kind = check(data, name, self.max_bytes)
+        return await self._store(complaint_id, data, name, check(data, name, self.max_bytes))
+
+    async def save_text(self, complaint_id: str, text: str, name: str) -> AttachmentRef:
+        """Store a text we wrote ourselves (a customer's full message, intake.long_text) as UTF-8
+        ``text/plain``: not an upload, so neither sniffed nor held to the per-file limit (the
+        mail or request it came in was already held to its own)."""
+        return await self._store(complaint_id, text.encode(), name, TEXT)
+
+    async def _store(self, complaint_id: str, data: bytes, name: str, kind: FileType) -> AttachmentRef:
         sha256 = hashlib.sha256(data).hexdigest()
         path = self._path(complaint_id, sha256)
         kid, key = await self._key(complaint_id)
@@ -185,11 +193,12 @@ class AttachmentStore:
             data = AESGCM(key).decrypt(nonce, raw[start + kid_len + NONCE_BYTES :], _aad(complaint_id, ref.sha256, kid))
         except InvalidTag:
             raise AttachmentRefused(MISSING) from None
-        # Re-sniffed, not taken from the ref: what is served is what the bytes are.
-        kind = sniff(data)
+        # Re-sniffed, not taken from the ref: what is served is what the bytes are. Our own text
+        # files are served as text only while they are UTF-8 text.
+        kind = (TEXT if _utf8(data) else None) if ref.content_type == TEXT.content_type else sniff(data)
         if kind is None or hashlib.sha256(data).hexdigest() != ref.sha256:
             raise AttachmentRefused(MISSING)
-        return Opened(ref, data, BY_CONTENT_TYPE[kind.content_type])
+        return Opened(ref, data, kind if kind is TEXT else BY_CONTENT_TYPE[kind.content_type])
 
     def purge(self, complaint_id: str) -> int:
         return purge(self.root, complaint_id)
@@ -212,9 +221,23 @@ def _aad(complaint_id: str, sha256: str, kid: str) -> bytes:
     return f"attachment|{complaint_id}|{sha256}|{kid}".encode()
 
 
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _write(path: Path, blob: bytes) -> None:
-    if path.exists():
-        return  # content-addressed: the same file is already here
+    try:
+        # Content-addressed: the same file is already here. Touched, so that a file the sweep
+        # (ops.attachment_sweep) found unreferenced and old is young again now that a new
+        # message is about to reference it.
+        os.utime(path)
+        return
+    except FileNotFoundError:
+        pass
     path.parent.mkdir(parents=True, exist_ok=True)
     # Written beside and renamed: a reader never sees half a file, a crash leaves only a temp file.
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")

@@ -18,6 +18,8 @@ from admin.services.webhooks import sign
 from config.settings import Settings
 from domain.models import ComplaintState, Direction
 from intake.filing import complaint_state
+from intake.long_text import BODY_MAX_CHARS, MARKER
+from store.attachments import AttachmentStore
 from tests.conftest import CONVERTER, Sessions, binary
 from tests.journey import running_worker
 
@@ -186,10 +188,27 @@ async def test_chatwoot_refusals(hooks: Hooks) -> None:
     assert (no_inbox.status_code, no_inbox.json()["field"]) == (422, "inbox_id")
     no_conversation = await hooks.chatwoot(message_event(conv, 1, "x") | {"conversation": "12"})
     assert (no_conversation.status_code, no_conversation.json()["field"]) == (422, "conversation")
-    too_long = await hooks.chatwoot(message_event(conv, 2, "x" * 10_001))
-    assert (too_long.status_code, too_long.json()["field"]) == (422, "body"), too_long.text
     too_large = await hooks.chatwoot(message_event(conv, 3, "x" * 300_000))
     assert (too_large.status_code, too_large.json()["error"]) == (413, "too_large")
+
+
+async def test_a_livechat_message_longer_than_a_complaints_text_is_filed_with_its_full_text(
+    hooks: Hooks, settings: Settings, sessions: Sessions
+) -> None:
+    # Over a complaint's 10,000 characters (it used to be refused with 422, and Chatwoot does not
+    # send it again: the complaint was lost). Now filed, its full text kept as the .txt file.
+    text = "Tôi bị trừ tiền hai lần cho cùng một gói cước. " * 400  # 18,800 characters
+    filed = await hooks.chatwoot(message_event(conversation(new_ids()[0], ["khieu-nai"]), 2, text))
+    assert (filed.status_code, filed.json()["outcome"]) == (200, "filed"), filed.text
+    cid = filed.json()["complaint_id"]
+    state = await hooks.state(cid)
+    assert state.body.endswith(MARKER) and len(state.body) <= BODY_MAX_CHARS
+    texts = [a for m in state.messages for a in m.attachments if a.content_type == "text/plain"]
+    assert texts and len({a.sha256 for a in texts}) == 1  # the body's and the message's: one file
+    opened = await AttachmentStore.of(settings, sessions).open(cid, texts[0])
+    assert opened.data.decode() == text.strip()
+    [message] = [m for m in state.messages if m.message_id == "chatwoot:message:2"]
+    assert message.text == text.strip(), "a message's own bound (50,000 characters) is not reached"
 
 
 # -- the generic signed intake --------------------------------------------------------------------

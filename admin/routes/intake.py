@@ -17,7 +17,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Error} for code in (4
 
 
 def get_webhooks(request: Request, session: SessionDep, settings: SettingsDep) -> WebhookService:
-    return WebhookService(session, request.app.state.temporal, settings)
+    return WebhookService(session, request.app.state.temporal, settings, request.app.state.attachments)
 
 
 WebhooksDep = Annotated[WebhookService, Depends(get_webhooks)]

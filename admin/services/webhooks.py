@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,8 +29,10 @@ from config.settings import Settings
 from domain.models import ComplaintIntake, Customer
 from domain.vocabulary import Channel
 from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
-from intake.filing import IntakeRefused, file_complaint
+from intake.filing import IntakeRefused
+from intake.long_text import LongText
 from store import webhook_deliveries
+from store.attachments import AttachmentStore
 
 log = logging.getLogger("admin.webhooks")
 # The sender's retry is safe: the same ids file and add nothing twice.
@@ -38,7 +41,9 @@ FILING_UNKNOWN = ServiceError(
     "outcome_unknown",
     "the workflow service went away while filing; send the event again (it is never filed twice)",
 )
-MAX_BODY = 256 * 1024  # a complaint's text is at most 10,000 characters: the rest is envelope
+# A longer text than the workflow state takes is shortened there, its full text kept as a file
+# (intake.long_text); this bounds the request itself.
+MAX_BODY = 256 * 1024
 SIGNATURE_PREFIX = "sha256="
 
 
@@ -107,8 +112,9 @@ class Outcome:
 
 
 class WebhookService:
-    def __init__(self, session: AsyncSession, client: Any, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, client: Any, settings: Settings, files: AttachmentStore) -> None:
         self.session, self._client, self.settings = session, client, settings
+        self.long_text = LongText.of(settings, files)
 
     async def client(self) -> Client:
         client: Client = await self._client()
@@ -133,13 +139,10 @@ class WebhookService:
             if isinstance(request, WebhookMessage):
                 return await self._add(request.complaint_id, request.text, request.via, request.message_id,
                                        reopen_requested=request.reopen_requested)  # fmt: skip
-            try:
-                intake = ComplaintIntake(
-                    **request.model_dump(exclude={"external_id"}), intake_key=f"webhook:{request.external_id}"
-                )
-            except ValidationError as exc:
-                raise ServiceError.invalid(exc) from exc
-            return await self._file(intake, "webhook")
+            fields = request.model_dump(exclude={"external_id", "body"})
+            key = f"webhook:{request.external_id}"
+            return await self._file(lambda body: ComplaintIntake(**fields, body=body, intake_key=key),
+                                    request.body, "webhook")  # fmt: skip
 
     # -- Chatwoot -----------------------------------------------------------------------------
 
@@ -182,17 +185,13 @@ class WebhookService:
         # Display ids count per account: with the inbox (a global id) the key names one conversation.
         key = f"chatwoot:inbox:{inbox_id}:conversation:{conversation_id}"
         text = _text(message)
-        try:
-            intake = ComplaintIntake(
-                channel=Channel.LIVECHAT,
-                customer=_customer(conversation, conversation_id),
-                subject=f"Livechat #{conversation_id}",
-                body=text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).",
-                intake_key=key,
-            )
-        except ValidationError as exc:  # a message over the length a complaint's text may have
-            raise ServiceError.invalid(exc) from exc
-        filed = await self._file(intake, "chatwoot")
+        customer = _customer(conversation, conversation_id)
+        filed = await self._file(
+            lambda body: ComplaintIntake(channel=Channel.LIVECHAT, customer=customer,
+                                         subject=f"Livechat #{conversation_id}", body=body, intake_key=key),
+            text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).",
+            "chatwoot",
+        )  # fmt: skip
         if message is None or not text:
             return filed
         # Every message of the customer is threaded under its Chatwoot id (the first one is also
@@ -213,11 +212,17 @@ class WebhookService:
     def _claimed(self, signature: str) -> "_Claim":
         return _Claim(self.session, signature, self.settings.webhook_max_age * 2)
 
-    async def _file(self, intake: ComplaintIntake, source: str) -> Outcome:
+    async def _file(self, intake_of: Callable[[str], ComplaintIntake], body: str, source: str) -> Outcome:
+        """File ``intake_of(text)``; a body longer than the workflow state takes is filed shortened,
+        its full text following as the complaint's first message (intake.long_text)."""
         try:
-            filed = await file_complaint(await self.client(), self.settings, intake)
+            filed = await self.long_text.file(await self.client(), self.settings, intake_of, body)
+        except ValidationError as exc:
+            raise ServiceError.invalid(exc) from exc
         except IntakeRefused as exc:
             raise ServiceError(422, "invalid", str(exc), field=exc.field) from exc
+        except MessageRefused as exc:  # the full text's message, on the complaint just filed
+            raise ServiceError.from_code(exc.code, str(exc)) from exc
         except RPCError as exc:
             raise (FILING_UNKNOWN if exc.status in UNAVAILABLE_CODES else UNAVAILABLE) from exc
         log.info("Webhook (%s) filed %s (new: %s)", source, filed.complaint_id, filed.created)
@@ -228,7 +233,13 @@ class WebhookService:
     ) -> Outcome:
         try:
             added = await add_customer_message(
-                await self.client(), complaint_id, text, via, reopen_requested=reopen_requested, message_id=message_id
+                await self.client(),
+                complaint_id,
+                text,
+                via,
+                reopen_requested=reopen_requested,
+                message_id=message_id,
+                long_text=self.long_text,
             )
         except ValidationError as exc:
             raise ServiceError.invalid(exc) from exc
