@@ -151,7 +151,11 @@ ON_SPOT_NEEDS_A_CATEGORY = "resolve-on-spot-needs-a-category"
 LATER_RULES = frozenset({REPLY_NEEDS_AN_ADDRESS, ON_SPOT_NEEDS_A_CATEGORY})
 # Decisions added once runs had been recorded, by the patch id that gates their signals: a
 # worker without the decision buffers such a signal unhandled, and the run must replay so.
-LATER_DECISIONS: dict[str, str] = {"edit_draft": "edit-draft-decision"}
+LATER_DECISIONS: dict[str, str] = {
+    "edit_draft": "edit-draft-decision",
+    "customer_message": "customer-message-decision",
+    "rate": "rate-decision",
+}
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from domain.models import (
     Assign,
     CustomerMessage,
     Decide,
+    Direction,
     EditDraft,
     Rate,
     Reject,
@@ -46,6 +47,7 @@ from tests import journey as journey_helpers
 from tests.conftest import binary
 from tests.journey import BILLING, BILLING_SUP, CS, MANAGER, TECH, TECH_SUP, decide, intake, running_worker, start
 from tests.stages import CLOSE, CUSTOMER_MESSAGE, REPLY, RESOLVE, VERIFY, at_stage
+from tests.workflow_before_customer_side import WithoutCustomerSide
 from tests.workflow_before_edit_draft import WithoutEditDraft
 from worker import SANDBOX
 
@@ -274,6 +276,31 @@ async def edit_draft_signalled_before_the_decision(
         await engine.dispose()
 
 
+async def customer_side_signalled_before_the_decisions(
+    env: WorkflowEnvironment, client: Client, settings: Settings
+) -> WorkflowHandle[Any, Any]:
+    """Recorded by a worker from before ``customer_message`` and ``rate`` (the workflow without
+    their handlers, on a queue of its own): both signals stay unhandled. Today's code must replay
+    the run so (domain.transitions.LATER_DECISIONS' patches)."""
+    before = settings.model_copy(update={"task_queue": f"{settings.task_queue}-before-customer-side"})
+    engine = make_engine(settings.database_url)
+    activities = ComplaintActivities(make_sessionmaker(engine), before)
+    try:
+        async with Worker(client, task_queue=before.task_queue, workflows=[WithoutCustomerSide],
+                          activities=activities.all(), workflow_runner=SANDBOX):  # fmt: skip
+            handle = await at_stage(client, before, Stage.CLOSED)
+            await handle.signal("customer_message", CUSTOMER_MESSAGE)
+            await handle.signal("rate", Rate(actor=SYSTEM_ACTOR, score=1, comment="Không bao giờ được áp dụng"))
+            await asyncio.sleep(1)
+            state = await decide(handle, "reopen", Reopen(actor=CS, reason="Khách gọi hotline"))
+            incoming = [m for m in state.messages if m.direction is Direction.IN]
+            assert not incoming and state.satisfaction is None, "the old worker applied a signal"
+            await asyncio.sleep(1)  # let background deliveries finish into the history
+            return handle
+    finally:
+        await engine.dispose()
+
+
 async def rated(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
     """The customer's rating (issue 14): rated once (a second rating of that closing, sent as a
     signal, refused in the workflow), then reopened, closed again and rated again."""
@@ -309,6 +336,7 @@ JOURNEYS: dict[str, Journey] = {
         draft_edited,
         edit_draft_signalled_before_the_decision,
         rated,
+        customer_side_signalled_before_the_decisions,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search
