@@ -284,7 +284,7 @@ async def _write(request: Request, complaint_id: str, token: str, service: Publi
         if files and not text.strip():  # a file alone is information: its message says what came
             text = i18n.gettext(lang, FILES_ONLY)
         await service.write(complaint_id, token, text, message_key(stamp), reopen=reopen,
-                            files=files, store=_attachments(request))  # fmt: skip
+                            store=_attachments(request), files=files)  # fmt: skip
     except ServiceError as refused:
         if refused.status != 422 or refused.code == "too_long":
             return _error(request, lang, refused)

@@ -291,18 +291,17 @@ class PublicService:
         message_key: str,
         *,
         reopen: bool,
+        store: AttachmentStore,
         files: Sequence[tuple[str, bytes]] = (),
-        store: AttachmentStore | None = None,
     ) -> None:
         """The customer's message (``reopen``: a request to reopen, with its reason), added once
         per ``message_key`` (the page form's nonce) as a ``customer_message`` via the web, with
-        ``files`` (name, bytes; checked by the caller) stored in ``store`` and carried as refs."""
+        ``files`` (name, bytes) checked, stored in ``store`` and carried as refs (a refused file:
+        422 on ``attachments``, nothing stored or added)."""
         await self._authorised(complaint_id, token)
         text = text.strip()
         if not text:
             raise ServiceError(422, "invalid", "text: empty", field="text")
-        if files and store is None:
-            raise ValueError("files need the attachment store")
         if len(text) > MAX_MESSAGE:
             raise ServiceError(422, "too_long_message", "text: too long", field="text")
         state, _ = await self._state(complaint_id)
@@ -314,7 +313,7 @@ class PublicService:
         try:
             # Stored before the message that names them (content-addressed: a form sent twice
             # stores each file once); the message id keeps the message, and so its files, single.
-            refs = await store.save_all(complaint_id, files) if store is not None and files else []
+            refs = await store.save_all(complaint_id, files)
         except AttachmentRefused as refused:
             raise ServiceError(422, "attachment_refused", str(refused), field="attachments",
                                page=(refused.msgid, refused.params)) from None  # fmt: skip
