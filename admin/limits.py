@@ -24,7 +24,9 @@ FIELD_LIMITS: dict[str, int] = {
     "next": 2_000,  # a path on this site
 }
 TOO_LARGE = "The form is too large to be sent."
-UPLOAD_PATHS = re.compile(r"^(/complaints/[^/]+/actions/customer_message|/public/complaints/new)$")
+UPLOAD_PATHS = re.compile(
+    r"^(/complaints/[^/]+/actions/customer_message|/public/complaints/new|/public/complaints/[^/]+/[^/]+/messages)$"
+)
 UPLOAD_OVERHEAD = 1024 * 1024  # the form's other fields and the multipart framing
 
 

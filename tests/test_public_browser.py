@@ -1,7 +1,8 @@
 """The customer's side in a real browser (Debian's chromium, Playwright) against the app served
 over HTTP, the dev server and a worker, as issue 14 accepts it: the public form files a complaint
 (with a file, which staff download) and lands on its status page, which never shows internal
-notes; the customer adds a message there, which staff see on the complaint page; staff carry it
+notes; the customer adds a message there with a photo, which staff see (and the photo beside it)
+on the complaint page; staff carry it
 to closed; the customer rates it and asks to reopen, the request is in CS's queue, and CS
 reopens it in the staff UI."""
 
@@ -15,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from domain.models import Close, Note, Reply, Resolve, Verify
 from domain.vocabulary import Category, ReplyMethod
 from tests.journey import CS, TECH, decide
-from tests.test_attachments import PDF_BYTES
+from tests.test_attachments import PDF_BYTES, PNG_BYTES
 from tests.test_browser import act, as_user, base_url, browser, shot  # noqa: F401  (the fixtures)
 
 STATUS_PATH = re.compile(r"/public/complaints/(KN-[A-Z0-9]+)/[A-Za-z0-9_-]{20,}")
@@ -61,12 +62,14 @@ async def test_form_status_page_message_rating_and_reopen(
     await decide(handle, "verify", Verify(actor=CS, summary="Tính trùng phí lắp đặt", category=Category.TECHNICAL))
     await decide(handle, "note", Note(actor=TECH, text="GHI-CHU-NOI-BO kiểm tra hệ thống tính cước"))
 
-    # The customer adds information; staff see it in the conversation on the complaint page.
+    # The customer adds information with a photo; staff see both in the conversation on the complaint page.
     added = "Tôi gửi kèm số hóa đơn: HD-2026-11-0457."
     await customer.goto(status_url)
     await expect(customer.locator("[data-message]")).to_have_count(1)  # the form's file came as a message
     await no_violations(customer)  # with the message form
     await customer.fill("#text", added)
+    photo = FilePayload(name="anh-hoa-don.png", mimeType="image/png", buffer=PNG_BYTES)
+    await customer.set_input_files("form[data-form=message] input[type=file]", files=[photo])
     await customer.click("form[data-form=message] button[type=submit]")
     await expect(customer.locator("[data-notice=sent]")).to_be_visible()
     for _ in range(100):  # the store's projection follows within moments
@@ -75,12 +78,18 @@ async def test_form_status_page_message_rating_and_reopen(
         await customer.wait_for_timeout(200)
         await customer.reload()
     await expect(customer.locator("[data-message]").last).to_have_text(re.compile(re.escape(added)))
+    await expect(customer.locator("[data-message]").last.locator("[data-attachment]")).to_have_text("anh-hoa-don.png")
+    await expect(customer.locator("a[href*='/attachments/']")).to_have_count(0)  # named, never served back
     await expect(customer.locator("body")).not_to_contain_text("GHI-CHU-NOI-BO")
     await expect(customer.locator("body")).not_to_contain_text("Nguyễn Thị Lan")
     await shot(customer, "public-status-message")
     cs = await as_user(browser, base_url, "lan.cs")
     await cs.goto(f"/complaints/{complaint_id}")
     await expect(cs.locator("#conversation")).to_contain_text(added)
+    beside = cs.locator("#conversation li.message", has_text=added).locator(".attachment a[download]")
+    await expect(beside).to_have_text("anh-hoa-don.png")
+    got = await cs.request.get(await beside.get_attribute("href") or "")
+    assert got.ok and await got.body() == PNG_BYTES
 
     await decide(handle, "resolve", Resolve(actor=TECH, cause="Lỗi đồng bộ", resolution="Hoàn phí",
                                             within_authority=True, reply_draft="Đã hoàn phí"))  # fmt: skip
@@ -117,7 +126,7 @@ async def test_form_status_page_message_rating_and_reopen(
     await expect(cs.locator("[data-satisfaction]")).to_have_attribute("data-satisfaction", "4")
     await expect(cs.locator("#customer-side")).to_contain_text("Giải quyết nhanh, cảm ơn.")
     # The form's file, in the conversation, downloaded as an attachment.
-    link = cs.locator("#conversation .attachment a[download]")
+    link = cs.locator("#conversation .attachment a[download]", has_text="hoa-don.pdf")
     await expect(link).to_have_text("hoa-don.pdf")
     got = await cs.request.get(await link.get_attribute("href") or "")
     assert got.ok and await got.body() == PDF_BYTES

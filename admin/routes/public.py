@@ -8,7 +8,9 @@
   reopen, with its reason, after closing and within the reopen window. A wrong id or token gets
   the same 404 as a page that does not exist.
 - The status page's two message forms carry a signed stamp like the form's: its nonce keys the
-  message (sending it twice adds it once); posts are rate-limited per address, apart from the form's.
+  message (sending it twice adds it once, with its files); posts are rate-limited per address,
+  apart from the form's. Information may carry files, checked as the form's are; a file alone is
+  information (its message then says so). No file is ever served back on these pages.
 
 The form's files (section 2) are checked (sizes, sniffed types) before anything is filed, and
 added once the complaint exists, as a ``customer_message`` carrying their refs (the intake model
@@ -92,6 +94,8 @@ PUBLIC_MESSAGES = {
 }
 # The status page's message forms: the field each posts, and what is wrong with it (msgids).
 MESSAGE_FIELD = {False: "text", True: "reason"}
+# The text of a message that carries files and no words (the web form's files get theirs).
+FILES_ONLY = "Files sent from the status page."
 MESSAGE_ERRORS = {
     "text": "Please write your message.",
     "reason": "Please say why you ask to reopen your complaint.",
@@ -130,11 +134,20 @@ def _too_many(request: Request, lang: str, wait: float, msgid: str) -> HTMLRespo
     return response
 
 
+def _attachment_limits(request: Request) -> tuple[str, str]:
+    """Each file's and one message's limits, in MB, as the pages show them."""
+    settings: Settings = request.app.state.settings
+    return f"{settings.attachment_max_bytes / 1_048_576:g}", f"{settings.message_max_bytes / 1_048_576:g}"
+
+
+def _attachments(request: Request) -> AttachmentStore:
+    store: AttachmentStore = request.app.state.attachments
+    return store
+
+
 def _new_form(request: Request, lang: str, status: int, values: Mapping[str, str], **context: Any) -> HTMLResponse:
     categories = [(c.value, i18n.label(lang, "category", c)) for c in Category]
-    settings: Settings = request.app.state.settings
-    limits_mb = tuple(f"{n / 1_048_576:g}" for n in (settings.attachment_max_bytes, settings.message_max_bytes))
-    context = {"field_errors": {}, "refusal": None, "attachment_limits": limits_mb} | context
+    context = {"field_errors": {}, "refusal": None, "attachment_limits": _attachment_limits(request)} | context
     return _page(request, "public/new.html", lang, status, values=values, categories=categories, **context)
 
 
@@ -173,7 +186,7 @@ async def submit(request: Request, service: PublicDep, settings: SettingsDep) ->
         errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
         return _new_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
     files = await _files(request)
-    store: AttachmentStore = request.app.state.attachments
+    store = _attachments(request)
     try:
         store.check_all(files)
     except AttachmentRefused as refused:  # nothing filed; the browser cannot refill files, the reason says why
@@ -222,6 +235,7 @@ def _status(request: Request, lang: str, status: int, view: PublicView, **contex
         "values": {},
         "stamp": _stamps(request).issue(),
         "refusal": None,
+        "attachment_limits": _attachment_limits(request),
     }
     # The forms post beside the page, whichever of its addresses answered (a form sent back).
     base = request.url.path.removesuffix("/rate").removesuffix("/messages").removesuffix("/reopen")
@@ -272,12 +286,21 @@ async def _write(request: Request, complaint_id: str, token: str, service: Publi
             view = await service.view(complaint_id, token)
             refusal = i18n.gettext(lang, "The form had expired. Please check your message and send it again.")
             return _status(request, lang, 400, view, values=form, refusal=refusal)
-        await service.write(complaint_id, token, form.get(field, ""), message_key(stamp), reopen=reopen)
+        files = [] if reopen else await _files(request)
+        text = form.get(field, "")
+        if files and not text.strip():  # a file alone is information: its message says what came
+            text = i18n.gettext(lang, FILES_ONLY)
+        await service.write(complaint_id, token, text, message_key(stamp), reopen=reopen,
+                            store=_attachments(request), files=files)  # fmt: skip
     except ServiceError as refused:
         if refused.status != 422 or refused.code == "too_long":
             return _error(request, lang, refused)
         view = await service.view(complaint_id, token)
-        error = i18n.gettext(lang, MESSAGE_ERRORS.get(refused.code, MESSAGE_ERRORS[field]))
-        return _status(request, lang, 422, view, field_errors={field: error}, values=form, stamp=form["stamp"])
+        if refused.page is not None and refused.field == "attachments":
+            # Nothing added; the browser cannot refill the files, so the reason names the file.
+            errors = {"attachments": i18n.gettext(lang, refused.page[0], **refused.page[1])}
+        else:
+            errors = {field: i18n.gettext(lang, MESSAGE_ERRORS.get(refused.code, MESSAGE_ERRORS[field]))}
+        return _status(request, lang, 422, view, field_errors=errors, values=form, stamp=form["stamp"])
     query = urlencode({"reopen_asked" if reopen else "sent": 1, "lang": lang})
     return RedirectResponse(f"{status_path(complaint_id, token)}?{query}#messages", 303)

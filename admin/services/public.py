@@ -8,7 +8,10 @@ to them, and what they wrote themselves): never the log's notes, staff names or 
 The customer writes back on the same page: information for an open complaint, or, once it is
 closed and within its reopen window, a request to reopen. Both are the ``customer_message``
 decision of the system actor (intake.customer_messages), keyed by the page form's nonce so that a
-form sent twice adds one message; CS confirms a reopen request with the ``reopen`` decision."""
+form sent twice adds one message; CS confirms a reopen request with the ``reopen`` decision.
+Information may carry files, checked and stored as the form's are (store.attachments): the
+message holds their refs, so staff see them beside it in the conversation. The customer is never
+offered them back: the page names them, and serves no file."""
 
 import asyncio
 import logging
@@ -34,7 +37,7 @@ from domain.vocabulary import Category, Channel, Language, Stage
 from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
 from intake.filing import IntakeRefused, file_complaint
 from store import public_tokens
-from store.attachments import AttachmentStore
+from store.attachments import AttachmentRefused, AttachmentStore
 from store.tables import Complaint, ComplaintLog
 
 log = logging.getLogger("admin.public")
@@ -72,6 +75,7 @@ class CustomerNote:
     at: datetime
     text: str
     reopen_requested: bool
+    attachments: list[str]  # the names of the files it carried (shown, never served here)
 
 
 # The longest message the status page takes (the form's field cap, admin.limits, is above it,
@@ -248,7 +252,7 @@ class PublicService:
         closed = state.stage is Stage.CLOSED
         # The customer's own words only: a call CS noted for them carries a staff name and CS's wording.
         own = [
-            CustomerNote(m.at, m.text, m.reopen_requested)
+            CustomerNote(m.at, m.text, m.reopen_requested, [a.name for a in m.attachments])
             for m in state.messages
             if m.direction is Direction.IN and m.noted_by is None
         ]
@@ -279,9 +283,21 @@ class PublicService:
         )
         return ServiceError(409, "follow_up_ended", "the reopen window of this complaint has passed", page=page)
 
-    async def write(self, complaint_id: str, token: str, text: str, message_key: str, *, reopen: bool) -> None:
+    async def write(
+        self,
+        complaint_id: str,
+        token: str,
+        text: str,
+        message_key: str,
+        *,
+        reopen: bool,
+        store: AttachmentStore,
+        files: Sequence[tuple[str, bytes]] = (),
+    ) -> None:
         """The customer's message (``reopen``: a request to reopen, with its reason), added once
-        per ``message_key`` (the page form's nonce) as a ``customer_message`` via the web."""
+        per ``message_key`` (the page form's nonce) as a ``customer_message`` via the web, with
+        ``files`` (name, bytes) checked, stored in ``store`` and carried as refs (a refused file:
+        422 on ``attachments``, nothing stored or added)."""
         await self._authorised(complaint_id, token)
         text = text.strip()
         if not text:
@@ -295,9 +311,17 @@ class PublicService:
         if reopen and not closed:
             raise ServiceError(409, "not_closed", "only a closed complaint can be reopened")
         try:
+            # Stored before the message that names them (content-addressed: a form sent twice
+            # stores each file once); the message id keeps the message, and so its files, single.
+            refs = await store.save_all(complaint_id, files)
+        except AttachmentRefused as refused:
+            raise ServiceError(422, "attachment_refused", str(refused), field="attachments",
+                               page=(refused.msgid, refused.params)) from None  # fmt: skip
+        try:
             added = await add_customer_message(
-                await self.client(), complaint_id, text, Channel.WEB, reopen_requested=reopen, message_id=message_key
-            )
+                await self.client(), complaint_id, text, Channel.WEB,
+                reopen_requested=reopen, message_id=message_key, attachments=refs,
+            )  # fmt: skip
         except ValidationError as exc:
             raise ServiceError(422, "invalid", f"text: {exc.errors()[0]['msg']}", field="text") from exc
         except MessageRefused as exc:
@@ -308,7 +332,7 @@ class PublicService:
             raise UNAVAILABLE from exc
         if added.outcome is not MessageOutcome.ADDED:  # the workflow ended meanwhile (window over)
             raise self._follow_up_ended()
-        log.info("Status page message on %s (reopen asked: %s)", complaint_id, reopen)
+        log.info("Status page message on %s (reopen asked: %s, files: %d)", complaint_id, reopen, len(refs))
 
     async def rate(self, complaint_id: str, token: str, form: dict[str, str]) -> None:
         """The customer's rating, sent as the ``rate`` decision of the system actor."""
