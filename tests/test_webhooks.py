@@ -84,9 +84,9 @@ async def short_hooks(dev_env: WorkflowEnvironment, settings: Settings, sessions
         yield h
 
 
-async def closed_for_good(hooks: Hooks, complaint_id: str) -> None:
+async def closed_for_good(client: Client, complaint_id: str) -> None:
     """Closed, and its reopen window over: the workflow has completed."""
-    handle = hooks.client.get_workflow_handle(complaint_id)
+    handle = client.get_workflow_handle(complaint_id)
     await to_closed(handle)
     for _ in range(300):
         if (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING:
@@ -240,7 +240,7 @@ async def test_a_livechat_message_after_the_follow_up_ended_files_a_new_complain
     conv = conversation(conv_id, ["khieu-nai"])
     old = (await hooks.chatwoot(conversation_event("conversation_created", conv))).json()["complaint_id"]
     assert (await hooks.chatwoot(message_event(conv, msg, "Mạng mất từ sáng nay"))).json()["outcome"] == "added"
-    await closed_for_good(hooks, old)
+    await closed_for_good(hooks.client, old)
 
     late = await hooks.chatwoot(message_event(conv, msg + 1, "Lại mất mạng rồi"))
     assert late.status_code == 200, late.text
@@ -311,7 +311,7 @@ async def test_a_generic_message_after_the_follow_up_ended_files_a_new_complaint
     customer = {"name": "Lê Văn Cường", "phone": "0912345678", "email": "cuong@example.vn"}  # replied to by mail
     filed, _, _ = await hooks.generic(complaint(f"crm-{uuid.uuid4()}", customer=customer))
     old = filed.json()["complaint_id"]
-    await closed_for_good(hooks, old)
+    await closed_for_good(hooks.client, old)
     await until_stages(sessions, {old: "closed"})
 
     message = {"complaint_id": old, "text": "Tháng này lại tính sai", "message_id": f"crm-{uuid.uuid4()}"}
