@@ -39,8 +39,9 @@ from temporalio.client import Client
 from config.settings import Settings
 from domain.models import AttachmentRef, ComplaintIntake, Customer
 from domain.vocabulary import Channel
-from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
+from intake.customer_messages import MessageRefused, add_customer_message
 from intake.filing import MAX_BACKDATE, IntakeRefused
+from intake.follow_on import add_or_file_anew
 from intake.long_text import LongText
 from intake.mail_message import MailKind, MailMessage, parse_with_settings
 from store import mail_inbox
@@ -172,37 +173,47 @@ class MailIntake:
     async def _thread(self, complaint_id: str, message: MailMessage) -> tuple[Outcome, str | None, str]:
         """Hand the reply to its complaint as a ``customer_message`` by the system actor (once per
         intake key: intake.customer_messages). A complaint that does not exist, or whose
-        follow-up has ended, gets the mail as a new complaint, so the customer's words are
-        never dropped."""
+        follow-up has ended (intake.follow_on: the new one names it), gets the mail as a new
+        complaint, so the customer's words are never dropped."""
+
+        async def new_complaint(_earlier: str, body: str) -> ComplaintIntake:
+            return complaint_intake(message, datetime.now(UTC), body)
+
         try:
             refs = await self._keep_files(complaint_id, message)
-            added = await add_customer_message(self.client, complaint_id, mail_text(message), Channel.EMAIL,
-                                               message_id=message.intake_key, attachments=refs,
-                                               long_text=self.long_text)  # fmt: skip
+            taken = await add_or_file_anew(self.client, self.settings, complaint_id, mail_text(message),
+                                           Channel.EMAIL, message_id=message.intake_key, attachments=refs,
+                                           new_complaint=new_complaint, unknown_files_anew=True,
+                                           long_text=self.long_text)  # fmt: skip
         except MessageRefused as refused:
             log.warning("%s: %s refused the customer message (%s); filed as a new complaint",
                         key_ref(message.intake_key), complaint_id, refused.code)  # fmt: skip
             return await self._file(message, "thread_refused")
-        if added.outcome is MessageOutcome.ADDED:
+        except (ValidationError, IntakeRefused) as exc:
+            return _refused(exc)
+        if taken.threaded:
             return Outcome.THREADED, complaint_id, message.reason
-        return await self._file(message, added.outcome.value)
+        return await self._filed(message, taken.complaint_id, taken.created, taken.added.value)
 
     async def _file(self, message: MailMessage, reason: str) -> tuple[Outcome, str | None, str]:
         now = datetime.now(UTC)
         try:
-            filed = await self.long_text.file(
-                self.client, self.settings, lambda body: complaint_intake(message, now, body), mail_text(message)
-            )
-        except ValidationError as exc:
-            field = ".".join(str(p) for p in exc.errors()[0]["loc"]) or "intake"
-            return Outcome.REFUSED, None, f"invalid_{field}"
-        except IntakeRefused as exc:
-            return Outcome.REFUSED, None, f"invalid_{exc.field}"
-        refs = await self._keep_files(filed.complaint_id, message)
+            filed = await self.long_text.file(self.client, self.settings,
+                                              lambda body: complaint_intake(message, now, body),
+                                              mail_text(message))  # fmt: skip
+        except (ValidationError, IntakeRefused) as exc:
+            return _refused(exc)
+        return await self._filed(message, filed.complaint_id, filed.created, reason)
+
+    async def _filed(
+        self, message: MailMessage, complaint_id: str, created: bool, reason: str
+    ) -> tuple[Outcome, str | None, str]:
+        """A complaint filed for the mail: its files on a message of their own."""
+        refs = await self._keep_files(complaint_id, message)
         if refs:
-            await add_customer_message(self.client, filed.complaint_id, FILES_TEXT, Channel.EMAIL,
+            await add_customer_message(self.client, complaint_id, FILES_TEXT, Channel.EMAIL,
                                        message_id=f"{message.intake_key}:attachments", attachments=refs)  # fmt: skip
-        return Outcome.FILED, filed.complaint_id, reason if filed.created else f"{reason}_already_filed"
+        return Outcome.FILED, complaint_id, reason if created else f"{reason}_already_filed"
 
     async def _keep_files(self, complaint_id: str, message: MailMessage) -> list[AttachmentRef]:
         """The mail's files we take, stored under the complaint; the others left out."""
@@ -222,3 +233,9 @@ class MailIntake:
         if left_out:
             log.info("%s: %d attachment(s) left out (type, size or count)", key_ref(message.intake_key), left_out)
         return refs
+
+
+def _refused(exc: ValidationError | IntakeRefused) -> tuple[Outcome, str | None, str]:
+    """A mail that cannot be filed (no usable sender, a date out of bounds): the field named."""
+    field = exc.field if isinstance(exc, IntakeRefused) else ".".join(str(p) for p in exc.errors()[0]["loc"])
+    return Outcome.REFUSED, None, f"invalid_{field or 'intake'}"

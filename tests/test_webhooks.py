@@ -2,15 +2,18 @@
 Chatwoot's events as Chatwoot sends them (Message#webhook_data, Conversation#webhook_data),
 signed as Chatwoot signs them, and the generic signed intake with its refusals."""
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from temporalio.client import Client
+from sqlalchemy import func, select
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from admin.app import create_app
@@ -20,8 +23,11 @@ from domain.models import ComplaintState, Direction
 from intake.filing import complaint_state
 from intake.long_text import BODY_MAX_CHARS, MARKER
 from store.attachments import AttachmentStore
+from store.tables import Complaint
 from tests.conftest import CONVERTER, Sessions, binary
 from tests.journey import running_worker
+from tests.test_admin_pages import until_stages
+from tests.test_public_messages import to_closed
 
 SECRET = "test-webhook-secret"
 CHATWOOT_SECRET = "test-chatwoot-secret"
@@ -64,6 +70,37 @@ async def hooks(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sess
     configured = settings.model_copy(update={"webhook_secret": SECRET, "chatwoot_webhook_secret": CHATWOOT_SECRET})
     async for h in _hooks(dev_env, configured, sessions):
         yield h
+
+
+@pytest.fixture
+async def short_hooks(dev_env: WorkflowEnvironment, settings: Settings, sessions: Sessions) -> AsyncIterator[Hooks]:
+    """A reopen window of 2 s: a closed complaint's follow-up really ends (its workflow completes)."""
+    configured = settings.model_copy(
+        update={
+            "webhook_secret": SECRET,
+            "chatwoot_webhook_secret": CHATWOOT_SECRET,
+            "sla_reopen_window": timedelta(seconds=2),
+        }
+    )
+    async for h in _hooks(dev_env, configured, sessions):
+        yield h
+
+
+async def closed_for_good(client: Client, complaint_id: str) -> None:
+    """Closed, and its reopen window over: the workflow has completed."""
+    handle = client.get_workflow_handle(complaint_id)
+    await to_closed(handle)
+    for _ in range(300):
+        if (await handle.describe()).status is not WorkflowExecutionStatus.RUNNING:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{complaint_id} still running after its reopen window")
+
+
+async def complaints_keyed(sessions: Sessions, prefix: str) -> int:
+    async with sessions() as session:
+        query = select(func.count()).select_from(Complaint).where(Complaint.intake_key.startswith(prefix))
+        return int((await session.execute(query)).scalar_one())
 
 
 # -- Chatwoot's payloads, shaped as its models' webhook_data --------------------------------------
@@ -211,6 +248,50 @@ async def test_a_livechat_message_longer_than_a_complaints_text_is_filed_with_it
     assert message.text == text.strip(), "a message's own bound (50,000 characters) is not reached"
 
 
+async def test_a_livechat_message_after_the_follow_up_ended_files_a_new_complaint_that_later_ones_join(
+    short_hooks: Hooks, sessions: Sessions
+) -> None:
+    """As mail does: the customer's words after the reopen window are a new livechat complaint
+    naming the old case, filed once however often Chatwoot delivers the message, and the
+    conversation's next messages thread onto the new complaint, not the ended one."""
+    hooks = short_hooks
+    conv_id, msg = new_ids()
+    conv = conversation(conv_id, ["khieu-nai"])
+    old = (await hooks.chatwoot(conversation_event("conversation_created", conv))).json()["complaint_id"]
+    assert (await hooks.chatwoot(message_event(conv, msg, "Mạng mất từ sáng nay"))).json()["outcome"] == "added"
+    await closed_for_good(hooks.client, old)
+
+    late = await hooks.chatwoot(message_event(conv, msg + 1, "Lại mất mạng rồi"))
+    assert late.status_code == 200, late.text
+    assert late.json()["outcome"] == "filed", late.text
+    new = late.json()["complaint_id"]
+    assert new != old
+    state = await hooks.state(new)
+    assert state.channel.value == "livechat" and state.body == "Lại mất mạng rồi"
+    assert old in state.subject, state.subject
+    assert (state.customer.name, state.customer.email, state.customer.phone) == (
+        "Trần Thị Bích",
+        "bich@example.vn",
+        "+84901234567",
+    )
+    assert customer_texts(state) == ["Lại mất mạng rồi"]
+
+    again = await hooks.chatwoot(message_event(conv, msg + 1, "Lại mất mạng rồi"), age=60)
+    assert again.json() == {"outcome": "added", "complaint_id": new}, again.text
+    next_one = await hooks.chatwoot(message_event(conv, msg + 2, "Modem nháy đèn đỏ"))
+    assert next_one.json() == {"outcome": "added", "complaint_id": new}, next_one.text
+    assert customer_texts(await hooks.state(new)) == ["Lại mất mạng rồi", "Modem nháy đèn đỏ"]
+    assert customer_texts(await hooks.state(old)) == ["Mạng mất từ sáng nay"]
+    # A conversation event (a status change, a label) carries the last message again: it files
+    # nothing; only message_created, a message surely new, does.
+    carried = message_event(conv, msg + 3, "Tin nhắn cuối trong sự kiện")
+    updated = conversation_event("conversation_updated", conv | {"messages": [carried]})
+    assert (await hooks.chatwoot(updated)).json() == {"outcome": "already_filed", "complaint_id": old}
+
+    await until_stages(sessions, {old: "closed", new: "received"})
+    assert await complaints_keyed(sessions, f"chatwoot:inbox:7:conversation:{conv_id}") == 2
+
+
 # -- the generic signed intake --------------------------------------------------------------------
 
 
@@ -240,6 +321,32 @@ async def test_the_generic_webhook_files_once_and_adds_messages(hooks: Hooks) ->
 
     unknown, _, _ = await hooks.generic(message | {"complaint_id": "KN-000000"})
     assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+
+async def test_a_generic_message_after_the_follow_up_ended_files_a_new_complaint_that_later_ones_join(
+    short_hooks: Hooks, sessions: Sessions
+) -> None:
+    hooks = short_hooks
+    customer = {"name": "Lê Văn Cường", "phone": "0912345678", "email": "cuong@example.vn"}  # replied to by mail
+    filed, _, _ = await hooks.generic(complaint(f"crm-{uuid.uuid4()}", customer=customer))
+    old = filed.json()["complaint_id"]
+    await closed_for_good(hooks.client, old)
+    await until_stages(sessions, {old: "closed"})
+
+    message = {"complaint_id": old, "text": "Tháng này lại tính sai", "message_id": f"crm-{uuid.uuid4()}"}
+    late, _, _ = await hooks.generic(message)
+    assert late.status_code == 200 and late.json()["outcome"] == "filed", late.text
+    new = late.json()["complaint_id"]
+    assert new != old
+    state = await hooks.state(new)
+    assert state.body == "Tháng này lại tính sai" and old in state.subject, state.subject
+    assert state.channel.value == "web"
+    assert (state.customer.name, state.customer.phone, state.customer.email) == tuple(customer.values())
+    again, _, _ = await hooks.generic(message, age=60)
+    assert again.json() == {"outcome": "added", "complaint_id": new}, again.text
+    next_one, _, _ = await hooks.generic(message | {"text": "Kèm hoá đơn", "message_id": f"crm-{uuid.uuid4()}"})
+    assert next_one.json() == {"outcome": "added", "complaint_id": new}, next_one.text
+    assert customer_texts(await hooks.state(new)) == ["Tháng này lại tính sai", "Kèm hoá đơn"]
 
 
 async def test_the_generic_webhook_refuses_bad_signatures_old_timestamps_and_replays(hooks: Hooks) -> None:

@@ -6,7 +6,10 @@ Both are signed the same way, HMAC-SHA256 over ``timestamp + "." + body`` sent a
 wrong signature is 401; the same signed request again within the window is refused (409); the
 signature is compared in constant time. Filing and threading are idempotent by the sender's own
 ids (a conversation, a message, an external id), so a redelivery re-signed by the sender files
-or adds nothing new. Nothing personal is logged: ids and outcomes only.
+or adds nothing new. A customer's message for a complaint whose follow-up has ended files the one
+complaint that follows it (intake.follow_on, the rule mail follows too), and the later messages
+naming the ended one (the same conversation, the same complaint id) go onto that one. Nothing
+personal is logged: ids and outcomes only.
 """
 
 import hashlib
@@ -27,12 +30,14 @@ from admin.errors import UNAVAILABLE, ServiceError
 from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
 from domain.models import ComplaintIntake, Customer
-from domain.vocabulary import Channel
-from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
+from domain.vocabulary import Channel, Language
+from intake.customer_messages import MessageOutcome, MessageRefused
 from intake.filing import IntakeRefused
+from intake.follow_on import NewComplaint, add_or_file_anew, follow_on_key
 from intake.long_text import LongText
 from store import webhook_deliveries
 from store.attachments import AttachmentStore
+from store.tables import Complaint
 
 log = logging.getLogger("admin.webhooks")
 # The sender's retry is safe: the same ids file and add nothing twice.
@@ -44,6 +49,9 @@ FILING_UNKNOWN = ServiceError(
 # A longer text than the workflow state takes is shortened there, its full text kept as a file
 # (intake.long_text); this bounds the request itself.
 MAX_BODY = 256 * 1024
+# Complaints that follow one another for one conversation or complaint id, each after a whole
+# reopen window: a bound on the walk, never reached in practice.
+MAX_FOLLOW_ONS = 50
 SIGNATURE_PREFIX = "sha256="
 
 
@@ -107,7 +115,7 @@ class WebhookMessage(BaseModel):
 
 @dataclass(frozen=True)
 class Outcome:
-    outcome: str  # filed, already_filed, added, ignored
+    outcome: str  # filed, already_filed, added, ignored (follow_up_ended: internal, never answered)
     complaint_id: str | None = None
 
 
@@ -137,12 +145,33 @@ class WebhookService:
         assert signature is not None
         async with self._claimed(signature):
             if isinstance(request, WebhookMessage):
-                return await self._add(request.complaint_id, request.text, request.via, request.message_id,
-                                       reopen_requested=request.reopen_requested)  # fmt: skip
+                return await self._thread(
+                    request.complaint_id,
+                    request.text,
+                    request.via,
+                    request.message_id,
+                    self._generic_follow_on(request),
+                    reopen_requested=request.reopen_requested,
+                )
             fields = request.model_dump(exclude={"external_id", "body"})
             key = f"webhook:{request.external_id}"
             return await self._file(lambda body: ComplaintIntake(**fields, body=body, intake_key=key),
                                     request.body, "webhook")  # fmt: skip
+
+    def _generic_follow_on(self, request: "WebhookMessage") -> NewComplaint:
+        """The complaint a message files for an ended one: the customer as that one had them
+        (from the store), the channel the message came by."""
+
+        async def new_complaint(earlier: str, body: str) -> ComplaintIntake:
+            row = await self.session.get(Complaint, earlier)
+            if row is None:
+                raise ServiceError(404, "not_found", f"no complaint {earlier}")
+            customer = Customer(name=row.customer_name, email=row.customer_email, phone=row.customer_phone,
+                                address=row.customer_address, language=Language(row.language))  # fmt: skip
+            return ComplaintIntake(channel=request.via, customer=customer, body=body,
+                                   intake_key=follow_on_key("webhook-message", earlier))  # fmt: skip
+
+        return new_complaint
 
     # -- Chatwoot -----------------------------------------------------------------------------
 
@@ -186,21 +215,34 @@ class WebhookService:
         key = f"chatwoot:inbox:{inbox_id}:conversation:{conversation_id}"
         text = _text(message)
         customer = _customer(conversation, conversation_id)
+
+        def intake(body: str, intake_key: str = key) -> ComplaintIntake:
+            return ComplaintIntake(
+                channel=Channel.LIVECHAT,
+                customer=customer,
+                subject=f"Livechat #{conversation_id}",
+                body=body,
+                intake_key=intake_key,
+            )
+
         filed = await self._file(
-            lambda body: ComplaintIntake(channel=Channel.LIVECHAT, customer=customer,
-                                         subject=f"Livechat #{conversation_id}", body=body, intake_key=key),
-            text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).",
-            "chatwoot",
-        )  # fmt: skip
+            intake, text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).", "chatwoot"
+        )
         if message is None or not text:
             return filed
+
+        # Only a new message files the complaint that follows an ended one: a conversation event
+        # carries again the last message, which may be one the ended complaint already has.
+        async def new_complaint(earlier: str, body: str) -> ComplaintIntake:
+            return intake(body, follow_on_key(key, earlier))
+
         # Every message of the customer is threaded under its Chatwoot id (the first one is also
         # the complaint's description): a redelivery, or the first message met again in a later
         # event, adds nothing.
-        added = await self._add(
-            str(filed.complaint_id), text, Channel.LIVECHAT, f"chatwoot:message:{_ident(message, 'id')}"
-        )
-        return filed if filed.outcome == "filed" else added
+        added = await self._thread(str(filed.complaint_id), text, Channel.LIVECHAT,
+                                   f"chatwoot:message:{_ident(message, 'id')}",
+                                   new_complaint if event == "message_created" else None)  # fmt: skip
+        return filed if filed.outcome == "filed" or added.outcome == "follow_up_ended" else added
 
     def _labelled(self, conversation: dict[str, Any]) -> bool:
         labels = conversation.get("labels")
@@ -228,31 +270,52 @@ class WebhookService:
         log.info("Webhook (%s) filed %s (new: %s)", source, filed.complaint_id, filed.created)
         return Outcome("filed" if filed.created else "already_filed", filed.complaint_id)
 
-    async def _add(
-        self, complaint_id: str, text: str, via: Channel, message_id: str, *, reopen_requested: bool = False
+    async def _thread(
+        self,
+        complaint_id: str,
+        text: str,
+        via: Channel,
+        message_id: str,
+        new_complaint: NewComplaint | None,
+        *,
+        reopen_requested: bool = False,
     ) -> Outcome:
-        try:
-            added = await add_customer_message(
-                await self.client(),
-                complaint_id,
-                text,
-                via,
-                reopen_requested=reopen_requested,
-                message_id=message_id,
-                long_text=self.long_text,
-            )
-        except ValidationError as exc:
-            raise ServiceError.invalid(exc) from exc
-        except MessageRefused as exc:
-            raise ServiceError.from_code(exc.code, str(exc)) from exc
-        except RPCError as exc:
-            raise UNAVAILABLE from exc
-        if added.outcome is MessageOutcome.UNKNOWN_COMPLAINT:
-            raise ServiceError(404, "not_found", f"no complaint {complaint_id}")
-        if added.outcome is MessageOutcome.FOLLOW_UP_ENDED:
-            raise ServiceError(409, "follow_up_ended", f"complaint {complaint_id} is closed for good: file a new one")
-        log.info("Webhook added a customer message to %s", complaint_id)
-        return Outcome("added", complaint_id)
+        """Add the customer's message to ``complaint_id``, or, its follow-up ended, to the
+        complaint that follows it (filed now by ``new_complaint``, or found filed), and so on
+        down the line: the message ends on the newest complaint, once."""
+        created = False
+        for _ in range(MAX_FOLLOW_ONS):
+            try:
+                taken = await add_or_file_anew(
+                    await self.client(),
+                    self.settings,
+                    complaint_id,
+                    text,
+                    via,
+                    message_id=message_id,
+                    new_complaint=new_complaint,
+                    reopen_requested=reopen_requested,
+                    long_text=self.long_text,
+                )
+            except ValidationError as exc:
+                raise ServiceError.invalid(exc) from exc
+            except MessageRefused as exc:
+                raise ServiceError.from_code(exc.code, str(exc)) from exc
+            except IntakeRefused as exc:
+                raise ServiceError(422, "invalid", str(exc), field=exc.field) from exc
+            except RPCError as exc:
+                raise (FILING_UNKNOWN if exc.status in UNAVAILABLE_CODES else UNAVAILABLE) from exc
+            if taken.threaded:
+                log.info("Webhook added a customer message to %s", complaint_id)
+                return Outcome("filed" if created else "added", complaint_id)
+            if taken.added is MessageOutcome.UNKNOWN_COMPLAINT:
+                raise ServiceError(404, "not_found", f"no complaint {complaint_id}")
+            if taken.complaint_id == complaint_id:  # ended, and nothing to file (no new message)
+                return Outcome("follow_up_ended", complaint_id)
+            log.info("Webhook: %s has ended; %s follows it (new: %s)", complaint_id, taken.complaint_id, taken.created)
+            # Reopening is asked of the ended complaint only; the one that follows is new.
+            complaint_id, created, reopen_requested = taken.complaint_id, created or taken.created, False
+        raise RuntimeError(f"more than {MAX_FOLLOW_ONS} complaints follow one another from {message_id!r}")
 
 
 class _Claim:
