@@ -11,7 +11,8 @@ import asyncio
 import sys
 import tempfile
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,7 @@ from tests import journey as journey_helpers
 from tests.conftest import binary
 from tests.journey import BILLING, BILLING_SUP, CS, MANAGER, TECH, TECH_SUP, decide, intake, running_worker, start
 from tests.stages import CLOSE, CUSTOMER_MESSAGE, REPLY, RESOLVE, VERIFY, at_stage
-from tests.workflow_before_customer_side import WithoutCustomerSide
-from tests.workflow_before_edit_draft import WithoutEditDraft
+from tests.workflows_before import WithoutCustomerSide, WithoutEditDraft
 from worker import SANDBOX
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
@@ -250,6 +250,21 @@ async def draft_edited(env: WorkflowEnvironment, client: Client, settings: Setti
     return handle
 
 
+@asynccontextmanager
+async def older_worker(client: Client, settings: Settings, older: type) -> AsyncIterator[Settings]:
+    """A worker running ``older`` (tests.workflows_before) on a queue of its own: the settings
+    that start complaints on it."""
+    before = settings.model_copy(update={"task_queue": f"{settings.task_queue}-{older.__name__}"})
+    engine = make_engine(settings.database_url)
+    activities = ComplaintActivities(make_sessionmaker(engine), before)
+    try:
+        async with Worker(client, task_queue=before.task_queue, workflows=[older],
+                          activities=activities.all(), workflow_runner=SANDBOX):  # fmt: skip
+            yield before
+    finally:
+        await engine.dispose()
+
+
 async def edit_draft_signalled_before_the_decision(
     env: WorkflowEnvironment, client: Client, settings: Settings
 ) -> WorkflowHandle[Any, Any]:
@@ -257,23 +272,16 @@ async def edit_draft_signalled_before_the_decision(
     a queue of its own): the signal sent to it stays unhandled and the letter is signed as
     drafted. Today's code must replay it so (domain.transitions.LATER_DECISIONS' patch)."""
 
-    before = settings.model_copy(update={"task_queue": f"{settings.task_queue}-before"})
-    engine = make_engine(settings.database_url)
-    activities = ComplaintActivities(make_sessionmaker(engine), before)
-    try:
-        async with Worker(client, task_queue=before.task_queue, workflows=[WithoutEditDraft],
-                          activities=activities.all(), workflow_runner=SANDBOX):  # fmt: skip
-            handle = await start(client, before, intake(Channel.POST, email=None))
-            await decide(handle, "verify", VERIFY)
-            await decide(handle, "resolve", RESOLVE)
-            await handle.signal("edit_draft", EditDraft(actor=TECH_SUP, reply_draft="Không bao giờ được áp dụng"))
-            await asyncio.sleep(1)
-            state = await decide(handle, "sign_reply", SignReply(actor=TECH_SUP, approved=True))
-            assert state.reply_message == RESOLVE.reply_draft, "the old worker applied the signal"
-            await asyncio.sleep(1)  # let background deliveries finish into the history
-            return handle
-    finally:
-        await engine.dispose()
+    async with older_worker(client, settings, WithoutEditDraft) as before:
+        handle = await start(client, before, intake(Channel.POST, email=None))
+        await decide(handle, "verify", VERIFY)
+        await decide(handle, "resolve", RESOLVE)
+        await handle.signal("edit_draft", EditDraft(actor=TECH_SUP, reply_draft="Không bao giờ được áp dụng"))
+        await asyncio.sleep(1)
+        state = await decide(handle, "sign_reply", SignReply(actor=TECH_SUP, approved=True))
+        assert state.reply_message == RESOLVE.reply_draft, "the old worker applied the signal"
+        await asyncio.sleep(1)  # let background deliveries finish into the history
+        return handle
 
 
 async def customer_side_signalled_before_the_decisions(
@@ -282,23 +290,16 @@ async def customer_side_signalled_before_the_decisions(
     """Recorded by a worker from before ``customer_message`` and ``rate`` (the workflow without
     their handlers, on a queue of its own): both signals stay unhandled. Today's code must replay
     the run so (domain.transitions.LATER_DECISIONS' patches)."""
-    before = settings.model_copy(update={"task_queue": f"{settings.task_queue}-before-customer-side"})
-    engine = make_engine(settings.database_url)
-    activities = ComplaintActivities(make_sessionmaker(engine), before)
-    try:
-        async with Worker(client, task_queue=before.task_queue, workflows=[WithoutCustomerSide],
-                          activities=activities.all(), workflow_runner=SANDBOX):  # fmt: skip
-            handle = await at_stage(client, before, Stage.CLOSED)
-            await handle.signal("customer_message", CUSTOMER_MESSAGE)
-            await handle.signal("rate", Rate(actor=SYSTEM_ACTOR, score=1, comment="Không bao giờ được áp dụng"))
-            await asyncio.sleep(1)
-            state = await decide(handle, "reopen", Reopen(actor=CS, reason="Khách gọi hotline"))
-            incoming = [m for m in state.messages if m.direction is Direction.IN]
-            assert not incoming and state.satisfaction is None, "the old worker applied a signal"
-            await asyncio.sleep(1)  # let background deliveries finish into the history
-            return handle
-    finally:
-        await engine.dispose()
+    async with older_worker(client, settings, WithoutCustomerSide) as before:
+        handle = await at_stage(client, before, Stage.CLOSED)
+        await handle.signal("customer_message", CUSTOMER_MESSAGE)
+        await handle.signal("rate", Rate(actor=SYSTEM_ACTOR, score=1, comment="Không bao giờ được áp dụng"))
+        await asyncio.sleep(1)
+        state = await decide(handle, "reopen", Reopen(actor=CS, reason="Khách gọi hotline"))
+        incoming = [m for m in state.messages if m.direction is Direction.IN]
+        assert not incoming and state.satisfaction is None, "the old worker applied a signal"
+        await asyncio.sleep(1)  # let background deliveries finish into the history
+        return handle
 
 
 async def rated(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
