@@ -364,6 +364,9 @@ class MailboxFaults(Scenario):
             await ctx.until_filed(0.1)
             killed = await self._mid_fetch(ctx, client, workflow_id, pool, self._kill_worker)
             ctx.extra["worker_killed_mid_fetch"] = (killed or "never", killed is None)
+            # The mail so far taken in first: the restarted worker then fetches on a connection it
+            # holds, which the IMAP restart must cut (not on its first connect).
+            await _until_taken(sessions, keys, count - len(pool), self.WITHIN)
             restarted = await self._mid_fetch(ctx, client, workflow_id, pool, self._restart_imap)
             ctx.extra["imap_restarted_mid_fetch"] = (restarted or "never", restarted is None)
             await asyncio.to_thread(dovecot.append_all, pool)
