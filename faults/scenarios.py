@@ -9,7 +9,7 @@ import asyncio
 import atexit
 import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -17,8 +17,12 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.workflow.v1 import PendingActivityInfo
+from temporalio.client import Client
 
 from domain.ids import complaint_id_for
+from domain.mailbox import mailbox_workflow_id
+from domain.steps import Activity
 from faults.journeys import Browser, Driver, Journey, JourneyFailed, Kind, Stats
 from faults.stack import Stack
 from faults.staff import Login
@@ -30,7 +34,7 @@ from store import mail_inbox
 from store.engine import make_engine, make_sessionmaker
 from store.tables import OutboxMail
 from temporal_client.connection import connect
-from temporal_client.histories import workflow_exists
+from temporal_client.histories import activity_in_flight, failed_by_itself, started, still_pending, workflow_exists
 
 
 @dataclass
@@ -307,12 +311,21 @@ class PostgresRestart(Scenario):
         ctx.faults += 1
 
 
+TAKE_IN = {Activity.MAILBOX_TAKE_IN.value}  # fetches one message and files it
+
+
 class MailboxFaults(Scenario):
-    """Mail in: a mailbox on a real Dovecot, polled by the worker while the worker is killed
-    and the IMAP server restarted mid-fetch. Every message is filed once, none lost."""
+    """Mail in: a mailbox on a real Dovecot, polled by the worker. The worker is SIGKILLed while
+    a message is being fetched and filed (a take-in activity running), then the IMAP server is
+    restarted while one is; each fault is injected again (up to TRIES times, with more mail)
+    until Temporal's description of the poll confirms it cut a take-in in flight. Every message
+    is filed once, none lost."""
 
     name = "mailbox"
     WITHIN = 240.0  # seconds for the whole mailbox to be taken in
+    TRIES = 5  # each fault injected at most this many times, until one cut a take-in
+    IN_FLIGHT_WITHIN = 30.0  # seconds to see a take-in running after new mail
+    OUTAGE = 3.0  # seconds the IMAP server stays down
 
     def __init__(self) -> None:
         self.dovecot: DovecotServer | None = None
@@ -340,34 +353,29 @@ class MailboxFaults(Scenario):
         dovecot = self.dovecot
         count = max(30, ctx.count // 2)
         raws = [_mailbox_message(ctx.rng, n) for n in range(count)]
-        keys = [parse_with_settings(raw, ctx.stack.settings()).intake_key for raw in raws]
-        thirds = [raws[: count // 3], raws[count // 3 : 2 * count // 3], raws[2 * count // 3 :]]
+        settings = ctx.stack.settings()
+        keys = [parse_with_settings(raw, settings).intake_key for raw in raws]
+        workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, settings.imap_folder)
+        pool = list(raws)  # delivered a chunk before each fault, the rest after them
         engine = make_engine(ctx.stack.env["COMPLAINTS_DATABASE_URL"])
         sessions = make_sessionmaker(engine)
+        client = await connect(settings)
         try:
             await ctx.until_filed(0.1)
-            for raw in thirds[0]:
-                await asyncio.to_thread(dovecot.append, raw)
-            await _until_taken(sessions, keys, len(thirds[0]) // 2, self.WITHIN)
-            await asyncio.to_thread(ctx.stack.kill_worker)  # mid-batch: batches of five
-            await asyncio.to_thread(ctx.stack.start_worker)
-            ctx.faults += 1
-            for raw in thirds[1]:
-                await asyncio.to_thread(dovecot.append, raw)
-            await _until_taken(sessions, keys, len(thirds[0]) + len(thirds[1]) // 2, self.WITHIN)
-            await asyncio.to_thread(dovecot.stop)  # the IMAP server restarted mid-fetch
-            await asyncio.sleep(3)
-            await asyncio.to_thread(dovecot.start)
-            ctx.faults += 1
-            for raw in thirds[2]:
-                await asyncio.to_thread(dovecot.append, raw)
+            killed = await self._mid_fetch(ctx, client, workflow_id, pool, self._kill_worker)
+            ctx.extra["worker_killed_mid_fetch"] = (killed or "never", killed is None)
+            # The mail so far taken in first: the restarted worker then fetches on a connection it
+            # holds, which the IMAP restart must cut (not on its first connect).
+            await _until_taken(sessions, keys, count - len(pool), self.WITHIN)
+            restarted = await self._mid_fetch(ctx, client, workflow_id, pool, self._restart_imap)
+            ctx.extra["imap_restarted_mid_fetch"] = (restarted or "never", restarted is None)
+            await asyncio.to_thread(dovecot.append_all, pool)
             if await _until_taken(sessions, keys, count, self.WITHIN) < count:
                 ctx.problems.append("lost: the mailbox was not all taken in")
             async with sessions() as session:
                 taken = await mail_inbox.outcomes(session, keys)
             filed = {key: t.complaint_id for key, t in taken.items() if t.outcome == "filed" and t.complaint_id}
             ctx.other_complaints += sorted(set(filed.values()))
-            client = await connect(ctx.stack.settings())
             doubled = [key for key in filed if await workflow_exists(client, complaint_id_for(key, 1))]
             ctx.problems += [f"duplicate: mail {key} filed twice" for key in doubled]
             ctx.problems += [f"lost: mail {key} not filed" for key in keys if key not in filed]
@@ -378,6 +386,61 @@ class MailboxFaults(Scenario):
         finally:
             await engine.dispose()
             await asyncio.to_thread(dovecot.remove)
+
+    async def _mid_fetch(
+        self,
+        ctx: Context,
+        client: Client,
+        workflow_id: str,
+        pool: list[bytes],
+        fault: Callable[[Context, Client, str, PendingActivityInfo], Awaitable[bool]],
+    ) -> str | None:
+        """Deliver a chunk of the pool, wait for a take-in to run, inject ``fault``; again (with
+        more mail) until the fault confirms it cut that take-in. "tryN" when it did, else None."""
+        chunk = max(5, len(pool) // 8)
+        for attempt in range(1, self.TRIES + 1):
+            delivery, pool[:chunk] = pool[:chunk], []
+            if delivery:
+                assert self.dovecot is not None
+                await asyncio.to_thread(self.dovecot.append_all, delivery)
+            seen = await activity_in_flight(client, workflow_id, TAKE_IN, self.IN_FLIGHT_WITHIN)
+            if seen is None:
+                continue
+            if await fault(ctx, client, workflow_id, seen):
+                return f"try{attempt}"
+            await asyncio.sleep(1.0)
+        return None
+
+    async def _kill_worker(self, ctx: Context, client: Client, workflow_id: str, seen: PendingActivityInfo) -> bool:
+        """SIGKILL the worker, start it again. It cut ``seen`` if Temporal still shows that attempt
+        started once the worker is dead: its result never came (it runs again after its timeout)."""
+        await asyncio.to_thread(ctx.stack.kill_worker)
+        ctx.faults += 1
+        after = await still_pending(client, workflow_id, seen)
+        await asyncio.to_thread(ctx.stack.start_worker)
+        cut = after is not None and after.attempt == seen.attempt and started(after)
+        # Until Temporal gives up on the dead worker's attempt (its timeout): the next fault must
+        # not take that stale attempt for one in flight.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.IN_FLIGHT_WITHIN
+        while loop.time() < deadline:
+            now = await still_pending(client, workflow_id, seen)
+            if now is None or now.attempt != seen.attempt:
+                break
+            await asyncio.sleep(0.2)
+        return cut
+
+    async def _restart_imap(self, ctx: Context, client: Client, workflow_id: str, seen: PendingActivityInfo) -> bool:
+        """Stop the whole IMAP server (its connections with it), start it again after OUTAGE. It
+        cut ``seen`` if that take-in failed (an error, not a timeout) and is retried, rather than
+        having finished."""
+        assert self.dovecot is not None
+        await asyncio.to_thread(self.dovecot.stop)
+        ctx.faults += 1
+        await asyncio.sleep(self.OUTAGE)
+        after = await still_pending(client, workflow_id, seen)
+        await asyncio.to_thread(self.dovecot.start)
+        return after is not None and after.attempt > seen.attempt and failed_by_itself(after)
 
 
 def _mailbox_message(rng: random.Random, number: int) -> bytes:

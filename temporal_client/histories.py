@@ -1,14 +1,18 @@
 """Workflow histories, live or archived: archiving a closed run into the store, decrypting
 every payload (for an export auditors can read) and the final state a completed run returned."""
 
+import asyncio
+import contextlib
+from collections.abc import Collection
 from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf.message import Message
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.common.v1 import Payload
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.history.v1 import History
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
 from temporalio.converter import DataConverter, WorkflowSerializationContext
 from temporalio.exceptions import ApplicationError
@@ -29,6 +33,53 @@ async def workflow_exists(client: Client, workflow_id: str) -> bool:
             return False
         raise
     return True
+
+
+async def pending_activities(client: Client, workflow_id: str) -> list[PendingActivityInfo]:
+    """The activities the workflow's current run is waiting on (scheduled, started or between
+    retries), as Temporal's describe shows them; none when it is unknown."""
+    try:
+        described = await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return []
+        raise
+    return list(described.raw_description.pending_activities)
+
+
+def started(info: PendingActivityInfo) -> bool:
+    """A worker has started this attempt and not answered yet."""
+    return info.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED
+
+
+def failed_by_itself(info: PendingActivityInfo) -> bool:
+    """Its last attempt raised an error (rather than timing out, as a dead worker's does)."""
+    return info.last_failure.HasField("application_failure_info")
+
+
+async def activity_in_flight(
+    client: Client, workflow_id: str, types: Collection[str], within: float
+) -> PendingActivityInfo | None:
+    """The first activity of ``types`` seen running in the workflow within ``within`` seconds
+    (for the fault scenarios and tests that must cut one mid-flight)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        with contextlib.suppress(RPCError):  # a busy server: look again
+            for info in await pending_activities(client, workflow_id):
+                if info.activity_type.name in types and started(info):
+                    return info
+        await asyncio.sleep(0.005)
+    return None
+
+
+async def still_pending(client: Client, workflow_id: str, seen: PendingActivityInfo) -> PendingActivityInfo | None:
+    """The activity ``seen`` earlier, as it is now, if the run still waits on it (activity ids
+    restart with each run: the type is compared too)."""
+    for info in await pending_activities(client, workflow_id):
+        if info.activity_id == seen.activity_id and info.activity_type.name == seen.activity_type.name:
+            return info
+    return None
 
 
 def _payloads_in(message: Message) -> list[Payload]:

@@ -5,6 +5,9 @@
 Run it for a journey that is added (by name: the others stay as recorded); never to make a
 changed workflow pass: the point of the recorded histories is that a changed workflow must
 still replay the old ones (patch it).
+
+The mailbox poll's runs (MAILBOX_RUNS) are recorded together, against a real Dovecot:
+``python -m tests.record_histories mailbox_poll``.
 """
 
 import asyncio
@@ -17,14 +20,17 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client, WorkflowHandle
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.complaint_steps import ComplaintActivities
 from config.settings import Settings
 from domain import search_index as search_attributes
+from domain.mailbox import MailboxPollState, mailbox_workflow_id
 from domain.models import (
     SYSTEM_ACTOR,
     Assign,
@@ -41,6 +47,8 @@ from domain.models import (
 )
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
 from intake.filing import file_complaint
+from intake.mailbox_poll import start_mailbox_poll
+from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
@@ -49,7 +57,7 @@ from tests.conftest import binary
 from tests.journey import BILLING, BILLING_SUP, CS, MANAGER, TECH, TECH_SUP, decide, intake, running_worker, start
 from tests.stages import CLOSE, CUSTOMER_MESSAGE, REPLY, RESOLVE, VERIFY, at_stage
 from tests.workflows_before import WithoutCustomerSide, WithoutEditDraft
-from worker import SANDBOX
+from worker import SANDBOX, build_worker
 
 HISTORIES = Path(__file__).resolve().parent / "histories"
 Journey = Callable[[WorkflowEnvironment, Client, Settings], Awaitable[WorkflowHandle[Any, Any]]]
@@ -345,6 +353,95 @@ JOURNEYS: dict[str, Journey] = {
 NEEDS_TIME = {"email_end_to_end", "reopened", "breach"}
 
 
+# The mailbox poll (workflows/mailbox_poll.py), one history a run: the first run takes in a filed
+# message, a poison one (skipped, flagged), a second filed one, an auto-reply and a duplicate in
+# full batches of two, sleeps, and continues as new; the second starts from the carried
+# checkpoint and totals, finds the folder made anew (a new UIDVALIDITY) and rescans it, the
+# poison message skipped again.
+MAILBOX_RUNS = ("mailbox_poll_poison_skipped", "mailbox_poll_new_uidvalidity")
+MAILBOX_RECORDING = "mailbox_poll"
+
+
+async def _until_state(client: Client, workflow_id: str, taken_in: int) -> MailboxPollState:
+    """Until the poll (whichever run) has taken in ``taken_in`` messages in all."""
+    async with asyncio.timeout(120):
+        while True:
+            try:
+                state = await client.get_workflow_handle(workflow_id).query("state", result_type=MailboxPollState)
+                if sum(state.totals.values()) >= taken_in:
+                    return state
+            except RPCError:  # between two runs
+                pass
+            await asyncio.sleep(0.2)
+
+
+async def _ended_run(client: Client, workflow_id: str, run_id: str) -> WorkflowHistory:
+    """The history of ``run_id`` once it has continued as new."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    async with asyncio.timeout(120):
+        while (await handle.describe()).status is not WorkflowExecutionStatus.CONTINUED_AS_NEW:
+            await asyncio.sleep(0.2)
+    return await handle.fetch_history()
+
+
+def _next_run(history: WorkflowHistory) -> str:
+    last = history.events[-1]
+    assert last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    return last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+
+
+async def record_mailbox_poll(url: str, catcher_port: int) -> dict[str, WorkflowHistory]:
+    """The runs of MAILBOX_RUNS, on the dev server and a throwaway Dovecot."""
+    from tests.test_mailbox_poll import POISON_SUBJECT, MailboxWithBrokenIntake, imap_settings, mail, tag
+
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=binary("temporal"),
+        data_converter=pydantic_data_converter,
+        search_attributes=list(search_attributes.ALL),
+    )
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    folder = "Complaints"
+    try:
+        with DovecotServer() as dovecot:
+            base = Settings(database_url=url, task_queue=f"rec-{uuid.uuid4()}", smtp_port=catcher_port)
+            settings = imap_settings(base, dovecot, imap_folder=folder, imap_batch_size=2, imap_polls_per_run=3,
+                                     imap_poll_interval=timedelta(seconds=2))  # fmt: skip
+            dovecot.create_folder(folder)
+            first, poison, second, noise = tag(), tag(), tag(), tag()
+            raws = [
+                mail(first),
+                mail(poison, subject=POISON_SUBJECT),
+                mail(second),
+                mail(noise, headers=("Auto-Submitted: auto-replied",)),
+                mail(first),  # delivered twice
+            ]
+            for raw in raws:
+                dovecot.append(raw, folder)
+            workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, folder)
+            mailbox = MailboxWithBrokenIntake(sessions, settings)
+            try:
+                async with build_worker(env.client, settings, ComplaintActivities(sessions, settings), mailbox):
+                    handle = await start_mailbox_poll(env.client, settings)
+                    assert handle is not None and handle.first_execution_run_id is not None
+                    await _until_state(env.client, workflow_id, len(raws))
+                    run1 = await _ended_run(env.client, workflow_id, handle.first_execution_run_id)
+                    # Another client deletes the folder and makes it again: a new UIDVALIDITY.
+                    dovecot.delete_folder(folder)
+                    dovecot.create_folder(folder)
+                    for raw in [*raws[:2], mail(tag())]:
+                        dovecot.append(raw, folder)
+                    await _until_state(env.client, workflow_id, len(raws) + 3)
+                    run2 = await _ended_run(env.client, workflow_id, _next_run(run1))
+                    await env.client.get_workflow_handle(workflow_id).terminate("recorded")
+            finally:
+                await mailbox.close()
+    finally:
+        await engine.dispose()
+        await env.shutdown()
+    return dict(zip(MAILBOX_RUNS, (run1, run2), strict=True))
+
+
 def set_search_attributes(on: bool) -> None:
     journey_helpers.SEARCH_ATTRIBUTES_DEFAULT = on
 
@@ -355,7 +452,7 @@ async def main() -> None:
         url = f"sqlite+aiosqlite:///{tmp}/store.db"
         await upgrade(url)
         engine = make_engine(url)
-        wanted = sys.argv[1:] or list(JOURNEYS)
+        wanted = sys.argv[1:] or [*JOURNEYS, MAILBOX_RECORDING]
         for name, journey in JOURNEYS.items():
             if name not in wanted:
                 continue
@@ -378,6 +475,10 @@ async def main() -> None:
             (HISTORIES / f"{name}.json").write_text(history.to_json())
             print(f"{name}: {len(history.events)} events")
             await env.shutdown()
+        if MAILBOX_RECORDING in wanted:
+            for name, history in (await record_mailbox_poll(url, catcher.port)).items():
+                (HISTORIES / f"{name}.json").write_text(history.to_json())
+                print(f"{name}: {len(history.events)} events")
         await engine.dispose()
 
 

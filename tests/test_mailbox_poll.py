@@ -1,8 +1,8 @@
 """The mailbox poll (workflows/mailbox_poll.py, activities/mailbox.py, intake/mail_intake.py)
 against a real Dovecot (localstack/dovecot.py) and the real Temporal dev server: each message
 filed once by its Message-ID, noise never filed, bounces marking our outbox mail, replies
-threading, the checkpoint carried across continue-as-new, a UIDVALIDITY change and a worker
-killed mid-batch."""
+threading, the checkpoint carried across continue-as-new, a UIDVALIDITY change, a worker
+killed mid-batch and the IMAP server restarted mid-fetch."""
 
 import asyncio
 import os
@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
+from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -32,6 +33,7 @@ from config.settings import Settings
 from domain.ids import complaint_id_for
 from domain.mailbox import MailboxPollState, mailbox_workflow_id
 from domain.models import ComplaintIntake, ComplaintState, Customer, Direction
+from domain.steps import Activity
 from domain.vocabulary import Channel
 from intake.filing import file_complaint
 from intake.imap_mailbox import ImapMailbox
@@ -43,7 +45,7 @@ from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
 from store.tables import Complaint, InboundMail, OutboxMail
-from temporal_client.histories import workflow_exists
+from temporal_client.histories import activity_in_flight, failed_by_itself, still_pending, workflow_exists
 from tests.conftest import Sessions
 from tests.mail_corpus import EXPECTED, corpus, our_message_id
 from tests.test_end_to_end import cuts_in, product_client
@@ -530,27 +532,35 @@ async def test_an_oversized_message_is_refused_with_a_reply_that_says_why(
     assert "vượt quá giới hạn" in text and "over our" in text and "MB" in text
 
 
-async def test_the_imap_server_restarted_mid_batch_loses_nothing_and_moves_each_message(
+async def test_the_imap_server_restarted_mid_fetch_loses_nothing_and_moves_each_message(
     product: Client, settings: Settings, sessions: Sessions, dovecot: DovecotServer
 ) -> None:
     settings = imap_settings(
         settings, dovecot, imap_processed="move", imap_batch_size=3, imap_timeout=timedelta(seconds=5)
     )
     dovecot.create_folder(settings.imap_processed_folder)
-    tags = [tag() for _ in range(12)]
-    for t in tags:
-        dovecot.append(mail(t))
+    tags = [tag() for _ in range(24)]
+    dovecot.append_all([mail(t) for t in tags])
     keys = [key_of(t) for t in tags]
+    workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, settings.imap_folder)
+    cut: PendingActivityInfo | None = None
     async with running_worker(product, settings, sessions):
         await start_mailbox_poll(product, settings)
         async with asyncio.timeout(60):
             while len(await outcomes(sessions, keys)) < 3:
                 await asyncio.sleep(0.05)
-        await asyncio.to_thread(dovecot.stop)  # the whole server, its connections with it
-        await asyncio.sleep(2)
-        await asyncio.to_thread(dovecot.start)
+        for _ in range(3):  # until the stop lands while a message is being fetched
+            seen = await activity_in_flight(product, workflow_id, {Activity.MAILBOX_TAKE_IN.value}, within=30)
+            await asyncio.to_thread(dovecot.stop)  # the whole server, its connections with it
+            await asyncio.sleep(2)
+            after = await still_pending(product, workflow_id, seen) if seen is not None else None
+            await asyncio.to_thread(dovecot.start)
+            if seen is not None and after is not None and after.attempt > seen.attempt and failed_by_itself(after):
+                cut = seen  # it failed for the restart and is retried, not finished before it
+                break
         taken = await until_taken(sessions, keys)
         state = await until_polled(product, settings, len(keys))
+    assert cut is not None, "no take-in was in flight when the IMAP server stopped"
     assert all(row.outcome == "filed" for row in taken.values())
     assert len(await until_projected(sessions, keys)) == len(keys)
     for key in keys:
