@@ -72,7 +72,7 @@ def remote_files(message: dict[str, Any] | None) -> list[RemoteFile]:
 def _name(url: str, ident: str, extension: object) -> str:
     """The file's name: the last segment of Chatwoot's blob address, else one made of its id."""
     last = unquote(urlsplit(url).path.rsplit("/", 1)[-1]).strip()
-    if last and "." in last:
+    if last:
         return last
     ext = extension.strip(".").strip() if isinstance(extension, str) else ""
     return f"chatwoot-{ident}.{ext}" if ext else f"chatwoot-{ident}"
@@ -106,7 +106,8 @@ async def fetch_files(files: Sequence[RemoteFile], base_url: str, *, max_bytes: 
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as http:
         for remote in files:
             if not base_url or not same_origin(remote.url, base_url):
-                log.warning("Chatwoot attachment %s not fetched: not on COMPLAINTS_CHATWOOT_URL", remote.ident)
+                why = "not on COMPLAINTS_CHATWOOT_URL" if base_url else "COMPLAINTS_CHATWOOT_URL is not set"
+                log.warning("Chatwoot attachment %s not fetched: %s", remote.ident, why)
                 fetched.refused.append(AttachmentRefused(NOT_FETCHED, {"name": remote.name}))
                 continue
             try:

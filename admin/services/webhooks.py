@@ -251,7 +251,7 @@ class WebhookService:
         if remote and not (filed.outcome == "already_filed" and await self._has(str(filed.complaint_id), message_id)):
             files, left_out = await self._fetch(remote)
             if left_out:
-                text = "\n\n".join(x for x in (text, LEFT_OUT + "\n" + "\n".join(left_out)) if x)
+                text = f"{text or FILES_TEXT}\n\n{LEFT_OUT}\n" + "\n".join(left_out)
         text = text or FILES_TEXT
 
         # Only a new message files the complaint that follows an ended one: a conversation event
