@@ -282,7 +282,7 @@ class WebhookService:
         sentence (Vietnamese, the catalogue's) for each one not taken."""
         if len(remote) > MAX_FILES:
             log.info("Webhook: %d livechat file(s) over %d left out", len(remote) - MAX_FILES, MAX_FILES)
-        fetched = await fetch_files(remote[:MAX_FILES], self.settings.chatwoot_url or "",
+        fetched = await fetch_files(remote[:MAX_FILES], self.settings.chatwoot_url,
                                     max_bytes=self.settings.attachment_max_bytes,
                                     message_max_bytes=self.settings.message_max_bytes)  # fmt: skip
         refused, taken, seen = list(fetched.refused), [], set()
