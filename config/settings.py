@@ -149,6 +149,10 @@ class Settings(BaseSettings):
     chatwoot_webhook_secret: str = ""
     chatwoot_url_token: str = ""
     chatwoot_label: str = "khieu-nai"
+    # Chatwoot's own address (scheme, host, port: "https://chat.example.vn"): the files of a
+    # livechat message are fetched from there only (the addresses come in the webhook's body:
+    # anything else is never requested). Empty: no file is fetched, the messages still are taken.
+    chatwoot_url: str = ""
 
     # Payload encryption (AES-GCM): "id=base64key[,id=base64key...]", the first key encrypts,
     # all decrypt (rotation). Empty in development: generated once into data/payload_keys.

@@ -10,6 +10,13 @@ or adds nothing new. A customer's message for a complaint whose follow-up has en
 complaint that follows it (intake.follow_on, the rule mail follows too), and the later messages
 naming the ended one (the same conversation, the same complaint id) go onto that one. Nothing
 personal is logged: ids and outcomes only.
+
+A Chatwoot message's files (screenshots, recordings) are fetched from the configured Chatwoot
+only (intake.chatwoot_files), checked as every other file and stored encrypted under the
+complaint, on the message's ``customer_message``; a message with files and no text is taken
+too. A file not taken (not fetched, over a limit, not an allowed type) never loses the message:
+its text says which file and why, in the catalogue's Vietnamese (the words stored, as the other
+texts the intake writes). A redelivered message already on the complaint is not fetched again.
 """
 
 import hashlib
@@ -23,20 +30,22 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowQueryFailedError, WorkflowQueryRejectedError
 from temporalio.service import RPCError
 
 from admin.errors import UNAVAILABLE, ServiceError
+from admin.i18n import gettext
 from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
-from domain.models import ComplaintIntake, Customer
+from domain.models import AttachmentRef, ComplaintIntake, Customer
 from domain.vocabulary import Channel, Language
+from intake.chatwoot_files import RemoteFile, fetch_files, remote_files
 from intake.customer_messages import MessageOutcome, MessageRefused
-from intake.filing import IntakeRefused
+from intake.filing import IntakeRefused, complaint_state
 from intake.follow_on import NewComplaint, add_or_file_anew, follow_on_key
 from intake.long_text import LongText
 from store import webhook_deliveries
-from store.attachments import AttachmentStore
+from store.attachments import AttachmentRefused, AttachmentStore, check
 from store.tables import Complaint
 
 log = logging.getLogger("admin.webhooks")
@@ -53,6 +62,13 @@ MAX_BODY = 256 * 1024
 # reopen window: a bound on the walk, never reached in practice.
 MAX_FOLLOW_ONS = 50
 SIGNATURE_PREFIX = "sha256="
+# The text of a livechat message that is only files, and the line before the files not taken
+# (stored data, in Vietnamese as the other texts the intake writes: intake.mail_intake.FILES_TEXT).
+FILES_TEXT = "(Tệp đính kèm gửi qua chat trực tuyến)"
+LEFT_OUT = "Tệp đính kèm không nhận được:"
+# domain.models.CustomerMessage.attachments allows 20, one kept for a long text's full text
+# (Chatwoot itself allows 15 per message).
+MAX_FILES = 19
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -121,7 +137,7 @@ class Outcome:
 
 class WebhookService:
     def __init__(self, session: AsyncSession, client: Any, settings: Settings, files: AttachmentStore) -> None:
-        self.session, self._client, self.settings = session, client, settings
+        self.session, self._client, self.settings, self.files = session, client, settings, files
         self.long_text = LongText.of(settings, files)
 
     async def client(self) -> Client:
@@ -213,7 +229,7 @@ class WebhookService:
         inbox_id, conversation_id = _ident(conversation, "inbox_id"), _ident(conversation, "id")
         # Display ids count per account: with the inbox (a global id) the key names one conversation.
         key = f"chatwoot:inbox:{inbox_id}:conversation:{conversation_id}"
-        text = _text(message)
+        text, remote = _text(message), remote_files(message)
         customer = _customer(conversation, conversation_id)
 
         def intake(body: str, intake_key: str = key) -> ComplaintIntake:
@@ -228,8 +244,15 @@ class WebhookService:
         filed = await self._file(
             intake, text or f"Khiếu nại qua livechat (Chatwoot, cuộc trò chuyện #{conversation_id}).", "chatwoot"
         )
-        if message is None or not text:
+        if message is None or not (text or remote):
             return filed
+        message_id = f"chatwoot:message:{_ident(message, 'id')}"
+        files: list[tuple[str, bytes]] = []
+        if remote and not (filed.outcome == "already_filed" and await self._has(str(filed.complaint_id), message_id)):
+            files, left_out = await self._fetch(remote)
+            if left_out:
+                text = f"{text or FILES_TEXT}\n\n{LEFT_OUT}\n" + "\n".join(left_out)
+        text = text or FILES_TEXT
 
         # Only a new message files the complaint that follows an ended one: a conversation event
         # carries again the last message, which may be one the ended complaint already has.
@@ -239,10 +262,53 @@ class WebhookService:
         # Every message of the customer is threaded under its Chatwoot id (the first one is also
         # the complaint's description): a redelivery, or the first message met again in a later
         # event, adds nothing.
-        added = await self._thread(str(filed.complaint_id), text, Channel.LIVECHAT,
-                                   f"chatwoot:message:{_ident(message, 'id')}",
-                                   new_complaint if event == "message_created" else None)  # fmt: skip
+        added = await self._thread(str(filed.complaint_id), text, Channel.LIVECHAT, message_id,
+                                   new_complaint if event == "message_created" else None, files=files)  # fmt: skip
         return filed if filed.outcome == "filed" or added.outcome == "follow_up_ended" else added
+
+    async def _has(self, complaint_id: str, message_id: str) -> bool:
+        """The message is on the complaint already (a redelivery): its files need no fetching.
+        Not known (the query failed): False, and fetching again is harmless (content-addressed
+        files, the message added once)."""
+        try:
+            state = await complaint_state((await self.client()).get_workflow_handle(complaint_id))
+        except (RPCError, WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+            log.info("Webhook: state of %s not read (%s); its files are fetched", complaint_id, type(exc).__name__)
+            return False
+        return any(m.message_id == message_id for m in state.messages)
+
+    async def _fetch(self, remote: list[RemoteFile]) -> tuple[list[tuple[str, bytes]], list[str]]:
+        """The message's files we take (fetched and of an allowed type, each once), and a
+        sentence (Vietnamese, the catalogue's) for each one not taken."""
+        if len(remote) > MAX_FILES:
+            log.info("Webhook: %d livechat file(s) over %d left out", len(remote) - MAX_FILES, MAX_FILES)
+        fetched = await fetch_files(remote[:MAX_FILES], self.settings.chatwoot_url,
+                                    max_bytes=self.settings.attachment_max_bytes,
+                                    message_max_bytes=self.settings.message_max_bytes)  # fmt: skip
+        refused, taken, seen = list(fetched.refused), [], set()
+        for name, data in fetched.files:
+            try:
+                check(data, name, self.settings.attachment_max_bytes)
+            except AttachmentRefused as exc:
+                refused.append(exc)
+                continue
+            if data not in seen:
+                seen.add(data)
+                taken.append((name, data))
+        if refused:
+            log.info("Webhook: %d livechat file(s) not taken (address, size or type)", len(refused))
+        return taken, [gettext("vi", r.msgid, **r.params) for r in refused]
+
+    async def _keep(self, complaint_id: str, files: list[tuple[str, bytes]]) -> list[AttachmentRef]:
+        """The files stored under ``complaint_id`` (checked already; one whose complaint's data
+        was erased is left out: the message is then refused or goes to the complaint after it)."""
+        refs = []
+        for name, data in files:
+            try:
+                refs.append(await self.files.save(complaint_id, data, name))
+            except AttachmentRefused:
+                log.info("Webhook: a livechat file not stored under %s", complaint_id)
+        return refs
 
     def _labelled(self, conversation: dict[str, Any]) -> bool:
         labels = conversation.get("labels")
@@ -279,13 +345,16 @@ class WebhookService:
         new_complaint: NewComplaint | None,
         *,
         reopen_requested: bool = False,
+        files: list[tuple[str, bytes]] | None = None,
     ) -> Outcome:
         """Add the customer's message to ``complaint_id``, or, its follow-up ended, to the
         complaint that follows it (filed now by ``new_complaint``, or found filed), and so on
-        down the line: the message ends on the newest complaint, once."""
+        down the line: the message ends on the newest complaint, once. ``files`` (checked
+        already) are stored under the complaint the message is added to, and carried by it."""
         created = False
         for _ in range(MAX_FOLLOW_ONS):
             try:
+                refs = await self._keep(complaint_id, files or [])
                 taken = await add_or_file_anew(
                     await self.client(),
                     self.settings,
@@ -295,6 +364,7 @@ class WebhookService:
                     message_id=message_id,
                     new_complaint=new_complaint,
                     reopen_requested=reopen_requested,
+                    attachments=refs,
                     long_text=self.long_text,
                 )
             except ValidationError as exc:
