@@ -26,6 +26,10 @@ log = logging.getLogger(__name__)
 PURPOSE = "status_link"
 
 
+class _OverLimit(Exception):
+    """The complaint has had its link mails for the window: this one is rolled back."""
+
+
 class StatusLinkActivities:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self._sessions, self._settings = sessions, settings
@@ -35,8 +39,12 @@ class StatusLinkActivities:
         """The Message-ID of the queued link mail, or "" when nothing is sent: no such
         complaint (or not projected yet), anonymised, no address on file, another address, or the
         complaint's link mails are at their limit. A retry finds its own mail (and its token)."""
-        async with transaction(self._sessions) as session:
-            return await self._queue(session, request)
+        try:
+            async with transaction(self._sessions) as session:
+                return await self._queue(session, request)
+        except _OverLimit as over:  # its token and mail rolled back
+            log.warning("Status link for %s not mailed: its link mails are at the limit", over.args[0])
+            return ""
 
     async def _queue(self, session: AsyncSession, request: StatusLinkRequest) -> str:
         digest = hashlib.sha256(request.key.encode()).hexdigest()[:24]
@@ -48,19 +56,6 @@ class StatusLinkActivities:
         if row is None or row.anonymised_at is not None or not row.customer_email:
             return ""
         if not hmac.compare_digest(address_hash(row.customer_email), request.email_hash):
-            return ""
-        since = request.requested_at - self._settings.public_lookup_mail_window
-        sent = await session.scalar(
-            select(func.count())
-            .select_from(OutboxMail)
-            .where(
-                OutboxMail.complaint_id == row.id,
-                OutboxMail.purpose == PURPOSE,
-                OutboxMail.created_at >= since,
-            )
-        )
-        if (sent or 0) >= self._settings.public_lookup_mail_limit:
-            log.warning("Status link for %s not mailed: %d already within the window", row.id, sent)
             return ""
         # A token of its own for each mail (as the receipt's): revocable with the others, and the
         # links mailed before keep working (a stranger who knows a case id cannot end them).
@@ -81,6 +76,21 @@ class StatusLinkActivities:
             body_html=rendered.html,
             created_at=request.requested_at,
         )
+        # Counted after this mail's own row is written: on SQLite that write holds the store's
+        # write lock until commit, on PostgreSQL the complaint's row is locked above; either way
+        # requests at once count each other, and one over the limit is rolled back whole.
+        since = request.requested_at - self._settings.public_lookup_mail_window
+        sent = await session.scalar(
+            select(func.count())
+            .select_from(OutboxMail)
+            .where(
+                OutboxMail.complaint_id == row.id,
+                OutboxMail.purpose == PURPOSE,
+                OutboxMail.created_at >= since,
+            )
+        )
+        if (sent or 0) > self._settings.public_lookup_mail_limit:
+            raise _OverLimit(row.id)
         log.info("Status link for %s queued as %s", row.id, message_id)
         return message_id
 

@@ -166,6 +166,36 @@ async def test_at_most_the_limit_of_link_mails_per_complaint(
     assert len(mails_to(catcher, "lookup.flood@example.vn")) == MAIL_LIMIT
 
 
+async def test_the_limit_holds_for_requests_at_once(
+    app: FastAPI,  # noqa: F811
+    sessions: Sessions,
+    dev_env: Any,
+    catcher: MailCatcher,
+) -> None:
+    """Requests that reach the worker together count each other: still at most the limit."""
+    customer = Customer(app, "198.51.100.200")
+    complaint_id, _ = await filed(customer, sessions, "lookup.burst@example.vn", "Ngô Thanh Hà")
+    askers = [Customer(app, f"198.51.100.{201 + n}") for n in range(MAIL_LIMIT + 2)]
+    stamps = [await lookup_stamp(asker) for asker in askers]
+    await asyncio.sleep(MIN_SECONDS)
+    answers = await asyncio.gather(
+        *(
+            post(asker, stamp, complaint_id, "lookup.burst@example.vn")
+            for asker, stamp in zip(askers, stamps, strict=True)
+        )
+    )
+    assert {a.status_code for a in answers} == {200} and len({a.text for a in answers}) == 1
+    mailed = await asyncio.gather(*(run_of(app, dev_env.client, stamp).result() for stamp in stamps))
+    assert sorted(mailed) == [False] * 2 + [True] * MAIL_LIMIT
+    assert len(await link_mails(sessions, complaint_id)) == MAIL_LIMIT
+    async with sessions() as session:
+        tokens = await session.scalars(
+            select(PublicToken).where(PublicToken.complaint_id == complaint_id, PublicToken.purpose == "lookup")
+        )
+        assert len(list(tokens)) == MAIL_LIMIT, "a mail over the limit leaves no token behind"
+    assert len(mails_to(catcher, "lookup.burst@example.vn")) == MAIL_LIMIT
+
+
 async def test_an_anonymised_complaint_is_sent_nothing(
     app: FastAPI,  # noqa: F811
     sessions: Sessions,
