@@ -17,6 +17,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities.complaint_steps import ComplaintActivities
 from activities.history_archive import HistoryArchiveActivities
 from activities.mailbox import MailboxActivities
+from activities.status_link import StatusLinkActivities
 from config.settings import Settings, get_settings, private_umask
 from intake.mailbox_poll import start_mailbox_poll
 from ops.archive_sweep import sweep
@@ -28,6 +29,7 @@ from workflows.complaint import ComplaintWorkflow
 from workflows.history_archive import HistoryArchiveWorkflow
 from workflows.job_order import JobsInOrderRunner
 from workflows.mailbox_poll import MailboxPollWorkflow
+from workflows.status_link import StatusLinkWorkflow
 
 log = logging.getLogger("worker")
 
@@ -60,11 +62,12 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[ComplaintWorkflow, HistoryArchiveWorkflow, MailboxPollWorkflow],
+        workflows=[ComplaintWorkflow, HistoryArchiveWorkflow, MailboxPollWorkflow, StatusLinkWorkflow],
         activities=[
             *activities.all(),
             HistoryArchiveActivities(activities.sessions).archive_history,
             *mailbox.all(),
+            *StatusLinkActivities(activities.sessions, settings).all(),
         ],
         workflow_runner=SANDBOX,
         max_concurrent_activities=settings.max_concurrent_activities,

@@ -114,6 +114,10 @@ def create_app(settings: Settings, temporal: Client | None = None) -> FastAPI:
     app.state.public_message_limiter = SubmitLimiter(
         settings.public_form_limit, settings.public_form_window.total_seconds()
     )
+    # ... and the link lookup, counted apart again (its own limit per complaint is the worker's).
+    app.state.public_lookup_limiter = SubmitLimiter(
+        settings.public_form_limit, settings.public_form_window.total_seconds()
+    )
     app.state.temporal = _lazy_client(settings, temporal)
     app.state.codec = codec(settings)
     app.add_middleware(FormBodyLimit, upload_limit=settings.message_max_bytes + UPLOAD_OVERHEAD)

@@ -99,3 +99,8 @@ def intake_key(stamp: Stamp) -> str:
 def message_key(stamp: Stamp) -> str:
     """The message id of what the status page's form sends (intake.customer_messages): one per form."""
     return f"public-message:{stamp.nonce}"
+
+
+def lookup_key(stamp: Stamp) -> str:
+    """The lookup page's request id (a worker run per form sent, however many times)."""
+    return stamp.nonce

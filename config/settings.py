@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     public_form_limit: int = Field(5, ge=1)
     public_form_window: timedelta = Field(timedelta(minutes=10), gt=timedelta(0))
     public_form_min_seconds: float = Field(3.0, ge=0)
+    # The link lookup (a lost status link mailed again): at most ``public_lookup_mail_limit``
+    # link mails per complaint per ``public_lookup_mail_window``, whoever asks (no mailbox flood).
+    public_lookup_mail_limit: int = Field(3, ge=1)
+    public_lookup_mail_window: timedelta = Field(timedelta(hours=1), gt=timedelta(0))
 
     # Webhooks in (issue 14). The generic intake (POST /api/v1/intake/webhook) is off while
     # ``webhook_secret`` is empty; requests are signed HMAC-SHA256 over "timestamp.body" and a

@@ -28,7 +28,7 @@ from domain.vocabulary import Channel, Language
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 CUSTOMER_PURPOSES: frozenset[str] = frozenset(
-    {"acknowledgement", "reply", "closing", "reopened", "rejected", "resolved_on_spot"}
+    {"acknowledgement", "reply", "closing", "reopened", "rejected", "resolved_on_spot", "status_link"}
 )
 INTERNAL_PURPOSES: frozenset[str] = frozenset(
     {"warning", "breach", "first_response_breach", "escalated", "assigned", "customer_message"}
@@ -38,7 +38,11 @@ MAIL_PURPOSES: frozenset[str] = CUSTOMER_PURPOSES | INTERNAL_PURPOSES
 # Keys every mail needs; a missing one is a bug in the caller, reported by name.
 _REQUIRED_KEYS: tuple[str, ...] = ("complaint_id", "customer_name", "received_at", "deadline")
 # Keys a purpose needs on top of those.
-_PURPOSE_KEYS: dict[str, tuple[str, ...]] = {"reply": ("message",), "customer_message": ("customer_text", "via")}
+_PURPOSE_KEYS: dict[str, tuple[str, ...]] = {
+    "reply": ("message",),
+    "customer_message": ("customer_text", "via"),
+    "status_link": ("status_url",),  # the link asked for again on the lookup page
+}
 # Optional keys: templates test them with ``{% if %}``, so they default to None.
 _OPTIONAL_KEYS: tuple[str, ...] = (
     "subject",

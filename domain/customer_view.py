@@ -1,6 +1,7 @@
 """What the customer sees of their complaint on the public status page (issue 14): four stages
 in their words, never the internal ones (escalated, awaiting signature: still "in progress")."""
 
+import hashlib
 from enum import StrEnum
 
 from domain.vocabulary import Stage
@@ -34,3 +35,9 @@ LINKED_MAILS = frozenset({"acknowledgement", "closing"})
 
 def status_path(complaint_id: str, token: str) -> str:
     return f"/public/complaints/{complaint_id}/{token}"
+
+
+def address_hash(address: str) -> str:
+    """The lookup page's key to an e-mail address: trimmed, case-insensitive, hashed (what is
+    typed there travels to the worker as this, never as the address)."""
+    return hashlib.sha256(address.strip().lower().encode("utf-8", errors="replace")).hexdigest()

@@ -85,6 +85,8 @@ class Activity(StrEnum):
     MAILBOX_FETCH = "mailbox_fetch"
     MAILBOX_TAKE_IN = "mailbox_take_in"
     MAILBOX_MARK = "mailbox_mark"
+    # The link lookup (workflows/status_link.py, activities/status_link.py)
+    QUEUE_STATUS_LINK = "queue_status_link"
 
 
 class ArchiveRequest(BaseModel):
@@ -98,6 +100,22 @@ class ArchiveRequest(BaseModel):
 COMPLAINT_WORKFLOW = "ComplaintWorkflow"
 ARCHIVE_WORKFLOW = "HistoryArchiveWorkflow"
 MAILBOX_POLL_WORKFLOW = "MailboxPollWorkflow"
+STATUS_LINK_WORKFLOW = "StatusLinkWorkflow"
+
+
+class StatusLinkRequest(BaseModel):
+    """A customer asks for their status link again (the public lookup page): the case id as
+    typed (normalised, not checked against the store: that is the activity's, off the request
+    path) and the SHA-256 of the address typed (trimmed, lower case), never the address itself."""
+
+    complaint_id: str = Field(max_length=20)
+    email_hash: str = Field(min_length=64, max_length=64)
+    key: str = Field(max_length=64)  # the lookup form's nonce: one request, one mail at most
+    requested_at: datetime
+
+
+def status_link_workflow_id(key: str) -> str:
+    return f"status-link-{key}"
 
 
 def archive_workflow_id(complaint_id: str) -> str:

@@ -132,6 +132,7 @@ first response {iso(settings.sla_first_response)}, reopen window {iso(settings.s
 {settings.sla_calendar.value}
   Admin (staff UI)  http://{settings.admin_host}:{settings.admin_port}   API docs /docs
   Public pages      {settings.public_url}/public/complaints/new  (status pages: links in the customers' mails)
+                    {settings.public_url}/public/complaints/lookup  (a lost status link, mailed again)
   Mail in (SMTP)    {inbound}
   Mail in (IMAP)    {imap}
   Logs              {data}/*.log

@@ -16,6 +16,7 @@ from store.projection import dialect_insert
 from store.tables import PublicToken
 
 MAIL, FORM = "mail", "form"  # the token was sent in a customer mail / shown after the web form
+LOOKUP = "lookup"  # mailed again on the customer's request (the public lookup page)
 TOKEN_BYTES = 32  # 256 bits: unguessable, and too many to try
 
 

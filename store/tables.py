@@ -329,7 +329,8 @@ class ComplaintKey(Base):
 
 class PublicToken(Base):
     """A link to a complaint's public status page (issue 14): the store keeps the token's
-    SHA-256 only. ``purpose``: "mail" (sent in a customer mail) or "form" (the web form's answer).
+    SHA-256 only. ``purpose``: "mail" (sent in a customer mail), "form" (the web form's answer) or
+    "lookup" (mailed again on the customer's request, the public lookup page).
     Revoked by staff or when the complaint is anonymised."""
 
     __tablename__ = "public_tokens"

@@ -31,6 +31,7 @@ CASE = "KN-7F3K9Q"
 SCRIPT = "<script>alert(1)</script>"
 ATTRIBUTE_BREAK = '"><img src=x onerror=alert(1)>'
 HOSTILE = f"{SCRIPT} {ATTRIBUTE_BREAK}"
+STATUS_URL = f"https://cskh.luarong.vn/public/complaints/{CASE}/tok3n-Abc_123"
 
 
 def context(**overrides: object) -> dict[str, object]:
@@ -56,6 +57,8 @@ def context(**overrides: object) -> dict[str, object]:
         # a customer message (the mail that tells staff about it)
         "customer_text": "Mạng vẫn chập chờn vào buổi tối.",
         "via": "email",
+        # the status link asked for again (the lookup page's mail)
+        "status_url": STATUS_URL,
     }
     values.update(overrides)
     return values
@@ -100,6 +103,7 @@ def test_purposes_are_the_agreed_set() -> None:
         "resolved_on_spot",
         "assigned",
         "customer_message",
+        "status_link",
     }
     assert CUSTOMER_PURPOSES | INTERNAL_PURPOSES == MAIL_PURPOSES
     assert not CUSTOMER_PURPOSES & INTERNAL_PURPOSES
@@ -184,8 +188,16 @@ def test_receipt_and_closing_link_the_status_page(purpose: str, language: Langua
     mail = render_mail(purpose, language, context(status_url=link))
     expected = link + ("#rate" if purpose == "closing" else "")
     assert expected in mail.text and f'href="{expected}"' in mail.html
-    plain = render_mail(purpose, language, context())
+    plain = render_mail(purpose, language, context(status_url=None))
     assert "/public/complaints/" not in plain.text + plain.html
+
+
+@pytest.mark.parametrize("language", list(Language))
+def test_the_status_link_mail_carries_its_link_and_needs_one(language: Language) -> None:
+    mail = render_mail("status_link", language, context())
+    assert STATUS_URL in mail.text and f'href="{STATUS_URL}"' in mail.html
+    with pytest.raises(ValueError, match="status_url"):
+        render_mail("status_link", language, context(status_url=None))
 
 
 @pytest.mark.parametrize("language", list(Language))

@@ -3,6 +3,10 @@
 - ``GET/POST /public/complaints/new``: the web form, behind its guards (admin.public_guards);
   a filed form answers with a redirect to the complaint's status page (posting it again files
   nothing new and lands on the same page).
+- ``GET/POST /public/complaints/lookup``: a lost link mailed again. The customer gives the case
+  number and their e-mail address; the page answers the same whatever they typed (no oracle for
+  cases or addresses): the worker checks them afterwards and mails a fresh link to the address
+  on file (workflows/status_link.py). Behind the form's guards, plus a limit per complaint.
 - ``GET /public/complaints/{id}/{token}``: the status page; ``POST …/rate``: the satisfaction
   rating; ``POST …/messages``: information the customer adds; ``POST …/reopen``: a request to
   reopen, with its reason, after closing and within the reopen window. A wrong id or token gets
@@ -28,9 +32,9 @@ from starlette.datastructures import UploadFile
 from admin import i18n, limits
 from admin.deps import SessionDep, SettingsDep
 from admin.errors import ServiceError
-from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key, message_key
+from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key, lookup_key, message_key
 from admin.rendering import LANG_COOKIE, templates
-from admin.services.public import PublicService, PublicView, WebComplaint, web_intake
+from admin.services.public import LinkLookup, PublicService, PublicView, WebComplaint, link_lookup, web_intake
 from config.settings import Settings
 from domain.customer_view import status_path
 from domain.vocabulary import Category
@@ -71,7 +75,9 @@ def _error(request: Request, lang: str, refused: ServiceError) -> HTMLResponse:
         message = i18n.gettext(lang, refused.page[0], **refused.page[1])
     else:
         message = i18n.gettext(lang, PUBLIC_MESSAGES.get(refused.code, "Something went wrong. Please try again later."))
-    return _page(request, "public/error.html", lang, refused.status, message=message)
+    # A wrong or lost status link: the way to have it mailed again.
+    lost_link = refused.code == "not_found"
+    return _page(request, "public/error.html", lang, refused.status, message=message, lost_link=lost_link)
 
 
 TOO_MANY = (
@@ -79,6 +85,9 @@ TOO_MANY = (
 )
 TOO_MANY_MESSAGES = (
     "Too many messages were sent from your connection. Please try again in %(minutes)d minutes, or call our hotline."
+)
+TOO_MANY_LOOKUPS = (
+    "Too many requests were sent from your connection. Please try again in %(minutes)d minutes, or call our hotline."
 )
 # Refusals the customer can meet, in their words (msgids).
 PUBLIC_MESSAGES = {
@@ -202,6 +211,52 @@ async def submit(request: Request, service: PublicDep, settings: SettingsDep) ->
     except ServiceError as refused:
         return _error(request, lang, refused)
     return RedirectResponse(f"{status_path(complaint_id, token)}?{urlencode({'filed': 1, 'lang': lang})}", 303)
+
+
+def _lookup_form(request: Request, lang: str, status: int, values: Mapping[str, str], **context: Any) -> HTMLResponse:
+    context = {"field_errors": {}, "refusal": None, "sent": False} | context
+    return _page(request, "public/lookup.html", lang, status, values=values, **context)
+
+
+@router.get("/complaints/lookup")
+async def lookup_form(request: Request) -> Response:
+    return _lookup_form(request, _lang(request), 200, {"stamp": _stamps(request).issue()})
+
+
+@router.post("/complaints/lookup")
+async def lookup(request: Request, service: PublicDep, settings: SettingsDep) -> Response:
+    """The same answer whenever the form passes its guards: nothing here reads the store, and
+    the worker's run is started whatever was typed (admin.services.public.ask_link)."""
+    address = request.client.host if request.client else "?"
+    lang = _lang(request)
+    if wait := _limiter(request, "public_lookup_limiter").allow(address):
+        return _too_many(request, lang, wait, TOO_MANY_LOOKUPS)
+    try:
+        form = await _form(request)
+    except ServiceError as refused:
+        return _error(request, lang, refused)
+    lang = _lang(request, form)
+    stamps = _stamps(request)
+    stamp = stamps.read(form.get("stamp"))
+    kept = {k: form.get(k, "") for k in ("complaint_id", "email")}
+    if stamp is None:
+        refusal = i18n.gettext(lang, "The form had expired. Please check your details and send it again.")
+        return _lookup_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
+    if form.get(HONEYPOT):
+        refusal = i18n.gettext(lang, "The form could not be sent.")
+        return _lookup_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
+    if stamps.age(stamp) < settings.public_form_min_seconds:
+        refusal = i18n.gettext(lang, "The form was sent too quickly. Please check your details and send it again.")
+        return _lookup_form(request, lang, 400, kept | {"stamp": form["stamp"]}, refusal=refusal)
+    checked = link_lookup(form)
+    if not isinstance(checked, LinkLookup):  # the fields' shape only, never whether they match
+        errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
+        return _lookup_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
+    try:
+        await service.ask_link(checked, lookup_key(stamp))
+    except ServiceError as refused:
+        return _error(request, lang, refused)
+    return _lookup_form(request, lang, 200, {}, sent=True)
 
 
 @router.get("/complaints/{complaint_id}/{token}")

@@ -24,14 +24,17 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from admin.errors import FILING_UNKNOWN, UNAVAILABLE, ServiceError
 from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
-from domain.customer_view import CUSTOMER_REPLY_ACTIONS, CUSTOMER_STAGE, CustomerStage
+from domain.customer_view import CUSTOMER_REPLY_ACTIONS, CUSTOMER_STAGE, CustomerStage, address_hash
+from domain.ids import PREFIX, is_complaint_id
 from domain.models import SYSTEM_ACTOR, ComplaintIntake, ComplaintState, Customer, Direction, Rate, Satisfaction
+from domain.steps import STATUS_LINK_WORKFLOW, StatusLinkRequest, status_link_workflow_id
 from domain.transitions import available_decisions, in_reopen_window, rating_of_this_closing
 from domain.vocabulary import Category, Channel, Language, Stage
 from intake.customer_messages import MessageOutcome, MessageRefused, add_customer_message
@@ -142,6 +145,33 @@ def web_intake(form: dict[str, str]) -> WebComplaint | dict[str, str]:
     return WebComplaint(name, email, phone, category, description, language)
 
 
+@dataclass(frozen=True)
+class LinkLookup:
+    """What the lookup page asks for (checked by :func:`link_lookup`, for form only)."""
+
+    complaint_id: str
+    email: str
+
+
+def link_lookup(form: dict[str, str]) -> LinkLookup | dict[str, str]:
+    """The lookup form's fields checked, or {field: msgid}. Only their shape: whether the case
+    exists or the address matches is never told (the worker checks, after the page answered)."""
+    errors: dict[str, str] = {}
+    complaint_id = form.get("complaint_id", "").strip().upper()
+    if complaint_id and not complaint_id.startswith(PREFIX):
+        complaint_id = PREFIX + complaint_id  # typed without its prefix
+    email = form.get("email", "").strip()
+    if not is_complaint_id(complaint_id):
+        errors["complaint_id"] = "Please enter the case number as in our mail, for example KN-7F3K9Q."
+    try:
+        Customer.model_validate({"name": "x", "email": email})
+    except ValidationError:
+        errors["email"] = "This e-mail address is not valid."
+    if not email:
+        errors["email"] = "Please enter the e-mail address you gave with your complaint."
+    return errors or LinkLookup(complaint_id, email)
+
+
 class PublicService:
     def __init__(self, session: AsyncSession, client: Any, settings: Settings) -> None:
         self.session, self._client, self.settings = session, client, settings
@@ -171,6 +201,30 @@ class PublicService:
         await self.session.commit()
         log.info("Web form filed %s (new: %s)", filed.complaint_id, filed.created)
         return filed.complaint_id
+
+    async def ask_link(self, lookup: LinkLookup, key: str) -> None:
+        """Hand the lookup to the worker (one run per form: its nonce is the run's id) and return:
+        the same work whatever the case id and address, so the page's answer and its timing tell
+        nothing. Only the address's hash travels (domain.customer_view.address_hash)."""
+        request = StatusLinkRequest(
+            complaint_id=lookup.complaint_id,
+            email_hash=address_hash(lookup.email),
+            key=key,
+            requested_at=datetime.now(UTC),
+        )
+        try:
+            await (await self.client()).start_workflow(
+                STATUS_LINK_WORKFLOW,
+                request,
+                id=status_link_workflow_id(key),
+                task_queue=self.settings.task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            )
+        except WorkflowAlreadyStartedError:
+            pass  # the same form sent again: asked once
+        except RPCError as exc:
+            raise UNAVAILABLE from exc
 
     async def attach(
         self, store: AttachmentStore, complaint_id: str, files: Sequence[tuple[str, bytes]], key: str, text: str
