@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ from temporalio.worker import Worker
 from activities.complaint_steps import ComplaintActivities
 from config.settings import Settings
 from domain import search_index as search_attributes
+from domain.customer_view import address_hash
 from domain.mailbox import MailboxPollState, mailbox_workflow_id
 from domain.models import (
     SYSTEM_ACTOR,
@@ -45,6 +46,7 @@ from domain.models import (
     ResolveOnSpot,
     SignReply,
 )
+from domain.steps import STATUS_LINK_WORKFLOW, StatusLinkRequest, status_link_workflow_id
 from domain.vocabulary import Category, Channel, Stage, SupervisorChoice
 from intake.filing import file_complaint
 from intake.mailbox_poll import start_mailbox_poll
@@ -52,6 +54,7 @@ from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
 from store.engine import make_engine, make_sessionmaker
 from store.migrate import upgrade
+from store.tables import Complaint
 from tests import journey as journey_helpers
 from tests.conftest import binary
 from tests.journey import BILLING, BILLING_SUP, CS, MANAGER, TECH, TECH_SUP, decide, intake, running_worker, start
@@ -324,6 +327,27 @@ async def rated(env: WorkflowEnvironment, client: Client, settings: Settings) ->
     return handle
 
 
+async def status_link_mailed(env: WorkflowEnvironment, client: Client, settings: Settings) -> WorkflowHandle[Any, Any]:
+    """The public lookup (issue 14): a customer asks for their status link again with the right
+    case id and address; the run queues the link mail and delivers it."""
+    complaint = await start(client, settings, intake())
+    engine = make_engine(settings.database_url)
+    try:
+        for _ in range(100):  # the lookup reads the store: wait for the complaint's row
+            async with make_sessionmaker(engine)() as session:
+                if await session.get(Complaint, complaint.id) is not None:
+                    break
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+    request = StatusLinkRequest(complaint_id=complaint.id, email_hash=address_hash(" An.Nguyen@example.vn "),
+                                key=uuid.uuid4().hex, requested_at=datetime.now(UTC))  # fmt: skip
+    handle = await client.start_workflow(STATUS_LINK_WORKFLOW, request, id=status_link_workflow_id(request.key),
+                                         task_queue=settings.task_queue)  # fmt: skip
+    assert await handle.result() is True, "the link was not mailed"
+    return handle
+
+
 JOURNEYS: dict[str, Journey] = {
     f.__name__: f
     for f in (
@@ -346,6 +370,7 @@ JOURNEYS: dict[str, Journey] = {
         edit_draft_signalled_before_the_decision,
         rated,
         customer_side_signalled_before_the_decisions,
+        status_link_mailed,
     )
 }
 # These need days to pass: recorded on the time-skipping server, which has no custom search

@@ -1,5 +1,5 @@
 """Recorded journey histories must keep replaying: a change to workflow logic that would break
-a running complaint or mailbox poll fails here (patch or version it with workflow.patched)."""
+a running complaint, mailbox poll or status-link mail fails here (patch or version it with workflow.patched)."""
 
 from pathlib import Path
 
@@ -12,6 +12,7 @@ from tests.record_histories import HISTORIES, JOURNEYS, MAILBOX_RUNS
 from worker import STRICT_SANDBOX
 from workflows.complaint import ComplaintWorkflow
 from workflows.mailbox_poll import MailboxPollWorkflow
+from workflows.status_link import StatusLinkWorkflow
 
 
 def test_every_journey_has_a_recorded_history() -> None:
@@ -22,7 +23,9 @@ def test_every_journey_has_a_recorded_history() -> None:
 async def test_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[ComplaintWorkflow, MailboxPollWorkflow], data_converter=CONVERTER, workflow_runner=STRICT_SANDBOX
+        workflows=[ComplaintWorkflow, MailboxPollWorkflow, StatusLinkWorkflow],
+        data_converter=CONVERTER,
+        workflow_runner=STRICT_SANDBOX,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
