@@ -22,6 +22,7 @@ carries no files; the message keeps them beside the description, idempotent by t
 """
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -32,7 +33,7 @@ from starlette.datastructures import UploadFile
 from admin import i18n, limits
 from admin.deps import SessionDep, SettingsDep
 from admin.errors import ServiceError
-from admin.public_guards import HONEYPOT, FormStamps, SubmitLimiter, intake_key, lookup_key, message_key
+from admin.public_guards import HONEYPOT, FormStamps, Stamp, SubmitLimiter, intake_key, lookup_key, message_key
 from admin.rendering import LANG_COOKIE, templates
 from admin.services.public import LinkLookup, PublicService, PublicView, WebComplaint, link_lookup, web_intake
 from config.settings import Settings
@@ -126,6 +127,24 @@ async def _files(request: Request) -> list[tuple[str, bytes]]:
     return [(f.filename or "", await f.read()) for f in uploads]
 
 
+@dataclass(frozen=True)
+class _Refused:
+    msgid: str  # why, for the page
+    stamp: str  # the stamp the form goes back with
+
+
+def _guarded(stamps: FormStamps, form: Mapping[str, str], min_seconds: float) -> Stamp | _Refused:
+    """A public form's stamp, or why its post is refused (what was typed is kept by the caller)."""
+    stamp = stamps.read(form.get("stamp"))
+    if stamp is None:  # expired (a day old) or made up: a fresh form
+        return _Refused("The form had expired. Please check your details and send it again.", stamps.issue())
+    if form.get(HONEYPOT):  # only a program fills the hidden field: nothing done, nothing says why
+        return _Refused("The form could not be sent.", stamps.issue())
+    if stamps.age(stamp) < min_seconds:
+        return _Refused("The form was sent too quickly. Please check your details and send it again.", form["stamp"])
+    return stamp
+
+
 def _stamps(request: Request) -> FormStamps:
     stamps: FormStamps = request.app.state.public_stamps
     return stamps
@@ -177,19 +196,10 @@ async def submit(request: Request, service: PublicDep, settings: SettingsDep) ->
     except ServiceError as refused:
         return _error(request, lang, refused)
     lang = _lang(request, form)
-    stamps = _stamps(request)
-    stamp = stamps.read(form.get("stamp"))
     kept = {k: v for k, v in form.items() if k not in (HONEYPOT, "stamp")}
-    if stamp is None:  # expired (a day old) or made up: a fresh form, what was typed kept
-        refusal = i18n.gettext(lang, "The form had expired. Please check your details and send it again.")
-        return _new_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
-    if form.get(HONEYPOT):
-        # Only a program fills the hidden field; nothing is filed and nothing says why.
-        refusal = i18n.gettext(lang, "The form could not be sent.")
-        return _new_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
-    if stamps.age(stamp) < settings.public_form_min_seconds:
-        refusal = i18n.gettext(lang, "The form was sent too quickly. Please check your details and send it again.")
-        return _new_form(request, lang, 400, kept | {"stamp": form["stamp"]}, refusal=refusal)
+    stamp = _guarded(_stamps(request), form, settings.public_form_min_seconds)
+    if isinstance(stamp, _Refused):
+        return _new_form(request, lang, 400, kept | {"stamp": stamp.stamp}, refusal=i18n.gettext(lang, stamp.msgid))
     checked = web_intake(form)
     if not isinstance(checked, WebComplaint):
         errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
@@ -201,7 +211,7 @@ async def submit(request: Request, service: PublicDep, settings: SettingsDep) ->
     except AttachmentRefused as refused:  # nothing filed; the browser cannot refill files, the reason says why
         errors = {"attachments": i18n.gettext(lang, refused.msgid, **refused.params)}
         return _new_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
-    token = stamps.status_token(stamp)
+    token = _stamps(request).status_token(stamp)
     subject = i18n.label(checked.language.value, "category", checked.category)
     try:
         complaint_id = await service.file(checked, subject, intake_key(stamp), token)
@@ -236,18 +246,10 @@ async def lookup(request: Request, service: PublicDep, settings: SettingsDep) ->
     except ServiceError as refused:
         return _error(request, lang, refused)
     lang = _lang(request, form)
-    stamps = _stamps(request)
-    stamp = stamps.read(form.get("stamp"))
     kept = {k: form.get(k, "") for k in ("complaint_id", "email")}
-    if stamp is None:
-        refusal = i18n.gettext(lang, "The form had expired. Please check your details and send it again.")
-        return _lookup_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
-    if form.get(HONEYPOT):
-        refusal = i18n.gettext(lang, "The form could not be sent.")
-        return _lookup_form(request, lang, 400, kept | {"stamp": stamps.issue()}, refusal=refusal)
-    if stamps.age(stamp) < settings.public_form_min_seconds:
-        refusal = i18n.gettext(lang, "The form was sent too quickly. Please check your details and send it again.")
-        return _lookup_form(request, lang, 400, kept | {"stamp": form["stamp"]}, refusal=refusal)
+    stamp = _guarded(_stamps(request), form, settings.public_form_min_seconds)
+    if isinstance(stamp, _Refused):
+        return _lookup_form(request, lang, 400, kept | {"stamp": stamp.stamp}, refusal=i18n.gettext(lang, stamp.msgid))
     checked = link_lookup(form)
     if not isinstance(checked, LinkLookup):  # the fields' shape only, never whether they match
         errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
