@@ -21,6 +21,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from domain.models import SYSTEM_ACTOR, AttachmentRef, ComplaintState, CustomerMessage
 from domain.vocabulary import Channel
+from store.attachments import GONE, AttachmentRefused
 
 if TYPE_CHECKING:
     from intake.long_text import LongText
@@ -81,7 +82,15 @@ async def add_customer_message(
     ``MessageRefused`` if the workflow refuses it, and ``RPCError`` if Temporal is unreachable
     (nothing, or the whole message, was applied: calling again with the same ``message_id`` is safe)."""
     if long_text is not None:
-        text, full = await long_text.message(complaint_id, text)
+        try:
+            text, full = await long_text.message(complaint_id, text)
+        except AttachmentRefused as refused:  # the full text cannot be kept under this complaint
+            # Erased (its key shredded): its follow-up is over, the words are filed anew by the
+            # caller; not a complaint id at all: there is no such complaint.
+            ended = refused.msgid == GONE
+            return MessageAdded(
+                complaint_id, MessageOutcome.FOLLOW_UP_ENDED if ended else MessageOutcome.UNKNOWN_COMPLAINT
+            )
         if full is not None:
             attachments = [full, *(a for a in attachments if a.sha256 != full.sha256)]
     payload = CustomerMessage(

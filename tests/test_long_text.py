@@ -4,6 +4,7 @@ complaint by mail and a 1 MB reply are filed and threaded, the state carries a s
 with the marker, and the full text is the message's .txt attachment, which staff download."""
 
 import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
 
 from fastapi import FastAPI
@@ -14,6 +15,8 @@ from domain.models import AttachmentRef, ComplaintState, Direction
 from intake.long_text import BODY_MAX_CHARS, FULL_BODY_TEXT, MARKER, MESSAGE_MAX_CHARS, shorten
 from intake.mail_intake import MailIntake, Outcome
 from store.attachments import AttachmentStore
+from store.complaint_keys import shred
+from store.engine import transaction
 from tests.conftest import Sessions
 from tests.test_admin_pages import Browser, app  # noqa: F401
 
@@ -106,3 +109,31 @@ async def test_a_1_mb_mail_and_a_1_mb_reply_are_taken_in_with_their_full_text_ke
     assert got.headers["content-disposition"].startswith('attachment; filename="toan-van.txt"')
     assert got.headers["x-content-type-options"] == "nosniff"
     assert got.content.decode() == reply_text
+
+
+async def test_a_long_reply_to_an_erased_complaint_is_filed_anew_not_lost(
+    app: FastAPI,  # noqa: F811  (runs the worker)
+    dev_env: WorkflowEnvironment,
+    settings: Settings,
+    sessions: Sessions,
+) -> None:
+    """The full text cannot be kept under a complaint whose key is shredded: the reply is filed as
+    the complaint that follows it (it used to fail every attempt and end as a poison message)."""
+    filed = await MailIntake(dev_env.client, sessions, settings).take_in(mail("Mất mạng", "Mạng mất."), "smtp")
+    assert filed.outcome is Outcome.FILED and filed.complaint_id, filed
+    erased = filed.complaint_id
+    async with transaction(sessions) as session:
+        await shred(session, erased, datetime.now(UTC))  # erased: its key gone (a shredded row)
+
+    reply_text = long_text(70 * 1024, "Thư trả lời")
+    taken = await MailIntake(dev_env.client, sessions, settings).take_in(
+        mail(f"Re: [{erased}] Mất mạng", reply_text), "imap"
+    )
+    assert taken.outcome is Outcome.FILED and taken.complaint_id not in (None, erased), taken
+    assert taken.reason == "follow_up_ended", taken
+    assert taken.complaint_id is not None
+    state = await dev_env.client.get_workflow_handle(taken.complaint_id).query("state", result_type=ComplaintState)
+    assert erased in state.subject and state.body.endswith(MARKER)
+    [carrier] = [m for m in state.messages if m.attachments]
+    full = the_text_file(carrier.attachments)
+    assert (await AttachmentStore.of(settings, sessions).open(taken.complaint_id, full)).data.decode() == reply_text
