@@ -36,6 +36,7 @@ MAX_REDIRECTS = 3
 CONNECT_TIMEOUT = 5.0  # seconds
 READ_TIMEOUT = 15.0  # between two chunks
 FILE_DEADLINE = 60.0  # one file, whole (a slow drip is cut off)
+MESSAGE_DEADLINE = 90.0  # all of a message's files: the webhook's request must end
 CHUNK = 64 * 1024
 
 
@@ -98,11 +99,14 @@ def same_origin(url: str, base_url: str) -> bool:
 
 async def fetch_files(files: Sequence[RemoteFile], base_url: str, *, max_bytes: int, message_max_bytes: int) -> Fetched:
     """Each file's bytes, or why not (the catalogue's msgid): not on ``base_url`` (never
-    requested), not fetched (an error, a status other than 200, too slow), over ``max_bytes``, or
+    requested), not fetched (an error, a status other than 200, too slow: each file within
+    FILE_DEADLINE, all within MESSAGE_DEADLINE), over ``max_bytes``, or
     over what is left of ``message_max_bytes`` after the files before it."""
     fetched = Fetched()
     left = message_max_bytes
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
+    loop = asyncio.get_running_loop()
+    ends = loop.time() + MESSAGE_DEADLINE
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as http:
         for remote in files:
             if not base_url or not same_origin(remote.url, base_url):
@@ -111,7 +115,7 @@ async def fetch_files(files: Sequence[RemoteFile], base_url: str, *, max_bytes: 
                 fetched.refused.append(AttachmentRefused(NOT_FETCHED, {"name": remote.name}))
                 continue
             try:
-                async with asyncio.timeout(FILE_DEADLINE):
+                async with asyncio.timeout(max(0.0, min(FILE_DEADLINE, ends - loop.time()))):
                     data = await _get(http, remote.url, base_url, min(max_bytes, left))
             except _Over as over:
                 if over.size > max_bytes:
@@ -122,7 +126,9 @@ async def fetch_files(files: Sequence[RemoteFile], base_url: str, *, max_bytes: 
                     refused = AttachmentRefused(MESSAGE_TOO_BIG, {"limit": _megabytes(message_max_bytes)})
                 fetched.refused.append(refused)
                 continue
-            except (_NotFetched, httpx.HTTPError, TimeoutError) as exc:
+            # InvalidURL is no HTTPError: an address (or a redirect's) that passed the origin check
+            # but that httpx cannot request is one file not fetched, never the message lost.
+            except (_NotFetched, httpx.HTTPError, httpx.InvalidURL, TimeoutError) as exc:
                 reason = str(exc) if isinstance(exc, _NotFetched) else type(exc).__name__
                 log.warning("Chatwoot attachment %s not fetched: %s", remote.ident, reason)
                 fetched.refused.append(AttachmentRefused(NOT_FETCHED, {"name": remote.name}))

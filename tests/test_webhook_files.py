@@ -239,6 +239,8 @@ async def test_a_file_not_on_chatwoot_is_never_requested_and_the_message_says_so
         attachment(701, elsewhere.url("/metadata/secret.png"), "image"),
         attachment(702, "file:///etc/passwd"),
         attachment(703, chatwoot.url(blob("chuyen-huong.png")), "image"),
+        # On Chatwoot's origin but no address httpx can request (InvalidURL is no HTTPError).
+        attachment(704, chatwoot.url("/rails/x\x00y/hong.png"), "image"),
     )
     response = await file_hooks.chatwoot(event)
     assert (response.status_code, response.json()["outcome"]) == (200, "filed"), response.text
@@ -250,7 +252,8 @@ async def test_a_file_not_on_chatwoot_is_never_requested_and_the_message_says_so
         "Xem ảnh\n\nTệp đính kèm không nhận được:\n"
         "Không tải được tệp secret.png từ chat trực tuyến.\n"
         "Không tải được tệp passwd từ chat trực tuyến.\n"
-        "Không tải được tệp chuyen-huong.png từ chat trực tuyến."
+        "Không tải được tệp chuyen-huong.png từ chat trực tuyến.\n"
+        "Không tải được tệp hong.png từ chat trực tuyến."
     )
 
 
