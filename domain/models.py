@@ -20,6 +20,10 @@ from domain.vocabulary import (
 )
 
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# A message's files: the customer's at most MAX_FILES_TAKEN (every channel and form), one slot
+# kept for the full text of a long message (intake.long_text).
+MAX_ATTACHMENTS = 20
+MAX_FILES_TAKEN = MAX_ATTACHMENTS - 1
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000)]
 DeptCode = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Z][A-Z0-9_]{1,19}$")]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 .()-]{6,20}$")]
@@ -227,7 +231,7 @@ class CustomerMessage(Decision):
 
     text: MessageText
     via: Channel
-    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=20)
+    attachments: list[AttachmentRef] = Field(default_factory=list, max_length=MAX_ATTACHMENTS)
     reopen_requested: bool = False
     message_id: MessageKey | None = None
 

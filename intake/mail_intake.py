@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from config.settings import Settings
-from domain.models import AttachmentRef, ComplaintIntake, Customer
+from domain.models import MAX_FILES_TAKEN, AttachmentRef, ComplaintIntake, Customer
 from domain.vocabulary import Channel
 from intake.customer_messages import MessageRefused, add_customer_message
 from intake.filing import MAX_BACKDATE, IntakeRefused
@@ -54,7 +54,6 @@ MAX_SUBJECT = 200
 EMPTY_BODY = "(Thư không có nội dung)"  # the complaint's text must not be empty
 FILES_TEXT = "(Tệp đính kèm theo thư của khách hàng)"  # the message that carries a new complaint's files
 # domain.models.CustomerMessage.attachments allows 20: one is kept for a long mail's full text
-MAX_FILES = 19
 
 
 class Outcome(StrEnum):
@@ -220,7 +219,7 @@ class MailIntake:
         refs: list[AttachmentRef] = []
         left_out = 0
         for part in message.attachments:
-            if len(refs) == MAX_FILES:
+            if len(refs) == MAX_FILES_TAKEN:
                 left_out += 1
                 continue
             try:

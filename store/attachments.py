@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from config.settings import Settings
 from domain.file_types import BY_CONTENT_TYPE, TEXT, FileType, sniff
 from domain.ids import is_complaint_id
-from domain.models import AttachmentRef
+from domain.models import MAX_FILES_TAKEN, AttachmentRef
 from encryption.payload_codec import DATA_KEY_ID, DataKeys, parse_keys
 from store.complaint_keys import ComplaintKeys
 
@@ -49,6 +49,7 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 TOO_BIG = "The file %(name)s is larger than %(limit)s MB."
 MESSAGE_TOO_BIG = "The files of one message come to more than %(limit)s MB."
+TOO_MANY = "At most %(limit)s files can be sent with one message."
 NOT_ALLOWED = "The file %(name)s is not a type we accept (images, PDF, office documents, audio)."
 EMPTY = "The file %(name)s is empty."
 GONE = "This file is no longer available: the complaint's personal data has been erased."
@@ -165,6 +166,8 @@ class AttachmentStore:
 
     def check_all(self, files: Sequence[tuple[str, bytes]]) -> None:
         """One message's files (name, bytes) checked together, before a complaint exists to keep them."""
+        if len(files) > MAX_FILES_TAKEN:
+            raise AttachmentRefused(TOO_MANY, {"limit": MAX_FILES_TAKEN})
         if sum(len(data) for _, data in files) > self.message_max_bytes:
             raise AttachmentRefused(MESSAGE_TOO_BIG, {"limit": _megabytes(self.message_max_bytes)})
         for name, data in files:

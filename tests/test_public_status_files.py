@@ -15,7 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from admin.public_guards import message_key
 from config.settings import Settings
-from domain.models import Direction
+from domain.models import MAX_FILES_TAKEN, Direction
 from domain.vocabulary import Channel
 from tests.conftest import Sessions
 from tests.test_admin_pages import Browser, app  # noqa: F401
@@ -129,6 +129,15 @@ async def test_a_refused_file_adds_nothing_and_keeps_the_text(
     )
     state = await workflow_state(dev_env, complaint_id)
     assert not [m for m in state.messages if m.direction is Direction.IN], "nothing was added"
+    assert not (settings.effective_attachment_dir / complaint_id).exists(), "nothing was stored"
+
+    # More files than one message carries: refused the same way, the limit named.
+    many = [("attachments", (f"anh-{n}.png", PNG_BYTES, "image/png")) for n in range(MAX_FILES_TAKEN + 1)]
+    neighbour = Customer(app, "198.51.100.161")  # posts of one address are rate-limited
+    crowded = await neighbour.http.post(f"{path}/messages", data={"stamp": stamp, "text": text}, files=many)
+    assert crowded.status_code == 422, crowded.text[:2000]
+    assert attachments_error(crowded.text) == f"Mỗi lần gửi chỉ được kèm tối đa {MAX_FILES_TAKEN} tệp."
+    assert f">{html.escape(text, quote=False)}</textarea>" in crowded.text
     assert not (settings.effective_attachment_dir / complaint_id).exists(), "nothing was stored"
 
     # Sent again with an allowed file: added, once.

@@ -37,7 +37,7 @@ from admin.errors import UNAVAILABLE, ServiceError
 from admin.i18n import gettext
 from admin.services.complaints import UNAVAILABLE_CODES
 from config.settings import Settings
-from domain.models import AttachmentRef, ComplaintIntake, Customer
+from domain.models import MAX_FILES_TAKEN, AttachmentRef, ComplaintIntake, Customer
 from domain.vocabulary import Channel, Language
 from intake.chatwoot_files import RemoteFile, fetch_files, remote_files
 from intake.customer_messages import MessageOutcome, MessageRefused
@@ -66,9 +66,6 @@ SIGNATURE_PREFIX = "sha256="
 # (stored data, in Vietnamese as the other texts the intake writes: intake.mail_intake.FILES_TEXT).
 FILES_TEXT = "(Tệp đính kèm gửi qua chat trực tuyến)"
 LEFT_OUT = "Tệp đính kèm không nhận được:"
-# domain.models.CustomerMessage.attachments allows 20, one kept for a long text's full text
-# (Chatwoot itself allows 15 per message).
-MAX_FILES = 19
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -280,9 +277,9 @@ class WebhookService:
     async def _fetch(self, remote: list[RemoteFile]) -> tuple[list[tuple[str, bytes]], list[str]]:
         """The message's files we take (fetched and of an allowed type, each once), and a
         sentence (Vietnamese, the catalogue's) for each one not taken."""
-        if len(remote) > MAX_FILES:
-            log.info("Webhook: %d livechat file(s) over %d left out", len(remote) - MAX_FILES, MAX_FILES)
-        fetched = await fetch_files(remote[:MAX_FILES], self.settings.chatwoot_url,
+        if len(remote) > MAX_FILES_TAKEN:  # (Chatwoot itself allows 15 per message)
+            log.info("Webhook: %d livechat file(s) over %d left out", len(remote) - MAX_FILES_TAKEN, MAX_FILES_TAKEN)
+        fetched = await fetch_files(remote[:MAX_FILES_TAKEN], self.settings.chatwoot_url,
                                     max_bytes=self.settings.attachment_max_bytes,
                                     message_max_bytes=self.settings.message_max_bytes)  # fmt: skip
         refused, taken, seen = list(fetched.refused), [], set()
