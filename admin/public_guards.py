@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from domain.customer_view import address_hash
+
 HONEYPOT = "website"  # hidden from people (CSS, aria-hidden, no tab stop); bots fill it in
 STAMP_MAX_AGE = 86_400  # a form served more than a day ago is served anew
 
@@ -101,6 +103,8 @@ def message_key(stamp: Stamp) -> str:
     return f"public-message:{stamp.nonce}"
 
 
-def lookup_key(stamp: Stamp) -> str:
-    """The lookup page's request id (a worker run per form sent, however many times)."""
-    return stamp.nonce
+def lookup_key(stamp: Stamp, complaint_id: str, email: str) -> str:
+    """The lookup page's request id: one worker run per form and what it asks, however many
+    times it is sent; the same form sent again with a typo corrected asks again."""
+    asked = f"{stamp.nonce}:{complaint_id}:{address_hash(email)}"
+    return hashlib.sha256(asked.encode()).hexdigest()[:48]

@@ -16,7 +16,8 @@ from sqlalchemy import select
 from temporalio.client import WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from admin.public_guards import HONEYPOT
+from admin.public_guards import HONEYPOT, lookup_key
+from admin.services.public import LinkLookup, link_lookup
 from config.settings import Settings
 from domain.steps import status_link_workflow_id
 from localstack.mailcatcher import MailCatcher
@@ -58,10 +59,11 @@ async def post(customer: Customer, stamp: str, complaint_id: str, email: str, **
     return await customer.http.post("/public/complaints/lookup", data=data)
 
 
-def run_of(application: FastAPI, client: Any, stamp: str) -> WorkflowHandle[Any, Any]:
+def run_of(application: FastAPI, client: Any, stamp: str, complaint_id: str, email: str) -> WorkflowHandle[Any, Any]:
     read = application.state.public_stamps.read(stamp)
-    assert read is not None
-    return client.get_workflow_handle(status_link_workflow_id(read.nonce))
+    asked = link_lookup({"complaint_id": complaint_id, "email": email})
+    assert read is not None and isinstance(asked, LinkLookup)
+    return client.get_workflow_handle(status_link_workflow_id(lookup_key(read, asked.complaint_id, asked.email)))
 
 
 async def ask(
@@ -71,7 +73,7 @@ async def ask(
     stamp = await lookup_stamp(customer)
     await asyncio.sleep(MIN_SECONDS)
     answer = await post(customer, stamp, complaint_id, email)
-    mailed: bool = await run_of(application, client, stamp).result()
+    mailed: bool = await run_of(application, client, stamp, complaint_id, email).result()
     return answer, mailed
 
 
@@ -185,7 +187,8 @@ async def test_the_limit_holds_for_requests_at_once(
         )
     )
     assert {a.status_code for a in answers} == {200} and len({a.text for a in answers}) == 1
-    mailed = await asyncio.gather(*(run_of(app, dev_env.client, stamp).result() for stamp in stamps))
+    burst = "lookup.burst@example.vn"
+    mailed = await asyncio.gather(*(run_of(app, dev_env.client, s, complaint_id, burst).result() for s in stamps))
     assert sorted(mailed) == [False] * 2 + [True] * MAIL_LIMIT
     assert len(await link_mails(sessions, complaint_id)) == MAIL_LIMIT
     async with sessions() as session:
@@ -194,6 +197,25 @@ async def test_the_limit_holds_for_requests_at_once(
         )
         assert len(list(tokens)) == MAIL_LIMIT, "a mail over the limit leaves no token behind"
     assert len(mails_to(catcher, "lookup.burst@example.vn")) == MAIL_LIMIT
+
+
+async def test_the_same_form_sent_again_with_a_typo_corrected_asks_again(
+    app: FastAPI,  # noqa: F811
+    sessions: Sessions,
+    dev_env: Any,
+    catcher: MailCatcher,
+) -> None:
+    """Back, correct the address, send: a request of its own (it used to be taken for the first
+    one sent again, and nothing was ever mailed)."""
+    complaint_id, _ = await filed(Customer(app, "198.51.100.210"), sessions, "lookup.typo@example.vn", "Lê Văn Hòa")
+    asker = Customer(app, "198.51.100.211")
+    stamp = await lookup_stamp(asker)
+    await asyncio.sleep(MIN_SECONDS)
+    await post(asker, stamp, complaint_id, "lookup.typp@example.vn")
+    assert await run_of(app, dev_env.client, stamp, complaint_id, "lookup.typp@example.vn").result() is False
+    await post(asker, stamp, complaint_id, "lookup.typo@example.vn")
+    assert await run_of(app, dev_env.client, stamp, complaint_id, "lookup.typo@example.vn").result() is True
+    assert len(mails_to(catcher, "lookup.typo@example.vn")) == 1
 
 
 async def test_an_anonymised_complaint_is_sent_nothing(
@@ -227,12 +249,12 @@ async def test_the_guards_hold_and_start_nothing(app: FastAPI, dev_env: Any) -> 
     assert bad.status_code == 422 and "ví dụ KN-7F3K9Q" in bad.text and "Địa chỉ email không hợp lệ" in bad.text
     for stamp in (honeypot, fast):
         with pytest.raises(RPCError) as missing:
-            await run_of(app, dev_env.client, stamp).describe()
+            await run_of(app, dev_env.client, stamp, "KN-ZZZZZZ", "a@example.vn").describe()
         assert missing.value.status is RPCStatusCode.NOT_FOUND
     # The same form sent twice: one run, the same answer.
     twice = [await post(customer, fast, "KN-ZZZZZZ", "a@example.vn") for _ in range(2)]
     assert [t.status_code for t in twice] == [200, 200] and twice[0].text == twice[1].text
-    assert await run_of(app, dev_env.client, fast).result() is False
+    assert await run_of(app, dev_env.client, fast, "KN-ZZZZZZ", "a@example.vn").result() is False
     limited = await post(customer, fast, "KN-ZZZZZZ", "a@example.vn")  # the address's posts: 6 so far, then 7th
     assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
     assert "quá nhiều yêu cầu" in limited.text.lower()

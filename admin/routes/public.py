@@ -255,7 +255,7 @@ async def lookup(request: Request, service: PublicDep, settings: SettingsDep) ->
         errors = {field: i18n.gettext(lang, msgid) for field, msgid in checked.items()}
         return _lookup_form(request, lang, 422, kept | {"stamp": form["stamp"]}, field_errors=errors)
     try:
-        await service.ask_link(checked, lookup_key(stamp))
+        await service.ask_link(checked, lookup_key(stamp, checked.complaint_id, checked.email))
     except ServiceError as refused:
         return _error(request, lang, refused)
     return _lookup_form(request, lang, 200, {}, sent=True)
