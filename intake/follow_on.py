@@ -4,7 +4,11 @@ nothing the customer says is lost. One rule for every way in: mail (intake.mail_
 and the generic webhook (admin.services.webhooks).
 
 The caller says what the new complaint is (channel, customer, text, intake key); this module adds
-the subject that names the earlier case and files it (intake.filing: once per intake key).
+the subject that names the earlier case and files it (intake.filing: once per intake key). The
+key is the caller's: livechat and the webhook key the one complaint that follows an ended case
+(``follow_on_key``), and the conversation's later messages join it; mail keys each mail by its
+Message-ID (a mail is a complaint of its own, and the customer's replies to our receipt of it
+thread onto it by that receipt's Message-ID).
 """
 
 from collections.abc import Awaitable, Callable, Sequence
