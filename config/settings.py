@@ -104,7 +104,9 @@ class Settings(BaseSettings):
     attachment_max_bytes: int = Field(10 * 1024 * 1024, gt=0)
     # A file no message references is removed once older than the grace (an in-flight request
     # writes its file before the decision that references it); the sweep runs in every worker.
-    attachment_sweep_grace: timedelta = Field(timedelta(hours=24), gt=timedelta(0))
+    # At least an hour: far above any request's life (a shorter one could remove a file a
+    # message is about to carry).
+    attachment_sweep_grace: timedelta = Field(timedelta(hours=24), ge=timedelta(hours=1))
     attachment_sweep_interval: timedelta = Field(timedelta(hours=6), gt=timedelta(0))
     # A customer's text (a mail, a livechat message, a webhook's body) over this many bytes of
     # UTF-8 keeps its beginning in the workflow state and its full text as a .txt attachment.

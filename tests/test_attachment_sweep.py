@@ -11,6 +11,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
@@ -122,3 +124,11 @@ async def test_a_file_the_workflow_references_before_the_projection_shows_it_is_
         assert (await store.open(cid, ref)).data == PDF_BYTES
         # The workflow's answer is what kept it: from the lagging row alone it would have gone.
         assert (await sweep_attachments(root, sessions, GRACE)).removed == 1
+
+
+def test_the_grace_cannot_be_set_below_an_hour() -> None:
+    """A grace of seconds would let a worker remove a file that a request in flight is about to
+    reference (the file is written before the decision that carries it)."""
+    with pytest.raises(ValidationError, match="attachment_sweep_grace"):
+        Settings(attachment_sweep_grace=timedelta(seconds=30))
+    assert Settings(attachment_sweep_grace=timedelta(hours=1)).attachment_sweep_grace == timedelta(hours=1)
