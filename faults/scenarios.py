@@ -34,7 +34,14 @@ from store import mail_inbox
 from store.engine import make_engine, make_sessionmaker
 from store.tables import OutboxMail
 from temporal_client.connection import connect
-from temporal_client.histories import activity_in_flight, failed_by_itself, started, still_pending, workflow_exists
+from temporal_client.histories import (
+    activity_in_flight,
+    failed_by_itself,
+    pending_activities,
+    started,
+    still_pending,
+    workflow_exists,
+)
 
 
 @dataclass
@@ -312,14 +319,18 @@ class PostgresRestart(Scenario):
 
 
 TAKE_IN = {Activity.MAILBOX_TAKE_IN.value}  # fetches one message and files it
+# Every step of the poll that talks to the IMAP server on the worker's connection.
+POLL_STEPS = {Activity.MAILBOX_FETCH.value, Activity.MAILBOX_TAKE_IN.value, Activity.MAILBOX_MARK.value}
 
 
 class MailboxFaults(Scenario):
     """Mail in: a mailbox on a real Dovecot, polled by the worker. The worker is SIGKILLed while
     a message is being fetched and filed (a take-in activity running), then the IMAP server is
     restarted while one is; each fault is injected again (up to TRIES times, with more mail)
-    until Temporal's description of the poll confirms it cut a take-in in flight. Every message
-    is filed once, none lost."""
+    until Temporal's description of the poll confirms it cut a take-in in flight. A take-in's IMAP
+    part lasts milliseconds: an IMAP restart that missed it but cut the worker's held connection
+    under the poll's next step (that one failed and is retried) counts too, and says so
+    ("tryN:next_mailbox_take_in"). Every message is filed once, none lost."""
 
     name = "mailbox"
     WITHIN = 240.0  # seconds for the whole mailbox to be taken in
@@ -393,10 +404,11 @@ class MailboxFaults(Scenario):
         client: Client,
         workflow_id: str,
         pool: list[bytes],
-        fault: Callable[[Context, Client, str, PendingActivityInfo], Awaitable[bool]],
+        fault: Callable[[Context, Client, str, PendingActivityInfo], Awaitable[str | None]],
     ) -> str | None:
         """Deliver a chunk of the pool, wait for a take-in to run, inject ``fault``; again (with
-        more mail) until the fault confirms it cut that take-in. "tryN" when it did, else None."""
+        more mail) until the fault confirms what it cut ("" that take-in, or which one).
+        "tryN" (and which) when it did, else None."""
         chunk = max(5, len(pool) // 8)
         for attempt in range(1, self.TRIES + 1):
             delivery, pool[:chunk] = pool[:chunk], []
@@ -406,12 +418,15 @@ class MailboxFaults(Scenario):
             seen = await activity_in_flight(client, workflow_id, TAKE_IN, self.IN_FLIGHT_WITHIN)
             if seen is None:
                 continue
-            if await fault(ctx, client, workflow_id, seen):
-                return f"try{attempt}"
+            cut = await fault(ctx, client, workflow_id, seen)
+            if cut is not None:
+                return f"try{attempt}" + (f":{cut}" if cut else "")
             await asyncio.sleep(1.0)
         return None
 
-    async def _kill_worker(self, ctx: Context, client: Client, workflow_id: str, seen: PendingActivityInfo) -> bool:
+    async def _kill_worker(
+        self, ctx: Context, client: Client, workflow_id: str, seen: PendingActivityInfo
+    ) -> str | None:
         """SIGKILL the worker, start it again. It cut ``seen`` if Temporal still shows that attempt
         started once the worker is dead: its result never came (it runs again after its timeout)."""
         await asyncio.to_thread(ctx.stack.kill_worker)
@@ -428,19 +443,29 @@ class MailboxFaults(Scenario):
             if now is None or now.attempt != seen.attempt:
                 break
             await asyncio.sleep(0.2)
-        return cut
+        return "" if cut else None
 
-    async def _restart_imap(self, ctx: Context, client: Client, workflow_id: str, seen: PendingActivityInfo) -> bool:
+    async def _restart_imap(
+        self, ctx: Context, client: Client, workflow_id: str, seen: PendingActivityInfo
+    ) -> str | None:
         """Stop the whole IMAP server (its connections with it), start it again after OUTAGE. It
-        cut ``seen`` if that take-in failed (an error, not a timeout) and is retried, rather than
-        having finished."""
+        cut ``seen`` ("") if that take-in failed (an error, not a timeout) and is retried, rather
+        than having finished; else it cut the worker's held connection under the poll's next step
+        if that one failed so and is retried."""
         assert self.dovecot is not None
         await asyncio.to_thread(self.dovecot.stop)
         ctx.faults += 1
         await asyncio.sleep(self.OUTAGE)
-        after = await still_pending(client, workflow_id, seen)
+        pending = await pending_activities(client, workflow_id)
         await asyncio.to_thread(self.dovecot.start)
-        return after is not None and after.attempt > seen.attempt and failed_by_itself(after)
+        cut = [
+            info
+            for info in pending
+            if info.activity_type.name in POLL_STEPS and info.attempt > 1 and failed_by_itself(info)
+        ]
+        if any(info.activity_id == seen.activity_id and info.attempt > seen.attempt for info in cut):
+            return ""
+        return f"next_{cut[0].activity_type.name}" if cut else None
 
 
 def _mailbox_message(rng: random.Random, number: int) -> bytes:
