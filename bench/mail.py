@@ -22,8 +22,6 @@ from email.utils import format_datetime
 
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
 
 from bench import filing
 from bench.context import Bench
@@ -31,9 +29,7 @@ from bench.cpu import CpuMeter, until_quiet
 from bench.load import throughput
 from bench.report import Ratio, fmt, note, say, show
 from bench.stats import Figure
-from config.settings import Settings
-from domain.mailbox import mailbox_workflow_id
-from intake.mailbox_poll import start_mailbox_poll
+from intake.mailbox_poll import start_mailbox_poll, stop_mailbox_poll
 from store.engine import make_engine, make_sessionmaker
 from store.tables import Complaint, InboundMail
 
@@ -133,16 +129,6 @@ async def _until(what: str, want: int, count: Callable[[], Awaitable[int]]) -> N
         await asyncio.sleep(0.2)
 
 
-async def _stop_poll(client: Client, imap: Settings) -> None:
-    """End the mailbox's poll (the worker starts one when it starts): each run starts its own."""
-    workflow_id = mailbox_workflow_id(imap.imap_username, imap.imap_host, imap.imap_folder)
-    try:
-        await client.get_workflow_handle(workflow_id).terminate("bench: next run")
-    except RPCError as exc:
-        if exc.status is not RPCStatusCode.NOT_FOUND:
-            raise
-
-
 async def _api_figure(b: Bench) -> Figure:
     """Phase 3's figure, or the same measurement of ours taken here when phase 3 was left out."""
     if (figure := b.figures.get("intake.ours")) is not None:
@@ -176,7 +162,7 @@ async def run(b: Bench) -> list[Ratio]:
         for r in range(p.runs):
             run_tag = f"bm{r}{secrets.token_hex(3)}"
             messages = [message(run_tag, i) for i in range(n)]
-            await _stop_poll(b.ours, imap)
+            await stop_mailbox_poll(b.ours, imap, "bench: next run")
             await asyncio.to_thread(dovecot.empty)
             loading = time.perf_counter()
             await asyncio.to_thread(dovecot.append_all, [raw for _, raw in messages])
@@ -198,7 +184,7 @@ async def run(b: Bench) -> list[Ratio]:
             if not result.ok:
                 say(f"  run {r + 1}: each message filed once? NO: {result.describe()}")
                 raise RuntimeError(f"mail intake: {result.describe()}")
-        await _stop_poll(b.ours, imap)  # nothing polls the mailbox in the later phases
+        await stop_mailbox_poll(b.ours, imap, "bench: next run")  # nothing polls the mailbox in the later phases
         await asyncio.to_thread(dovecot.empty)
     finally:
         await engine.dispose()

@@ -21,12 +21,12 @@ from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client
 
 from domain.ids import complaint_id_for
-from domain.mailbox import mailbox_workflow_id
 from domain.steps import Activity
 from faults.journeys import Browser, Driver, Journey, JourneyFailed, Kind, Stats
 from faults.stack import Stack
 from faults.staff import Login
 from intake.mail_message import parse_with_settings
+from intake.mailbox_poll import poll_workflow_id
 from localstack.dovecot import DovecotServer
 from localstack.ports import free_port
 from localstack.postgres import PostgresCluster
@@ -366,7 +366,7 @@ class MailboxFaults(Scenario):
         raws = [_mailbox_message(ctx.rng, n) for n in range(count)]
         settings = ctx.stack.settings()
         keys = [parse_with_settings(raw, settings).intake_key for raw in raws]
-        workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, settings.imap_folder)
+        workflow_id = poll_workflow_id(settings)
         pool = list(raws)  # delivered a chunk before each fault, the rest after them
         engine = make_engine(ctx.stack.env["COMPLAINTS_DATABASE_URL"])
         sessions = make_sessionmaker(engine)

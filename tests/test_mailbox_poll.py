@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 from temporalio.api.workflow.v1 import PendingActivityInfo
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -39,7 +39,7 @@ from intake.filing import file_complaint
 from intake.imap_mailbox import ImapMailbox
 from intake.mail_intake import MailIntake, TakenIn, thread_target
 from intake.mail_message import MailMessage, content_key, parse_with_settings
-from intake.mailbox_poll import start_mailbox_poll
+from intake.mailbox_poll import poll_workflow_id, start_mailbox_poll, stop_mailbox_poll
 from intake.smtp_gateway import bound_port, serve
 from localstack.dovecot import DovecotServer
 from localstack.mailcatcher import MailCatcher
@@ -93,17 +93,7 @@ async def running_worker(
             yield mailbox
     finally:
         await mailbox.close()
-        await stop_poll(client, settings)
-
-
-async def stop_poll(client: Client, settings: Settings) -> None:
-    """Every test's Dovecot has the same user and address: the next test starts its own poll."""
-    workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, settings.imap_folder)
-    try:
-        await client.get_workflow_handle(workflow_id).terminate("test over")
-    except RPCError as exc:
-        if exc.status is not RPCStatusCode.NOT_FOUND:
-            raise
+        await stop_mailbox_poll(client, settings, "test over")  # every test's Dovecot: the same mailbox
 
 
 def mail(tag: str, *, subject: str = "Khiếu nại giao hàng trễ", body: str = "Đơn hàng giao trễ 5 ngày.",
@@ -154,7 +144,7 @@ async def until_taken(sessions: Sessions, keys: list[str], timeout: float = 90) 
 
 
 async def poll_state(client: Client, settings: Settings) -> MailboxPollState:
-    workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, settings.imap_folder)
+    workflow_id = poll_workflow_id(settings)
     return await client.get_workflow_handle(workflow_id).query("state", result_type=MailboxPollState)
 
 
@@ -404,7 +394,7 @@ async def test_checkpoint_survives_continue_as_new_and_a_worker_killed_mid_batch
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(timeout=30)
         await engine.dispose()
-        await stop_poll(product, Settings(imap_host=dovecot.host, imap_username=dovecot.username))
+        await stop_mailbox_poll(product, Settings(imap_host=dovecot.host, imap_username=dovecot.username), "test over")
     assert all(row.outcome == "filed" for row in taken.values())
     assert sorted(projected) == sorted(keys)  # one complaint each, none lost
     for key in keys:
@@ -542,7 +532,7 @@ async def test_the_imap_server_restarted_mid_fetch_loses_nothing_and_moves_each_
     tags = [tag() for _ in range(24)]
     dovecot.append_all([mail(t) for t in tags])
     keys = [key_of(t) for t in tags]
-    workflow_id = mailbox_workflow_id(settings.imap_username, settings.imap_host, settings.imap_folder)
+    workflow_id = poll_workflow_id(settings)
     cut: PendingActivityInfo | None = None
     async with running_worker(product, settings, sessions):
         await start_mailbox_poll(product, settings)

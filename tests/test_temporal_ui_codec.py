@@ -34,7 +34,7 @@ from store.engine import make_engine, make_sessionmaker, transaction
 from tests.conftest import CONVERTER, binary
 from tests.journey import CS, decide, intake, running_worker
 from tests.test_admin_pages import until_stages
-from tests.test_browser import CHROMIUM, FLAGS, PASSWORD, shot
+from tests.test_browser import CHROMIUM, FLAGS, PASSWORD, as_user, shot
 
 CUSTOMER = "Trần Thị Bích Hạnh"
 SLOW = 30_000  # ms: the UI loads a large bundle, then the history, then asks the codec
@@ -113,16 +113,6 @@ async def billing_complaint(stack: Stack) -> str:
     return filed.complaint_id
 
 
-async def logged_in(chromium: Browser, stack: Stack, username: str) -> Page:
-    page = await (await chromium.new_context(locale="vi-VN")).new_page()
-    await page.goto(f"{stack.admin_url}/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit].primary")
-    await expect(page.locator(".whoami-name")).to_be_visible()
-    return page
-
-
 async def tick_codec_credentials(page: Page, endpoint: str) -> None:
     """What the complaint page asks a staff member to do once in their browser (the UI keeps it in
     localStorage: overrideRemoteCodecConfiguration, endpoint, includeCredentials)."""
@@ -137,7 +127,7 @@ async def tick_codec_credentials(page: Page, endpoint: str) -> None:
 async def test_staff_whose_scope_includes_the_complaint_see_it_decoded(
     chromium: Browser, stack: Stack, billing_complaint: str
 ) -> None:
-    page = await logged_in(chromium, stack, "thu.billing")
+    page = await as_user(chromium, stack.admin_url, "thu.billing")
     await page.goto(f"{stack.admin_url}/complaints/{billing_complaint}")
     endpoint = f"{stack.admin_url}/codec"
     await expect(page.locator("#temporal-ui-codec")).to_contain_text(endpoint)
@@ -162,7 +152,7 @@ async def test_staff_whose_scope_includes_the_complaint_see_it_decoded(
 async def test_staff_outside_its_scope_do_not_see_it_decoded(
     chromium: Browser, stack: Stack, billing_complaint: str
 ) -> None:
-    page = await logged_in(chromium, stack, "tuan.tech")  # a TECH supervisor; the complaint is BILLING's
+    page = await as_user(chromium, stack.admin_url, "tuan.tech")  # a TECH supervisor; the complaint is BILLING's
     # The same browser setting as above, stored directly (one UI load fewer).
     settings = {"overrideRemoteCodecConfiguration": True, "endpoint": f"{stack.admin_url}/codec",
                 "includeCredentials": True}  # fmt: skip
@@ -179,7 +169,7 @@ async def test_staff_outside_its_scope_do_not_see_it_decoded(
 
 
 async def test_the_codec_answers_the_temporal_ui_origin_only(chromium: Browser, stack: Stack) -> None:
-    page = await logged_in(chromium, stack, "thu.billing")  # page.request carries its session cookie
+    page = await as_user(chromium, stack.admin_url, "thu.billing")  # page.request carries its session cookie
     decode = f"{stack.admin_url}/codec/decode"
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-namespace"}
     asked = await page.request.fetch(decode, method="OPTIONS", headers={"Origin": stack.ui_url, **preflight})
